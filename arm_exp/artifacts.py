@@ -1,0 +1,349 @@
+"""Content-addressed, atomic, resumable artifacts.
+
+A stage run dir holds the stage's artifact files (fixed names: ``trajectories.jsonl``,
+``triplets.jsonl``, ``episodes.jsonl``, ``metrics.json``, ...) and a ``manifest.json`` with the
+resolved config (secrets redacted), the git SHA, the inputs (paths and keys), counts, timings and
+a ``complete`` flag. A stage's *key* is a hash of the config subtree that determines its output
+plus its inputs' keys, so ``pipeline`` can reuse a finished run instead of recomputing it.
+
+Writes are atomic (temp file + ``os.replace``). JSONL artifacts are appended one flushed line per
+record; reopening a file after a crash drops a torn last line and reports which ids are done, so
+an interrupted stage continues where it stopped without duplicating or losing records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+
+# Keys whose values are secrets. `api_key_env` (the *name* of an env var) is not one of them.
+_SECRET_KEY = re.compile(r"(^|_)(api_key|apikey|secret|password|passwd|access_token|auth_token)$", re.I)
+REDACTED = "<redacted>"
+
+
+class ArtifactError(RuntimeError):
+    """A missing, corrupt or incompatible artifact; the message names the file and line."""
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+
+
+def redact(obj: Any) -> Any:
+    """A copy of a config-like structure with secret-looking keys' values replaced."""
+    if isinstance(obj, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def content_key(config: Any, input_keys: Iterable[str] = ()) -> str:
+    """A stable 16-hex-digit hash of a JSON-able config subtree and the inputs' keys."""
+    payload = json.dumps(
+        {"config": config, "inputs": sorted(input_keys)}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def git_sha(repo_dir: str | Path | None = None) -> str | None:
+    """The HEAD commit of the repository holding the package (``+dirty`` if modified)."""
+    cwd = Path(repo_dir) if repo_dir else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class JsonlError(ArtifactError):
+    pass
+
+
+def iter_jsonl(
+    path: str | Path, *, skip_bad: bool = False, stats: dict[str, int] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each line of a JSONL file.
+
+    A non-JSON line raises :class:`JsonlError` naming file and line, unless ``skip_bad`` is set,
+    in which case it is counted in ``stats["skipped_lines"]``. A torn last line (a crash in the
+    middle of a write: no trailing newline) is always skipped and counted as ``torn_lines``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise JsonlError(f"{path}: file not found")
+    with path.open("rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    torn = lines[-1] != b""
+    for i, raw in enumerate(lines[:-1] if not torn else lines, start=1):
+        if not raw.strip():
+            continue
+        is_last_torn = torn and i == len(lines)
+        try:
+            obj = json.loads(raw)
+            if not isinstance(obj, dict):
+                raise ValueError("a JSON line must be an object")
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+            if is_last_torn:
+                if stats is not None:
+                    stats["torn_lines"] = stats.get("torn_lines", 0) + 1
+                continue
+            if skip_bad:
+                if stats is not None:
+                    stats["skipped_lines"] = stats.get("skipped_lines", 0) + 1
+                continue
+            raise JsonlError(f"{path}:{i}: not a JSON object ({e})") from None
+        # A valid last line without its newline is a complete record (the writer died between
+        # the payload and the newline): keep it.
+        yield i, obj
+
+
+def read_records(
+    path: str | Path,
+    parse: Callable[[dict[str, Any]], T],
+    *,
+    skip_bad: bool = False,
+    stats: dict[str, int] | None = None,
+) -> list[T]:
+    """Read a JSONL artifact into records; errors name the file and the line."""
+    out: list[T] = []
+    for lineno, obj in iter_jsonl(path, skip_bad=skip_bad, stats=stats):
+        try:
+            out.append(parse(obj))
+        except (TypeError, KeyError, ValueError) as e:
+            if skip_bad:
+                if stats is not None:
+                    stats["skipped_records"] = stats.get("skipped_records", 0) + 1
+                continue
+            raise JsonlError(f"{path}:{lineno}: malformed record ({type(e).__name__}: {e})") from None
+    return out
+
+
+class ResumableJsonl(Generic[T]):
+    """An append-only JSONL artifact that survives crashes and resumes without duplicates.
+
+    On open, complete lines already in the file are loaded (their ``id`` fields are the done
+    set) and a torn last line is cut off the file. :meth:`append` writes one line and flushes it
+    (fsync every ``fsync_every`` records), so a kill loses at most the record being written.
+    :meth:`finalize` rewrites the file in a canonical order so that an interrupted-and-resumed
+    run is byte-identical to an uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        parse: Callable[[dict[str, Any]], T],
+        dump: Callable[[T], str],
+        key: Callable[[T], str],
+        *,
+        fsync_every: int = 16,
+    ) -> None:
+        self.path = Path(path)
+        self._parse = parse
+        self._dump = dump
+        self._key = key
+        self._fsync_every = fsync_every
+        self._since_sync = 0
+        self.records: dict[str, T] = {}
+        self.stats: dict[str, int] = {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._recover()
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            # Cut a torn final line so the next append starts on a fresh line.
+            cut = data.rfind(b"\n") + 1
+            torn = data[cut:]
+            try:
+                json.loads(torn)
+                data = data + b"\n"  # complete payload, only the newline was lost
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                data = data[:cut]
+                self.stats["torn_lines"] = 1
+            with self.path.open("wb") as f:
+                f.write(data)
+        for rec in read_records(self.path, self._parse, stats=self.stats):
+            k = self._key(rec)
+            if k in self.records:
+                raise JsonlError(f"{self.path}: duplicate record id {k!r}")
+            self.records[k] = rec
+
+    @property
+    def done_ids(self) -> set[str]:
+        return set(self.records)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def append(self, record: T) -> None:
+        k = self._key(record)
+        if k in self.records:
+            raise JsonlError(f"{self.path}: record id {k!r} written twice")
+        line = self._dump(record)
+        if "\n" in line:
+            raise ValueError("a JSONL record must serialize to one line")
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        self._since_sync += 1
+        if self._since_sync >= self._fsync_every:
+            os.fsync(self._fh.fileno())
+            self._since_sync = 0
+        self.records[k] = record
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def finalize(self, order: list[str] | None = None) -> list[T]:
+        """Close and atomically rewrite the file with records in ``order`` (ids); returns them."""
+        self.close()
+        keys = order if order is not None else sorted(self.records)
+        missing = [k for k in keys if k not in self.records]
+        if missing:
+            raise JsonlError(f"{self.path}: finalize with missing ids {missing[:5]}")
+        extra = set(self.records) - set(keys)
+        ordered = [self.records[k] for k in keys] + [self.records[k] for k in sorted(extra)]
+        atomic_write_text(self.path, "".join(self._dump(r) + "\n" for r in ordered))
+        return ordered
+
+    def __enter__(self) -> ResumableJsonl[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Manifest:
+    """The ``manifest.json`` of a stage run: what ran, on what, with what result.
+
+    Rewritten atomically on every :meth:`save`; ``complete`` turns true only at the very end,
+    so ``pipeline`` and resumed sweeps treat a run dir as finished only if its stage finished.
+    """
+
+    def __init__(self, run_dir: str | Path, stage: str, key: str, config: dict[str, Any]):
+        self.run_dir = Path(run_dir)
+        self.data: dict[str, Any] = {
+            "stage": stage,
+            "key": key,
+            "complete": False,
+            "git_sha": git_sha(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "finished": None,
+            "inputs": {},
+            "counts": {},
+            "timings": {},
+            "metrics": {},
+            "config": redact(config),
+        }
+
+    def add_input(self, name: str, path: str | Path, key: str | None) -> None:
+        self.data["inputs"][name] = {"path": str(path), "key": key}
+
+    def save(self) -> None:
+        atomic_write_json(self.run_dir / MANIFEST, self.data)
+
+    def finish(self, metrics: dict[str, float]) -> None:
+        self.data["metrics"] = metrics
+        self.data["complete"] = True
+        self.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.save()
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any]:
+    return read_json(Path(run_dir) / MANIFEST)
+
+
+def is_complete(run_dir: str | Path, key: str | None = None) -> bool:
+    """True iff ``run_dir`` holds a finished stage run (with the given key, if one is given)."""
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        return False
+    try:
+        m = read_json(path)
+    except ArtifactError:
+        return False
+    return bool(m.get("complete")) and (key is None or m.get("key") == key)
+
+
+def input_file(input_dir: str | Path | None, name: str, *, config_key: str, producer: str) -> Path:
+    """The artifact ``name`` inside ``input_dir``; a clear error if it is not there."""
+    if input_dir is None or str(input_dir) in ("", "???"):
+        raise ArtifactError(
+            f"`{config_key}` is required: pass {config_key}=DIR, the run dir of `arm-exp {producer}`"
+        )
+    path = Path(input_dir) / name
+    if not path.exists():
+        raise ArtifactError(
+            f"{config_key}={input_dir}: no {name} there (expected the run dir of `arm-exp {producer}`)"
+        )
+    return path
+
+
+def input_key(input_dir: str | Path) -> str | None:
+    """The content key recorded in ``input_dir``'s manifest, or None for a hand-made input."""
+    path = Path(input_dir) / MANIFEST
+    if not path.exists():
+        return None
+    return read_json(path).get("key")

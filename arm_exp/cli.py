@@ -1,0 +1,57 @@
+"""``arm-exp <stage> [hydra overrides]``: one Hydra app per stage.
+
+``arm-exp --help`` lists the stages; ``arm-exp <stage> --help`` shows that stage's Hydra help
+(config groups and options). SIGTERM and SIGINT become a normal interpreter exit, so JSONL
+artifacts are flushed, managed servers are stopped and an interrupted stage can resume.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+
+# stage name -> (module under arm_exp.stages, one-line description)
+STAGES: dict[str, tuple[str, str]] = {
+    "explore": ("explore", "run an explorer on a benchmark split -> trajectories.jsonl"),
+    "serve-llm": ("serve_llm", "serve an LLM backend over an OpenAI-compatible HTTP API"),
+}
+
+
+def _usage() -> str:
+    width = max(len(s) for s in STAGES)
+    lines = [
+        "usage: arm-exp <stage> [hydra overrides]   (arm-exp <stage> --help for its config groups)",
+        "",
+        "stages:",
+        *(f"  {name:<{width}}  {desc}" for name, (_, desc) in STAGES.items()),
+        "",
+        "common overrides: benchmark=... split=... limit=N seed=... hydra.run.dir=DIR",
+        "                  input_dir=DIR (upstream run dir)  rm_ckpt=PATH  llm=...",
+    ]
+    return "\n".join(lines)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # Raising SystemExit unwinds `finally` blocks and runs atexit handlers; the default SIGTERM
+    # action would kill the process without either.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return
+    stage = argv[0]
+    if stage not in STAGES:
+        print(f"arm-exp: unknown stage {stage!r}\n\n{_usage()}", file=sys.stderr)
+        raise SystemExit(2)
+    module = importlib.import_module(f"arm_exp.stages.{STAGES[stage][0]}")
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    sys.argv = [f"arm-exp {stage}", *argv[1:]]
+    module.main()
+
+
+if __name__ == "__main__":
+    main()

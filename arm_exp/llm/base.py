@@ -1,0 +1,120 @@
+"""The LLM protocol every backend honours (in-process transformers, in-process vLLM, HTTP).
+
+``generate(prompts, n, temperature, top_p, max_tokens, stop, seed) -> list[Generation]``:
+
+- ``prompts``: a batch; each is a plain string (completion) or a list of chat messages
+  ``{"role": ..., "content": ...}`` (the backend applies the model's chat template).
+- returns one :class:`Generation` per prompt, in order, each with ``n`` sampled ``texts``.
+- ``temperature == 0`` is greedy decoding (``n`` identical samples). ``stop`` strings end a
+  sample and are not included in its text (OpenAI semantics). ``seed`` makes sampling
+  reproducible for the same batch on the same backend; prompt ``i`` of a batch uses
+  ``seed + i`` so identical prompts in one batch still get different samples.
+- token and call counters live on the object (:meth:`counters`) and end up in stage metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]
+Prompt = str | list[Message]
+
+
+@dataclass
+class Generation:
+    """The ``n`` samples for one prompt and their token counts."""
+
+    texts: list[str]
+    prompt_tokens: int = 0
+    completion_tokens: list[int] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
+    # Sum of the sampled tokens' log-probabilities per sample, when the backend was asked.
+    logprobs: list[float] | None = None
+
+
+@runtime_checkable
+class LLM(Protocol):
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_tokens: int = 128,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Generation]: ...
+
+    def counters(self) -> dict[str, float]: ...
+
+    def close(self) -> None: ...
+
+
+class LLMError(RuntimeError):
+    """A backend failed in a way retries cannot fix; the message names the model or endpoint."""
+
+
+class BaseLLM:
+    """Argument checks and thread-safe counters shared by the backends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, float] = {
+            "llm_calls": 0,
+            "llm_prompts": 0,
+            "llm_samples": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "llm_time_s": 0.0,
+        }
+
+    @staticmethod
+    def check_args(
+        prompts: Sequence[Prompt], n: int, temperature: float, top_p: float, max_tokens: int
+    ) -> list[Prompt]:
+        if isinstance(prompts, str) or (
+            isinstance(prompts, list) and prompts and isinstance(prompts[0], dict)
+        ):
+            raise TypeError("generate() takes a batch: a list of prompts, not a single prompt")
+        if n < 1:
+            raise ValueError(f"n={n}: must be >= 1")
+        if temperature < 0:
+            raise ValueError(f"temperature={temperature}: must be >= 0")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p={top_p}: must be in (0, 1]")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens={max_tokens}: must be >= 1")
+        for p in prompts:
+            if not isinstance(p, str | list):
+                raise TypeError(f"a prompt must be a string or a list of messages, got {type(p)}")
+        return list(prompts)
+
+    def _record(self, gens: list[Generation], started: float) -> None:
+        with self._lock:
+            c = self._counters
+            c["llm_calls"] += 1
+            c["llm_prompts"] += len(gens)
+            c["llm_samples"] += sum(len(g.texts) for g in gens)
+            c["prompt_tokens"] += sum(g.prompt_tokens for g in gens)
+            c["completion_tokens"] += sum(sum(g.completion_tokens) for g in gens)
+            c["llm_time_s"] += time.perf_counter() - started
+
+    def counters(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._counters)
+
+    def close(self) -> None:
+        """Release resources (servers, engines). The object may not be used afterwards."""
+
+
+def truncate_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop string; returns (text, whether one was found)."""
+    if not stop:
+        return text, False
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -1,0 +1,247 @@
+"""HTTP backend: any OpenAI-compatible endpoint (``vllm serve``, ``arm-exp serve-llm``, OpenAI).
+
+One request per prompt (``n`` samples each), sent concurrently through a bounded thread pool so
+many episodes share the server's continuous batching. Failures that can pass (connection
+refused, timeouts, HTTP 429/5xx, truncated or invalid JSON, empty ``choices``) are retried with
+exponential backoff and jitter within a bounded total wait; then a clear :class:`LLMError`
+names the endpoint. Several ``base_url`` values are used round-robin (data-parallel replicas).
+
+The API key is read from the environment variable named by ``api_key_env`` at request time; it is
+never stored in the config, so it never reaches ``.hydra/config.yaml``, manifests or W&B.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
+from arm_exp.llm.managed import ManagedServer
+
+log = logging.getLogger(__name__)
+
+
+class _Retryable(Exception):
+    pass
+
+
+class OpenAIServerLLM(BaseLLM):
+    """Client for an OpenAI-compatible server.
+
+    Args:
+        model: the model name the server expects (``--served-model-name`` for vLLM).
+        base_url: ``http://host:port/v1``, or a list of them (round-robin); ignored if managed.
+        api_key_env: name of the environment variable holding the key (``EMPTY`` if unset).
+        timeout_s: per-request timeout.
+        max_retries: retries per request after the first attempt.
+        backoff_s / max_backoff_s: exponential backoff base and cap (full jitter).
+        max_total_wait_s: bound on the time one request may spend retrying.
+        max_concurrency: concurrent requests in flight.
+        logprobs: ask for the sampled tokens' log-probabilities (summed per sample).
+        extra_body: extra JSON fields for the server (e.g. vLLM's ``top_k``).
+        managed: a :class:`ManagedServer` to start on first use and stop on close.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | list[str] | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        max_total_wait_s: float = 120.0,
+        max_concurrency: int = 16,
+        logprobs: bool = False,
+        extra_body: dict[str, Any] | None = None,
+        managed: ManagedServer | None = None,
+    ) -> None:
+        super().__init__()
+        if base_url is None and managed is None:
+            raise LLMError("openai_server needs `base_url` or a `managed` server")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        self.base_urls = [u.rstrip("/") for u in urls]
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_total_wait_s = max_total_wait_s
+        self.max_concurrency = max_concurrency
+        self.logprobs = logprobs
+        self.extra_body = dict(extra_body or {})
+        self.managed = managed
+        self._clients: dict[str, Any] = {}
+        self._rr = itertools.count()
+        self._client_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _urls(self) -> list[str]:
+        if self.managed is not None:
+            if not self.managed.alive():
+                self.managed.start()
+            return [self.managed.base_url + "/v1"]
+        return self.base_urls
+
+    def _client(self, url: str):
+        import openai
+
+        with self._client_lock:
+            if url not in self._clients:
+                self._clients[url] = openai.OpenAI(
+                    base_url=url,
+                    api_key=os.environ.get(self.api_key_env) or "EMPTY",
+                    timeout=self.timeout_s,
+                    max_retries=0,  # we retry ourselves, with a bounded total wait
+                )
+            return self._clients[url]
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llm-http")
+        return self._pool
+
+    # -- API ---------------------------------------------------------------------------------
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_tokens: int = 128,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
+        started = time.perf_counter()
+        urls = self._urls()
+        jobs = []
+        for i, p in enumerate(prompts):
+            url = urls[next(self._rr) % len(urls)]
+            kw = dict(
+                n=n,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                stop=list(stop) if stop else None,
+                seed=None if seed is None else seed + i,
+            )
+            jobs.append((url, p, kw))
+        if len(jobs) == 1:
+            gens = [self._request(*jobs[0])]
+        else:
+            gens = list(self._executor().map(lambda j: self._request(*j), jobs))
+        self._record(gens, started)
+        return gens
+
+    def _request(self, url: str, prompt: Prompt, kw: dict[str, Any]) -> Generation:
+        deadline = time.monotonic() + self.max_total_wait_s
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self._request_once(url, prompt, kw)
+            except _Retryable as e:
+                last = e.__cause__ or e
+            remaining = deadline - time.monotonic()
+            if attempt == self.max_retries or remaining <= 0:
+                break
+            delay = random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2**attempt))
+            log.warning("LLM request to %s failed (%s); retry in %.2fs", url, last, delay)
+            time.sleep(min(delay, max(remaining, 0)))
+        raise LLMError(
+            f"LLM server at {url} (model {self.model!r}) failed after {attempt + 1} attempts "
+            f"within {self.max_total_wait_s:.0f}s: {type(last).__name__}: {last}"
+        )
+
+    def _request_once(self, url: str, prompt: Prompt, kw: dict[str, Any]) -> Generation:
+        import openai
+
+        client = self._client(url)
+        extra = dict(self.extra_body)
+        try:
+            if isinstance(prompt, str):
+                resp = client.completions.create(
+                    model=self.model,
+                    prompt=prompt,
+                    logprobs=1 if self.logprobs else None,
+                    extra_body=extra or None,
+                    **kw,
+                )
+            else:
+                resp = client.chat.completions.create(
+                    model=self.model,
+                    messages=prompt,
+                    logprobs=self.logprobs or None,
+                    extra_body=extra or None,
+                    **kw,
+                )
+        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e:
+            raise _Retryable(str(e)) from e
+        except openai.APIStatusError as e:
+            if e.status_code >= 500:
+                raise _Retryable(str(e)) from e
+            raise LLMError(
+                f"LLM server at {url} rejected the request (HTTP {e.status_code}): {e.message}"
+            ) from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as e:
+            raise _Retryable(f"invalid response: {e}") from e
+        return self._parse(resp, prompt, kw)
+
+    def _parse(self, resp: Any, prompt: Prompt, kw: dict[str, Any]) -> Generation:
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            raise _Retryable("response has no choices")
+        choices = sorted(choices, key=lambda c: c.index)
+        texts, reasons, lps = [], [], []
+        for c in choices:
+            text = c.text if isinstance(prompt, str) else (c.message.content or "")
+            if not isinstance(text, str):
+                raise _Retryable("a choice has no text")
+            # Servers apply `stop` themselves; cutting again is a no-op that guards the contract.
+            text, _ = truncate_at_stop(text, kw.get("stop"))
+            texts.append(text)
+            reasons.append(c.finish_reason or "stop")
+            lps.append(_sum_logprobs(c, isinstance(prompt, str)))
+        usage = getattr(resp, "usage", None)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        per = [completion // len(texts)] * len(texts)
+        for k in range(completion - sum(per)):
+            per[k] += 1
+        return Generation(
+            texts=texts,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=per,
+            finish_reasons=reasons,
+            logprobs=lps if self.logprobs else None,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+        if self.managed is not None:
+            self.managed.stop()
+
+
+def _sum_logprobs(choice: Any, completion: bool) -> float:
+    lp = getattr(choice, "logprobs", None)
+    if lp is None:
+        return 0.0
+    if completion:
+        return float(sum(x for x in (lp.token_logprobs or []) if x is not None))
+    return float(sum(t.logprob for t in (lp.content or [])))

@@ -1,0 +1,210 @@
+"""What every stage shares: its run dir, its content key and manifest, task selection, metrics.
+
+A stage's ``run(cfg)`` opens a :class:`StageRun`, which
+
+- resolves the run dir (``hydra.run.dir`` or the multirun job dir),
+- computes the stage's content key from the config subtree that determines its output
+  (``key_fields``) and the keys of its inputs,
+- refuses to mix artifacts: a run dir that holds another config's artifacts is an error,
+- reports ``done`` when the dir already holds a complete run with the same key (so re-launched
+  sweeps and ``pipeline`` skip finished work), and
+- on :meth:`StageRun.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
+  sends the metrics to the configured loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from arm_exp.artifacts import (
+    METRICS,
+    ArtifactError,
+    Manifest,
+    atomic_write_json,
+    content_key,
+    input_key,
+    load_manifest,
+    redact,
+)
+from arm_exp.envs.base import Env
+
+log = logging.getLogger(__name__)
+
+# The configs live at the repo root (conf/); stages are used from an editable install or a
+# clone. ARM_EXP_CONF points elsewhere (e.g. a copy with a lab's own configs).
+CONF_DIR = os.environ.get("ARM_EXP_CONF") or str(Path(__file__).resolve().parents[2] / "conf")
+
+
+class ConfigError(ValueError):
+    """A config value is missing or wrong; the message names the key."""
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """The stage's output dir: Hydra's run/job dir, or ``paths.output_dir`` outside Hydra."""
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.paths.output_dir)
+
+
+def choice(group: str, default: str | None = None) -> str | None:
+    """The option chosen for a config group (``planner`` -> ``"mcts"``), from Hydra's runtime."""
+    if not HydraConfig.initialized():
+        return default
+    return HydraConfig.get().runtime.choices.get(group, default)
+
+
+def container(node: Any) -> Any:
+    """A resolved plain-Python copy of a config node (non-config values pass through)."""
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def require(cfg: DictConfig, key: str) -> Any:
+    """``cfg[key]`` (dotted) or a :class:`ConfigError` that says how to pass it."""
+    value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    if value is None or (isinstance(value, str) and value in ("", "???")):
+        raise ConfigError(f"config key `{key}` is required: pass {key}=... on the command line")
+    return value
+
+
+def select_tasks(env: Env, cfg: DictConfig) -> list[str]:
+    """The task ids of ``cfg.split`` (or ``cfg.task_ids``), cut to the first ``cfg.limit``."""
+    if cfg.get("task_ids"):
+        ids = [str(t) for t in cfg.task_ids]
+    else:
+        ids = env.task_ids(str(cfg.split))
+    limit = cfg.get("limit")
+    if limit is not None:
+        if int(limit) < 1:
+            raise ConfigError(f"limit={limit}: must be a positive number of tasks (or null)")
+        ids = ids[: int(limit)]
+    return ids
+
+
+def make_loggers(cfg: DictConfig) -> list[Any]:
+    """Instantiate ``cfg.logger`` (a dict of Lightning loggers) into a list."""
+    node = cfg.get("logger")
+    if not node:
+        return []
+    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
+
+
+class StageRun:
+    """One stage's run: key, manifest, run dir, loggers (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        stage: str,
+        key_fields: Sequence[str],
+        inputs: dict[str, Path] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.stage = stage
+        self.dir = run_dir(cfg)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        inputs = inputs or {}
+        input_keys = {name: input_key(path.parent if path.is_file() else path) for name, path in inputs.items()}
+        subtree = {k: container(OmegaConf.select(cfg, k)) for k in key_fields}
+        self.key = content_key(
+            subtree, [f"{n}:{k or _file_fingerprint(inputs[n])}" for n, k in input_keys.items()]
+        )
+        self.previous: dict[str, Any] | None = None
+        manifest_path = self.dir / "manifest.json"
+        if manifest_path.exists():
+            prev = load_manifest(self.dir)
+            if prev.get("key") != self.key or prev.get("stage") != stage:
+                raise ArtifactError(
+                    f"{manifest_path}: this run dir holds a {prev.get('stage')} run with another "
+                    f"config (key {prev.get('key')} != {self.key}); pick a new hydra.run.dir"
+                )
+            self.previous = prev
+        self.manifest = Manifest(self.dir, stage, self.key, container(cfg))
+        for name, path in inputs.items():
+            self.manifest.add_input(name, path, input_keys[name])
+        self.manifest.save()
+
+    @property
+    def done(self) -> bool:
+        """A complete run with this key is already here (and ``force`` is not set)."""
+        return bool(self.previous and self.previous.get("complete")) and not self.cfg.get("force")
+
+    def previous_metrics(self) -> dict[str, float]:
+        assert self.previous is not None
+        log.info("%s: %s is complete (key %s); nothing to do", self.stage, self.dir, self.key)
+        return dict(self.previous.get("metrics", {}))
+
+    def count(self, **counts: Any) -> None:
+        self.manifest.data["counts"].update(counts)
+
+    def timing(self, **timings: float) -> None:
+        self.manifest.data["timings"].update(timings)
+
+    def finish(self, metrics: dict[str, float], step: int | None = None) -> dict[str, float]:
+        wall = time.perf_counter() - self.started
+        self.timing(wall_s=wall)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        atomic_write_json(self.dir / METRICS, metrics)
+        self.manifest.finish(metrics)
+        for logger in make_loggers(self.cfg):
+            logger.log_hyperparams(redact(container(self.cfg)))
+            logger.log_metrics(metrics, step=step or 0)
+            logger.finalize("success")
+        return metrics
+
+
+def summary(metrics: dict[str, float]) -> str:
+    """Metrics as an aligned two-column table for the terminal."""
+    width = max((len(k) for k in metrics), default=0)
+    return "\n".join(f"{k:<{width}}  {v:g}" for k, v in sorted(metrics.items()))
+
+
+def _file_fingerprint(path: Path) -> str:
+    """For inputs without a manifest (hand-made files): size and mtime stand in for a key."""
+    p = Path(path)
+    if p.is_dir():
+        return f"dir:{p.resolve()}"
+    st = p.stat()
+    return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+
+
+def compose(config_name: str, overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> DictConfig:
+    """Compose a stage's config in-process, as ``arm-exp <stage> <overrides>`` would.
+
+    Sets Hydra's global config so ``${hydra:...}`` interpolations and :func:`choice` work;
+    ``output_dir`` becomes the run dir. Used by ``pipeline`` (to compute the stages' keys) and
+    by tests (to run stages in-process).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(output_dir)
+            cfg.hydra.run.dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def progress(total: int, desc: str, initial: int = 0):
+    """A progress bar: live on a terminal, a line every 30 s in batch logs (SLURM, CI)."""
+    import sys
+
+    from tqdm import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=desc, mininterval=0.5 if tty else 30.0, dynamic_ncols=tty)

@@ -1,0 +1,94 @@
+"""``arm-exp explore``: run an explorer (random or LLM) on a benchmark split.
+
+Writes ``trajectories.jsonl`` (one :class:`~arm_exp.types.Trajectory` per line, record id
+``<task_id>#<k>`` for the k-th of ``explore.num_per_task`` runs per task), ``metrics.json``
+and ``manifest.json``. Resumable: an interrupted run continues with the missing records, and the
+file is rewritten in task order at the end, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from arm_exp.artifacts import ResumableJsonl
+from arm_exp.rollout import EpisodeJob, Rollouts, derive_seed
+from arm_exp.stages.common import CONF_DIR, ConfigError, StageRun, choice, progress, select_tasks, summary
+from arm_exp.types import Trajectory, to_json
+
+log = logging.getLogger(__name__)
+
+TRAJECTORIES = "trajectories.jsonl"
+KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "explore")
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    stage = StageRun(cfg, "explore", KEY_FIELDS)
+    if stage.done:
+        return stage.previous_metrics()
+    num_per_task = int(cfg.explore.num_per_task)
+    if num_per_task < 1:
+        raise ConfigError(f"explore.num_per_task={num_per_task}: must be >= 1")
+    make_env = instantiate(cfg.benchmark.env, _partial_=True)
+    probe = make_env()
+    tasks = select_tasks(probe, cfg)
+    probe.close()
+    jobs = [
+        EpisodeJob(id=f"{t}#{k}", task_id=t, seed=derive_seed(int(cfg.seed), "explore", t, k))
+        for t in tasks
+        for k in range(num_per_task)
+    ]
+    policy = instantiate(cfg.explorer)
+    runner = Rollouts(
+        make_env,
+        policy,
+        num_envs=int(cfg.explore.num_envs),
+        max_retries=int(cfg.explore.max_retries),
+        max_steps=int(cfg.explore.max_steps),
+    )
+    split = str(cfg.split)
+    store = ResumableJsonl(stage.dir / TRAJECTORIES, Trajectory.from_dict, to_json, key=lambda t: t.id)
+    todo = [j for j in jobs if j.id not in store]
+    resumed = len(jobs) - len(todo)
+    if resumed:
+        log.info("explore: resuming, %d of %d trajectories already in %s", resumed, len(jobs), store.path)
+    try:
+        with progress(len(jobs), f"explore {cfg.benchmark.name}/{split}", resumed) as bar:
+            for traj in runner.run(todo):
+                store.append(traj)
+                bar.update()
+                bar.set_postfix(reach=f"{_share(store.records.values()):.2f}")
+    finally:
+        store.close()
+        runner.close()
+    records = store.finalize([j.id for j in jobs])
+    counters = {**runner.counters(), **policy.counters()}
+    prefix = f"explore/{split}"
+    metrics = {
+        f"{prefix}/n_tasks": len(tasks),
+        f"{prefix}/n_trajectories": len(records),
+        f"{prefix}/success_share": _share(records),
+        f"{prefix}/mean_score": statistics.fmean(r.score for r in records) if records else 0.0,
+        f"{prefix}/mean_steps": statistics.fmean(len(r.steps) for r in records) if records else 0.0,
+        f"{prefix}/tasks_with_success": len({r.task_id for r in records if r.success}),
+        **{f"{prefix}/{k}": v for k, v in counters.items()},
+    }
+    stage.count(trajectories=len(records), resumed=resumed, explorer=choice("explorer"))
+    metrics = stage.finish(metrics)
+    log.info("explore: %d trajectories, success share %.3f -> %s", len(records), _share(records), stage.dir)
+    return metrics
+
+
+def _share(records) -> float:
+    records = list(records)
+    return sum(r.success for r in records) / len(records) if records else 0.0
+
+
+@hydra.main(config_path=CONF_DIR, config_name="explore", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    metrics = run(cfg)
+    print(summary(metrics))

@@ -1,0 +1,149 @@
+"""Records that flow between stages: Step, Trajectory, Triplet, Episode.
+
+Plain dataclasses with a lossless JSON round trip (``from_dict(to_dict(x)) == x``). Every
+artifact line in ``trajectories.jsonl``, ``triplets.jsonl`` and ``episodes.jsonl`` is one of
+these, serialized with :func:`to_json`. Only JSON types go into ``info``/``meta``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Step:
+    """One agent action and what the environment answered.
+
+    ``reward`` is the increment of the benchmark score caused by this step (the sum over a
+    trajectory is its final score); ``thought`` holds the agent's reasoning text if any.
+    """
+
+    action: str
+    observation: str
+    reward: float = 0.0
+    done: bool = False
+    thought: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Step:
+        return cls(**d)
+
+
+@dataclass
+class Trajectory:
+    """A run of an agent on one task: the goal it was run for, the first observation, the steps.
+
+    ``intent`` is the natural-language task the agent was given; synthesis may relabel a copy
+    with a hindsight intent. ``score`` is the benchmark's own metric at the end, in [0, 1];
+    ``success`` is the benchmark's success criterion.
+    """
+
+    id: str
+    benchmark: str
+    task_id: str
+    intent: str
+    initial_observation: str
+    steps: list[Step] = field(default_factory=list)
+    score: float = 0.0
+    success: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actions(self) -> list[str]:
+        return [s.action for s in self.steps]
+
+    @property
+    def last_observation(self) -> str:
+        return self.steps[-1].observation if self.steps else self.initial_observation
+
+    @property
+    def done(self) -> bool:
+        return bool(self.steps) and self.steps[-1].done
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trajectory:
+        d = dict(d)
+        d["steps"] = [Step.from_dict(s) for s in d.get("steps", [])]
+        return cls(**d)
+
+
+@dataclass
+class Triplet:
+    """A reward-model training example: for ``intent``, ``positive`` should outscore ``negative``."""
+
+    id: str
+    benchmark: str
+    intent: str
+    positive: Trajectory
+    negative: Trajectory
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Triplet:
+        d = dict(d)
+        d["positive"] = Trajectory.from_dict(d["positive"])
+        d["negative"] = Trajectory.from_dict(d["negative"])
+        return cls(**d)
+
+
+@dataclass
+class Candidate:
+    """One trajectory a planner considered, summarised: its scorer value and the true outcome."""
+
+    scorer_score: float | None
+    score: float
+    success: bool
+    num_steps: int
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Candidate:
+        return cls(**d)
+
+
+@dataclass
+class Episode:
+    """The outcome of planning on one task: the chosen trajectory and what it cost.
+
+    ``score``/``success`` are the benchmark's metric for the chosen trajectory (never the
+    scorer's opinion, which is ``scorer_score``). ``counters`` holds per-episode costs such as
+    ``llm_calls``, ``rm_calls``, ``rm_cache_hits`` and ``env_steps``.
+    """
+
+    id: str
+    benchmark: str
+    split: str
+    task_id: str
+    planner: str
+    policy: str
+    scorer: str
+    trajectory: Trajectory
+    score: float
+    success: bool
+    scorer_score: float | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    counters: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Episode:
+        d = dict(d)
+        d["trajectory"] = Trajectory.from_dict(d["trajectory"])
+        d["candidates"] = [Candidate.from_dict(c) for c in d.get("candidates", [])]
+        return cls(**d)
+
+
+Record = Step | Trajectory | Triplet | Episode
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    """The record as plain JSON-able dicts and lists."""
+    return asdict(record)
+
+
+def to_json(record: Record) -> str:
+    """One JSONL line (no trailing newline); keys keep field order so files diff cleanly."""
+    return json.dumps(asdict(record), ensure_ascii=False)

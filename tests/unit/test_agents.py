@@ -1,0 +1,108 @@
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arm_exp.agents.base import AgentContext
+from arm_exp.agents.game24 import Game24Agent
+from arm_exp.agents.policy import LLMPolicy, RandomPolicy
+from arm_exp.envs.game24 import Game24Env, check_answer, load_puzzles
+from arm_exp.llm.base import BaseLLM, Generation
+from arm_exp.rollout import EpisodeJob, Rollouts
+from arm_exp.types import Trajectory
+
+
+def _ctx(env: Game24Env, task: str = "900", seed: int = 0) -> AgentContext:
+    obs = env.reset(task)
+    traj = Trajectory("x", "game24", task, env.intent(), obs)
+    return AgentContext(env.intent(), traj, env.valid_actions, random.Random(seed))
+
+
+def test_parse_extracts_steps_until_answer():
+    text = (
+        "Sure! Here are the steps:\n"
+        "1. 4 + 5 = 9 (left: 6 9 10)\n"
+        "**Step 2:** 9 - 6 = 3 (left: 3 10)\n"
+        "- 3 * 10 = 30 (left: 30)\n"
+        "Answer: (4 + 5 - 6) * 10 = 30\n"
+        "Input: 1 2 3 4\n5 + 5 = 10\n"
+    )
+    p = Game24Agent().parse(text)
+    assert p.actions == [
+        "4 + 5 = 9 (left: 6 9 10)",
+        "9 - 6 = 3 (left: 3 10)",
+        "3 * 10 = 30 (left: 30)",
+        "Answer: (4 + 5 - 6) * 10 = 30",
+    ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=2000))
+def test_parse_never_raises(text):
+    p = Game24Agent().parse(text)
+    assert isinstance(p.actions, list) and len(p.actions) <= 8
+
+
+def test_prompt_examples_are_correct_and_not_from_the_test_split():
+    template = Game24Agent()._template.template
+    examples = [line.split(":", 1)[1].strip() for line in template.splitlines() if line.startswith("Input: ") and "$" not in line]
+    answers = [line for line in template.splitlines() if line.startswith("Answer:")]
+    assert len(examples) == len(answers) == 3
+    test_puzzles = {tuple(sorted(load_puzzles()[i])) for i in range(900, 1000)}
+    for nums, ans in zip(examples, answers):
+        assert check_answer(nums, ans)
+        assert tuple(sorted(int(x) for x in nums.split())) not in test_puzzles
+
+
+def test_prompt_shows_steps_so_far_and_reflections():
+    env = Game24Env()
+    ctx = _ctx(env)
+    env.step("4 + 5 = 9 (left: 6 9 10)")
+    ctx.trajectory.steps.append(type("S", (), {"action": "4 + 5 = 9 (left: 6 9 10)", "info": {}, "observation": ""})())
+    ctx.reflections.append("STATUS: FAIL. New plan: multiply first.")
+    content = Game24Agent().prompt(ctx)[0]["content"]
+    assert "Input: 4 5 6 10\nSteps:\n4 + 5 = 9 (left: 6 9 10)" in content
+    assert "REFLECTIONS FROM PREVIOUS ATTEMPTS" in content and "multiply first" in content
+
+
+def test_random_policy_is_deterministic_per_context_and_distinct():
+    env = Game24Env()
+    a = RandomPolicy().propose([_ctx(env, seed=1)], n=5)[0]
+    b = RandomPolicy().propose([_ctx(env, seed=1)], n=5)[0]
+    assert [p.actions for p in a] == [p.actions for p in b]
+    assert len({p.actions[0] for p in a}) == 5
+
+
+class _ScriptedLLM(BaseLLM):
+    """Returns canned texts; records the calls it got."""
+
+    def __init__(self, texts):
+        super().__init__()
+        self.texts = list(texts)
+        self.calls = []
+
+    def generate(self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=128, stop=None, seed=None):
+        self.calls.append((len(prompts), n))
+        gens = [Generation([self.texts[(i * n + k) % len(self.texts)] for k in range(n)]) for i in range(len(prompts))]
+        self._record(gens, 0.0)
+        return gens
+
+
+def test_llm_policy_batches_identical_prompts_into_one_request():
+    env = Game24Env()
+    llm = _ScriptedLLM(["4 * 5 = 20 (left: 6 10 20)"])
+    LLMPolicy(llm, Game24Agent()).propose([_ctx(env)] * 8, n=1)
+    assert llm.calls == [(1, 8)]
+
+
+def test_rollouts_resample_invalid_and_finish_every_job():
+    solution = "10 - 6 = 4 (left: 4 4 5)\n4 * 5 = 20 (left: 4 20)\n20 + 4 = 24 (left: 24)\nAnswer: (10 - 6) + 4 * 5 = 24"
+    llm = _ScriptedLLM(["garbage", "4 + 4 = 8", solution])
+    runner = Rollouts(Game24Env, LLMPolicy(llm, Game24Agent()), num_envs=3, max_retries=3)
+    jobs = [EpisodeJob(f"900#{k}", "900", k) for k in range(5)]
+    trajs = {t.id: t for t in runner.run(jobs)}
+    assert set(trajs) == {j.id for j in jobs}
+    assert runner.counters()["env_steps"] >= sum(len(t.steps) for t in trajs.values())
+    solved = [t for t in trajs.values() if t.success]
+    assert solved and all(t.steps[-1].action.startswith("Answer:") for t in solved)
+    assert any(t.meta.get("rejected") for t in trajs.values())

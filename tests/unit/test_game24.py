@@ -1,0 +1,232 @@
+"""Game of 24: the env's search space, its answer checker, its step semantics."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arm_exp.envs.base import UnknownSplitError, UnknownTaskError
+from arm_exp.envs.game24 import Game24Env, check_answer, evaluate, load_puzzles
+
+
+def _subset_values(nums: tuple[int, ...]) -> set[Fraction]:
+    """Independent oracle: every value of every expression tree, by DP over subsets."""
+    n = len(nums)
+    vals: dict[int, set[Fraction]] = {1 << i: {Fraction(nums[i])} for i in range(n)}
+    for mask in range(1, 1 << n):
+        if mask in vals:
+            continue
+        out: set[Fraction] = set()
+        sub = (mask - 1) & mask
+        while sub:
+            rest = mask ^ sub
+            if sub < rest:
+                for a in vals[sub]:
+                    for b in vals[rest]:
+                        out.update((a + b, a - b, b - a, a * b))
+                        if b:
+                            out.add(a / b)
+                        if a:
+                            out.add(b / a)
+            sub = (sub - 1) & mask
+        vals[mask] = out
+    return vals[(1 << n) - 1]
+
+
+def _env_solvable(env: Game24Env, task_numbers: tuple[int, ...]) -> bool:
+    """Search through the env's own valid_actions/step/snapshot/restore."""
+    seen: set[tuple[Fraction, ...]] = set()
+
+    def dfs() -> bool:
+        state = env.snapshot()
+        key = tuple(sorted(state.numbers))
+        if key in seen:
+            return False
+        seen.add(key)
+        for action in env.valid_actions():
+            _, _, done, info = env.step(action)
+            if info["success"] or (not done and dfs()):
+                return True
+            env.restore(state)
+        return False
+
+    return dfs()
+
+
+class _Env(Game24Env):
+    """Lets a test load arbitrary numbers as a task."""
+
+    def __init__(self, numbers: tuple[int, ...]):
+        super().__init__()
+        self._numbers = numbers
+
+    def numbers(self, task_id: str) -> tuple[int, ...]:
+        return self._numbers
+
+
+def test_every_puzzle_is_solvable_by_valid_action_search_iff_it_has_a_solution():
+    puzzles = load_puzzles()
+    assert len(puzzles) == 1362
+    env = Game24Env()
+    for i, nums in enumerate(puzzles):
+        env.reset(str(i))
+        assert _env_solvable(env, nums) == (24 in _subset_values(nums)), (i, nums)
+
+
+def test_unsolvable_quadruples_are_not_reachable():
+    unsolvable = [
+        q for q in itertools.combinations_with_replacement(range(1, 14), 4)
+        if 24 not in _subset_values(q)
+    ][:40]
+    assert len(unsolvable) == 40
+    for q in unsolvable:
+        env = _Env(q)
+        env.reset("0")
+        assert not _env_solvable(env, q), q
+
+
+def test_splits_follow_the_standard_protocol():
+    env = Game24Env()
+    test, train = env.task_ids("test"), env.task_ids("train")
+    assert test == [str(i) for i in range(900, 1000)]
+    assert len(train) == 1262 and not set(train) & set(test)
+    assert load_puzzles()[900] == (4, 5, 6, 10) and load_puzzles()[999] == (4, 9, 10, 13)
+    with pytest.raises(UnknownSplitError, match="valid splits"):
+        env.task_ids("validation")
+    with pytest.raises(UnknownTaskError):
+        env.reset("99999")
+
+
+# -- check_answer -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("numbers", "expr", "ok"),
+    [
+        ("4 9 10 13", "(10 - 4) * (13 - 9) = 24", True),
+        ("4 9 10 13", "Answer: (10 - 4) * (13 - 9) = 24", True),
+        ([4, 9, 10, 13], "(13 - 9) * (10 - 4)", True),
+        ("1 3 4 6", "6 / (1 - 3 / 4)", True),  # needs exact fractions
+        ("4 9 10 13", "(10 - 4) * (13 - 9) = 25", False),  # states the wrong target
+        ("4 9 10 13", "(10 - 4) * (13 - 9) + 0", False),  # a number not in the input
+        ("4 9 10 13", "(10 - 4) * 4", False),  # missing numbers, 4 reused
+        ("4 4 6 8", "(6 - 4) * (4 + 8)", True),
+        ("4 4 6 8", "(6 - 4) * (8 + 8)", False),
+        ("4 9 10 13", "__import__('os').system('true')", False),
+        ("4 9 10 13", "(10 - 4) ** (13 - 9)", False),
+        ("4 9 10 13", "-(4 - 10) * (13 - 9)", False),  # unary minus is not an operation here
+        ("4 9 10 13", "10 / (13 - 13)", False),
+        ("4 9 10 13", "", False),
+        ("4 9 10 13", "(" * 5000 + "4" + ")" * 5000, False),
+        ("4 9 10 13", "9" * 100000, False),
+        ("4 9 10 13", "1e10", False),
+        ("4 9 10 13", "(10 - 4) * (13 - 9) = 24 = 24", False),
+    ],
+)
+def test_check_answer_cases(numbers, expr, ok):
+    assert check_answer(numbers, expr) is ok
+
+
+_OPS = ["+", "-", "*", "/"]
+
+
+@st.composite
+def _expressions(draw):
+    """A random expression tree over 4 numbers, rendered fully parenthesized, with its value."""
+    nums = draw(st.lists(st.integers(1, 13), min_size=4, max_size=4))
+    items: list[tuple[str, Fraction | None]] = [(str(n), Fraction(n)) for n in nums]
+    while len(items) > 1:
+        i = draw(st.integers(0, len(items) - 1))
+        a = items.pop(i)
+        j = draw(st.integers(0, len(items) - 1))
+        b = items.pop(j)
+        op = draw(st.sampled_from(_OPS))
+        if a[1] is None or b[1] is None or (op == "/" and b[1] == 0):
+            value = None
+        else:
+            value = {"+": a[1] + b[1], "-": a[1] - b[1], "*": a[1] * b[1], "/": a[1] / b[1] if b[1] else None}[op]
+        items.append((f"({a[0]} {op} {b[0]})", value))
+    return nums, items[0][0], items[0][1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_expressions())
+def test_check_answer_agrees_with_exact_evaluation(case):
+    nums, expr, value = case
+    assert evaluate(nums, expr) == value
+    assert check_answer(nums, expr) == (value == 24)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=300))
+def test_check_answer_never_raises_and_is_fast(text):
+    start = time.perf_counter()
+    assert check_answer("4 9 10 13", text) in (True, False)
+    assert time.perf_counter() - start < 0.01
+
+
+# -- env semantics ----------------------------------------------------------------------------
+
+def test_invalid_actions_leave_state_unchanged_and_count():
+    env = Game24Env(max_steps=5)
+    env.reset("900")
+    before = env.snapshot()
+    for bad in ["", "hello", "4 + 4 = 8", "4 + 5 = 10", "4 / 0 = 0", "x" * 10000, "import os"]:
+        obs, reward, done, info = env.step(bad)
+        assert info["invalid"] and reward == 0.0 and obs.startswith("Invalid action")
+        if done:
+            break
+        assert env.snapshot().numbers == before.numbers
+    assert done and info.get("truncated")
+
+
+def test_solution_path_and_lenient_formats():
+    env = Game24Env()
+    env.reset("999")  # 4 9 10 13
+    assert env.step("10-4=6")[3]["left"] == ["6", "9", "13"]
+    assert env.step("13 - 9 = 4 (left: whatever)")[3]["left"] == ["4", "6"]
+    obs, reward, done, info = env.step("6 × 4 = 24")
+    assert not done and info["left"] == ["24"]
+    (answer,) = env.valid_actions()
+    assert answer == "Answer: (10 - 4) * (13 - 9) = 24"
+    obs, reward, done, info = env.step(answer)
+    assert done and reward == 1.0 and info["success"] and info["score"] == 1.0
+
+
+def test_direct_answer_is_checked():
+    env = Game24Env()
+    env.reset("999")
+    obs, reward, done, info = env.step("Answer: (10 - 4) * (13 - 9) = 24")
+    assert done and info["success"]
+    env.reset("999")
+    obs, reward, done, info = env.step("Answer: 4 * 9 - 10 - 13 = 24")
+    assert done and not info["success"] and "equals 13" in obs
+
+
+def test_snapshot_restore_is_constant_time():
+    env = Game24Env()
+    env.reset("900")
+    snap = env.snapshot()
+    env.step(env.valid_actions()[0])
+    start = time.perf_counter()
+    for _ in range(10000):
+        env.restore(snap)
+        env.snapshot()
+    assert time.perf_counter() - start < 0.1
+    assert env.snapshot() is snap
+
+
+def test_valid_actions_are_unique_and_all_valid():
+    env = Game24Env()
+    env.reset("900")
+    actions = env.valid_actions()
+    assert len(actions) == len(set(actions))
+    snap = env.snapshot()
+    for a in actions:
+        env.restore(snap)
+        assert not env.step(a)[3]["invalid"]
+    assert env.counters()["env_steps"] == len(actions)
