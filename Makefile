@@ -32,7 +32,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/arm-exp explore benchmark=game24 explorer=random split=test seed=0 \
-		explore.num_per_task=8 hydra.run.dir=outputs/demo/explore
+		explore.num_per_task=8 hydra.run.dir=outputs/demo/explore force=true
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not gpu and not vllm" $(PYTEST_ARGS)

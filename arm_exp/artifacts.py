@@ -30,7 +30,9 @@ MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 
 # Keys whose values are secrets. `api_key_env` (the *name* of an env var) is not one of them.
-_SECRET_KEY = re.compile(r"(^|_)(api_key|apikey|secret|password|passwd|access_token|auth_token)$", re.I)
+_SECRET_KEY = re.compile(
+    r"(^|_)(api_key|apikey|secret|password|passwd|access_token|auth_token)$", re.I
+)
 REDACTED = "<redacted>"
 
 
@@ -169,7 +171,9 @@ def read_records(
                 if stats is not None:
                     stats["skipped_records"] = stats.get("skipped_records", 0) + 1
                 continue
-            raise JsonlError(f"{path}:{lineno}: malformed record ({type(e).__name__}: {e})") from None
+            raise JsonlError(
+                f"{path}:{lineno}: malformed record ({type(e).__name__}: {e})"
+            ) from None
     return out
 
 

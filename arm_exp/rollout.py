@@ -173,7 +173,9 @@ class Rollouts:
                 # Nothing parseable: hand the raw text (first line, capped) to the env, which
                 # answers with an "invalid action" observation the agent can learn from.
                 first = (prop.text or "").strip().splitlines()[:1]
-                slot.pending.append((first[0][:MAX_RAW_ACTION_CHARS] if first else "", prop.thought))
+                slot.pending.append(
+                    (first[0][:MAX_RAW_ACTION_CHARS] if first else "", prop.thought)
+                )
 
     def _advance(self, slot: _Slot) -> Trajectory | None:
         assert slot.ctx is not None and slot.job is not None

@@ -117,7 +117,9 @@ class JsonHandler(BaseHTTPRequestHandler):
         raise NotImplementedError
 
 
-def make_server(host: str, port: int, handler: type[JsonHandler], **attrs: Any) -> ThreadingHTTPServer:
+def make_server(
+    host: str, port: int, handler: type[JsonHandler], **attrs: Any
+) -> ThreadingHTTPServer:
     """A threading HTTP server whose handler class carries ``attrs`` (the model, batcher...)."""
     cls = type(handler.__name__, (handler,), attrs)
     server = ThreadingHTTPServer((host, port), cls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from arm_exp.agents.base import Agent, AgentContext, Proposal
 from arm_exp.llm.base import LLM
@@ -78,7 +79,7 @@ class LLMPolicy:
         prompts = [self.agent.prompt(c) for c in contexts]
         seed = None if self.seed is None else self.seed + self._calls
         self._calls += 1
-        kw = dict(
+        kw: dict[str, Any] = dict(
             temperature=temp,
             top_p=self.top_p,
             max_tokens=self.max_tokens or self.agent.max_tokens,

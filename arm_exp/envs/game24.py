@@ -267,7 +267,12 @@ class Game24Env:
         self._task_id: str | None = None
         self._state: _State | None = None
         self._successors: tuple[_State, dict[str, _State]] | None = None
-        self._counters = {"env_steps": 0, "resets": 0, "invalid_actions": 0, "valid_actions_calls": 0}
+        self._counters = {
+            "env_steps": 0,
+            "resets": 0,
+            "invalid_actions": 0,
+            "valid_actions_calls": 0,
+        }
 
     # -- tasks -------------------------------------------------------------------------------
     def task_ids(self, split: str) -> list[str]:
@@ -335,7 +340,11 @@ class Game24Env:
                     rest_n = tuple(x for k, x in enumerate(state.numbers) if k not in (i, j))
                     rest_e = tuple(x for k, x in enumerate(state.exprs) if k not in (i, j))
                     nums = (*rest_n, value)
-                    a, b = (state.numbers[i], state.numbers[j]) if op[1] else (state.numbers[j], state.numbers[i])
+                    a, b = (
+                        (state.numbers[i], state.numbers[j])
+                        if op[1]
+                        else (state.numbers[j], state.numbers[i])
+                    )
                     action = f"{fmt(a)} {op[0]} {fmt(b)} = {fmt(value)} (left: {_left(nums)})"
                     if action not in succ:
                         succ[action] = _State(nums, (*rest_e, expr), state.n_steps + 1)
@@ -443,7 +452,9 @@ class Game24Env:
         rest_e = tuple(x for k, x in enumerate(state.exprs) if k not in (ia, ib))
         return _State((*rest_n, value), (*rest_e, expr), state.n_steps + 1), ""
 
-    def _info(self, state: _State, invalid: bool = False, truncated: bool = False) -> dict[str, Any]:
+    def _info(
+        self, state: _State, invalid: bool = False, truncated: bool = False
+    ) -> dict[str, Any]:
         info: dict[str, Any] = {
             "score": state.score,
             "success": state.score == 1.0,

@@ -64,10 +64,12 @@ def convert_gguf(model_dir: str, gguf_file: str, out_dir: Path) -> Path:
         return out_dir
     log.info("converting %s/%s to an HF folder at %s (once)", model_dir, gguf_file, out_dir)
     tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=gguf_file, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, gguf_file=gguf_file, dtype=torch.float32
+    )
     # The weights are already de-quantized in memory; drop the GGUF quantizer so that
     # save_pretrained writes plain safetensors.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,9 @@ def convert_gguf(model_dir: str, gguf_file: str, out_dir: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def load_model(model_dir: str, gguf_file: str | None, dtype: str, device: str, cache_dir: str | None):
+def load_model(
+    model_dir: str, gguf_file: str | None, dtype: str, device: str, cache_dir: str | None
+):
     """(model, tokenizer), loaded once per process per argument tuple."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -95,13 +99,15 @@ def load_model(model_dir: str, gguf_file: str | None, dtype: str, device: str, c
     kwargs: dict[str, Any] = {}
     path = model_dir
     if gguf_file and cache_dir:
-        path = str(convert_gguf(model_dir, gguf_file, converted_dir(model_dir, gguf_file, cache_dir)))
+        path = str(
+            convert_gguf(model_dir, gguf_file, converted_dir(model_dir, gguf_file, cache_dir))
+        )
     elif gguf_file:
         kwargs["gguf_file"] = gguf_file
     started = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(path, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
-    model.to(device).eval()
+    model.to(device).eval()  # type: ignore[arg-type]
     tok.padding_side = "left"
     tok.truncation_side = "left"
     if tok.pad_token is None:
@@ -166,7 +172,9 @@ class HFLocalLLM(BaseLLM):
         """The exact text fed to the model (chat template applied to message lists)."""
         if isinstance(prompt, str):
             return prompt
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.apply_chat_template(
+            prompt, tokenize=False, add_generation_prompt=True
+        )
 
     def generate(
         self,

@@ -25,7 +25,9 @@ def _params(body: dict[str, Any]) -> dict[str, Any]:
         stop = [stop]
     return {
         "n": int(body.get("n") or 1),
-        "temperature": float(body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0),
+        "temperature": float(
+            body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0
+        ),
         "top_p": float(body.get("top_p") or 1.0),
         "max_tokens": int(body.get("max_tokens") or 16),
         "stop": tuple(stop) if stop else None,
@@ -103,7 +105,9 @@ def _response(gen: Generation, model: str, chat: bool) -> dict[str, Any]:
     }
 
 
-def serve(llm: LLM, model_name: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 16):
+def serve(
+    llm: LLM, model_name: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 16
+):
     """Build the server (call ``serve_forever`` on it); the batcher batches concurrent requests."""
     batcher = MicroBatcher(_Batch(llm), max_batch=max_batch, max_wait_s=0.02)
     return make_server(host, port, LLMHandler, llm=llm, model_name=model_name, batcher=batcher)

@@ -148,7 +148,7 @@ class OpenAIServerLLM(BaseLLM):
 
     def _request(self, url: str, prompt: Prompt, kw: dict[str, Any]) -> Generation:
         deadline = time.monotonic() + self.max_total_wait_s
-        last: Exception | None = None
+        last: BaseException | None = None
         for attempt in range(self.max_retries + 1):
             try:
                 return self._request_once(url, prompt, kw)

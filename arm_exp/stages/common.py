@@ -7,7 +7,8 @@ A stage's ``run(cfg)`` opens a :class:`StageRun`, which
   (``key_fields``) and the keys of its inputs,
 - refuses to mix artifacts: a run dir that holds another config's artifacts is an error,
 - reports ``done`` when the dir already holds a complete run with the same key (so re-launched
-  sweeps and ``pipeline`` skip finished work), and
+  sweeps and ``pipeline`` skip finished work); ``force=true`` deletes the stage's artifacts
+  and recomputes, and
 - on :meth:`StageRun.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
   sends the metrics to the configured loggers.
 """
@@ -69,6 +70,11 @@ def container(node: Any) -> Any:
     return node
 
 
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config as plain data, resolved, without Hydra's own node (secrets redacted)."""
+    return redact({str(k): container(cfg[k]) for k in cfg if k != "hydra"})
+
+
 def require(cfg: DictConfig, key: str) -> Any:
     """``cfg[key]`` (dotted) or a :class:`ConfigError` that says how to pass it."""
     value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
@@ -79,10 +85,7 @@ def require(cfg: DictConfig, key: str) -> Any:
 
 def select_tasks(env: Env, cfg: DictConfig) -> list[str]:
     """The task ids of ``cfg.split`` (or ``cfg.task_ids``), cut to the first ``cfg.limit``."""
-    if cfg.get("task_ids"):
-        ids = [str(t) for t in cfg.task_ids]
-    else:
-        ids = env.task_ids(str(cfg.split))
+    ids = [str(t) for t in cfg.task_ids] if cfg.get("task_ids") else env.task_ids(str(cfg.split))
     limit = cfg.get("limit")
     if limit is not None:
         if int(limit) < 1:
@@ -108,6 +111,7 @@ class StageRun:
         stage: str,
         key_fields: Sequence[str],
         inputs: dict[str, Path] | None = None,
+        artifacts: Sequence[str] = (),
     ) -> None:
         self.cfg = cfg
         self.stage = stage
@@ -115,7 +119,10 @@ class StageRun:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.started = time.perf_counter()
         inputs = inputs or {}
-        input_keys = {name: input_key(path.parent if path.is_file() else path) for name, path in inputs.items()}
+        input_keys = {
+            name: input_key(path.parent if path.is_file() else path)
+            for name, path in inputs.items()
+        }
         subtree = {k: container(OmegaConf.select(cfg, k)) for k in key_fields}
         self.key = content_key(
             subtree, [f"{n}:{k or _file_fingerprint(inputs[n])}" for n, k in input_keys.items()]
@@ -130,7 +137,12 @@ class StageRun:
                     f"config (key {prev.get('key')} != {self.key}); pick a new hydra.run.dir"
                 )
             self.previous = prev
-        self.manifest = Manifest(self.dir, stage, self.key, container(cfg))
+            if cfg.get("force"):
+                # Recompute from scratch: the stage's own artifacts go, nothing is resumed.
+                for name in artifacts:
+                    (self.dir / name).unlink(missing_ok=True)
+                self.previous = None
+        self.manifest = Manifest(self.dir, stage, self.key, resolved_config(cfg))
         for name, path in inputs.items():
             self.manifest.add_input(name, path, input_keys[name])
         self.manifest.save()
@@ -138,7 +150,7 @@ class StageRun:
     @property
     def done(self) -> bool:
         """A complete run with this key is already here (and ``force`` is not set)."""
-        return bool(self.previous and self.previous.get("complete")) and not self.cfg.get("force")
+        return bool(self.previous and self.previous.get("complete"))
 
     def previous_metrics(self) -> dict[str, float]:
         assert self.previous is not None
@@ -158,7 +170,7 @@ class StageRun:
         atomic_write_json(self.dir / METRICS, metrics)
         self.manifest.finish(metrics)
         for logger in make_loggers(self.cfg):
-            logger.log_hyperparams(redact(container(self.cfg)))
+            logger.log_hyperparams(resolved_config(self.cfg))
             logger.log_metrics(metrics, step=step or 0)
             logger.finalize("success")
         return metrics
@@ -179,7 +191,9 @@ def _file_fingerprint(path: Path) -> str:
     return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
 
 
-def compose(config_name: str, overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> DictConfig:
+def compose(
+    config_name: str, overrides: Sequence[str] = (), output_dir: str | Path | None = None
+) -> DictConfig:
     """Compose a stage's config in-process, as ``arm-exp <stage> <overrides>`` would.
 
     Sets Hydra's global config so ``${hydra:...}`` interpolations and :func:`choice` work;
@@ -191,7 +205,9 @@ def compose(config_name: str, overrides: Sequence[str] = (), output_dir: str | P
     from omegaconf import open_dict
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        cfg = hydra_compose(
+            config_name=config_name, overrides=list(overrides), return_hydra_config=True
+        )
     if output_dir is not None:
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)
@@ -207,4 +223,6 @@ def progress(total: int, desc: str, initial: int = 0):
     from tqdm import tqdm
 
     tty = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, mininterval=0.5 if tty else 30.0, dynamic_ncols=tty)
+    return tqdm(
+        total=total, initial=initial, desc=desc, mininterval=0.5 if tty else 30.0, dynamic_ncols=tty
+    )

@@ -17,7 +17,15 @@ from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl
 from arm_exp.rollout import EpisodeJob, Rollouts, derive_seed
-from arm_exp.stages.common import CONF_DIR, ConfigError, StageRun, choice, progress, select_tasks, summary
+from arm_exp.stages.common import (
+    CONF_DIR,
+    ConfigError,
+    StageRun,
+    choice,
+    progress,
+    select_tasks,
+    summary,
+)
 from arm_exp.types import Trajectory, to_json
 
 log = logging.getLogger(__name__)
@@ -27,7 +35,7 @@ KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "ex
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    stage = StageRun(cfg, "explore", KEY_FIELDS)
+    stage = StageRun(cfg, "explore", KEY_FIELDS, artifacts=[TRAJECTORIES])
     if stage.done:
         return stage.previous_metrics()
     num_per_task = int(cfg.explore.num_per_task)
@@ -51,11 +59,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
         max_steps=int(cfg.explore.max_steps),
     )
     split = str(cfg.split)
-    store = ResumableJsonl(stage.dir / TRAJECTORIES, Trajectory.from_dict, to_json, key=lambda t: t.id)
+    store = ResumableJsonl(
+        stage.dir / TRAJECTORIES, Trajectory.from_dict, to_json, key=lambda t: t.id
+    )
     todo = [j for j in jobs if j.id not in store]
     resumed = len(jobs) - len(todo)
     if resumed:
-        log.info("explore: resuming, %d of %d trajectories already in %s", resumed, len(jobs), store.path)
+        log.info(
+            "explore: resuming, %d of %d trajectories already in %s", resumed, len(jobs), store.path
+        )
     try:
         with progress(len(jobs), f"explore {cfg.benchmark.name}/{split}", resumed) as bar:
             for traj in runner.run(todo):
@@ -79,7 +91,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     }
     stage.count(trajectories=len(records), resumed=resumed, explorer=choice("explorer"))
     metrics = stage.finish(metrics)
-    log.info("explore: %d trajectories, success share %.3f -> %s", len(records), _share(records), stage.dir)
+    log.info(
+        "explore: %d trajectories, success share %.3f -> %s",
+        len(records),
+        _share(records),
+        stage.dir,
+    )
     return metrics
 
 

@@ -45,11 +45,15 @@ def test_parse_never_raises(text):
 
 def test_prompt_examples_are_correct_and_not_from_the_test_split():
     template = Game24Agent()._template.template
-    examples = [line.split(":", 1)[1].strip() for line in template.splitlines() if line.startswith("Input: ") and "$" not in line]
+    examples = [
+        line.split(":", 1)[1].strip()
+        for line in template.splitlines()
+        if line.startswith("Input: ") and "$" not in line
+    ]
     answers = [line for line in template.splitlines() if line.startswith("Answer:")]
     assert len(examples) == len(answers) == 3
     test_puzzles = {tuple(sorted(load_puzzles()[i])) for i in range(900, 1000)}
-    for nums, ans in zip(examples, answers):
+    for nums, ans in zip(examples, answers, strict=False):
         assert check_answer(nums, ans)
         assert tuple(sorted(int(x) for x in nums.split())) not in test_puzzles
 
@@ -58,7 +62,9 @@ def test_prompt_shows_steps_so_far_and_reflections():
     env = Game24Env()
     ctx = _ctx(env)
     env.step("4 + 5 = 9 (left: 6 9 10)")
-    ctx.trajectory.steps.append(type("S", (), {"action": "4 + 5 = 9 (left: 6 9 10)", "info": {}, "observation": ""})())
+    ctx.trajectory.steps.append(
+        type("S", (), {"action": "4 + 5 = 9 (left: 6 9 10)", "info": {}, "observation": ""})()
+    )
     ctx.reflections.append("STATUS: FAIL. New plan: multiply first.")
     content = Game24Agent().prompt(ctx)[0]["content"]
     assert "Input: 4 5 6 10\nSteps:\n4 + 5 = 9 (left: 6 9 10)" in content
@@ -81,9 +87,14 @@ class _ScriptedLLM(BaseLLM):
         self.texts = list(texts)
         self.calls = []
 
-    def generate(self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=128, stop=None, seed=None):
+    def generate(
+        self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=128, stop=None, seed=None
+    ):
         self.calls.append((len(prompts), n))
-        gens = [Generation([self.texts[(i * n + k) % len(self.texts)] for k in range(n)]) for i in range(len(prompts))]
+        gens = [
+            Generation([self.texts[(i * n + k) % len(self.texts)] for k in range(n)])
+            for i in range(len(prompts))
+        ]
         self._record(gens, 0.0)
         return gens
 

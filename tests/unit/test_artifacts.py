@@ -64,7 +64,11 @@ def test_finalize_orders_records(tmp_path):
     for i in ["b", "c", "a"]:
         s.append({"id": i})
     s.finalize(["a", "b", "c"])
-    assert [json.loads(x)["id"] for x in (tmp_path / "x.jsonl").read_text().splitlines()] == ["a", "b", "c"]
+    assert [json.loads(x)["id"] for x in (tmp_path / "x.jsonl").read_text().splitlines()] == [
+        "a",
+        "b",
+        "c",
+    ]
 
 
 def test_bad_line_in_middle_names_file_and_line(tmp_path):
@@ -85,7 +89,10 @@ def test_content_key_is_stable_and_sensitive():
 
 
 def test_redact_hides_secrets_but_not_env_var_names():
-    cfg = {"llm": {"api_key": "sk-123", "api_key_env": "OPENAI_API_KEY", "max_tokens": 5}, "password": "p"}
+    cfg = {
+        "llm": {"api_key": "sk-123", "api_key_env": "OPENAI_API_KEY", "max_tokens": 5},
+        "password": "p",
+    }
     out = redact(cfg)
     assert out["llm"]["api_key"] != "sk-123" and out["password"] != "p"
     assert out["llm"]["api_key_env"] == "OPENAI_API_KEY" and out["llm"]["max_tokens"] == 5

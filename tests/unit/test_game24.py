@@ -80,7 +80,8 @@ def test_every_puzzle_is_solvable_by_valid_action_search_iff_it_has_a_solution()
 
 def test_unsolvable_quadruples_are_not_reachable():
     unsolvable = [
-        q for q in itertools.combinations_with_replacement(range(1, 14), 4)
+        q
+        for q in itertools.combinations_with_replacement(range(1, 14), 4)
         if 24 not in _subset_values(q)
     ][:40]
     assert len(unsolvable) == 40
@@ -103,6 +104,7 @@ def test_splits_follow_the_standard_protocol():
 
 
 # -- check_answer -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("numbers", "expr", "ok"),
@@ -148,7 +150,12 @@ def _expressions(draw):
         if a[1] is None or b[1] is None or (op == "/" and b[1] == 0):
             value = None
         else:
-            value = {"+": a[1] + b[1], "-": a[1] - b[1], "*": a[1] * b[1], "/": a[1] / b[1] if b[1] else None}[op]
+            value = {
+                "+": a[1] + b[1],
+                "-": a[1] - b[1],
+                "*": a[1] * b[1],
+                "/": a[1] / b[1] if b[1] else None,
+            }[op]
         items.append((f"({a[0]} {op} {b[0]})", value))
     return nums, items[0][0], items[0][1]
 
@@ -170,6 +177,7 @@ def test_check_answer_never_raises_and_is_fast(text):
 
 
 # -- env semantics ----------------------------------------------------------------------------
+
 
 def test_invalid_actions_leave_state_unchanged_and_count():
     env = Game24Env(max_steps=5)

@@ -11,8 +11,22 @@ def _traj(i: str = "t#0") -> Trajectory:
         intent="Use 4 5 6 10 to obtain 24.",
         initial_observation="Input: 4 5 6 10",
         steps=[
-            Step("4 * 5 = 20 (left: 6 10 20)", "Remaining numbers: 6 10 20", 0.0, False, "", {"left": ["6"]}),
-            Step("Answer: x", "Wrong", 0.125, True, "thought ü", {"score": 0.125, "nested": {"a": [1, 2]}}),
+            Step(
+                "4 * 5 = 20 (left: 6 10 20)",
+                "Remaining numbers: 6 10 20",
+                0.0,
+                False,
+                "",
+                {"left": ["6"]},
+            ),
+            Step(
+                "Answer: x",
+                "Wrong",
+                0.125,
+                True,
+                "thought ü",
+                {"score": 0.125, "nested": {"a": [1, 2]}},
+            ),
         ],
         score=0.125,
         success=False,
@@ -27,13 +41,30 @@ def test_trajectory_round_trip_is_lossless():
 
 
 def test_triplet_and_episode_round_trip():
-    tr = Triplet("p", "game24", "Use 4 5 6 10 to obtain 17.", _traj("a"), _traj("b"), {"kind": "wrong_arithmetic"})
+    tr = Triplet(
+        "p",
+        "game24",
+        "Use 4 5 6 10 to obtain 17.",
+        _traj("a"),
+        _traj("b"),
+        {"kind": "wrong_arithmetic"},
+    )
     assert Triplet.from_dict(json.loads(to_json(tr))) == tr
     ep = Episode(
-        id="900", benchmark="game24", split="test", task_id="900", planner="best_of_n",
-        policy="llm", scorer="rm", trajectory=_traj(), score=1.0, success=True, scorer_score=0.3,
+        id="900",
+        benchmark="game24",
+        split="test",
+        task_id="900",
+        planner="best_of_n",
+        policy="llm",
+        scorer="rm",
+        trajectory=_traj(),
+        score=1.0,
+        success=True,
+        scorer_score=0.3,
         candidates=[Candidate(0.3, 1.0, True, 4), Candidate(None, 0.0, False, 2)],
-        counters={"llm_calls": 1.0}, wall_s=1.5,
+        counters={"llm_calls": 1.0},
+        wall_s=1.5,
     )
     back = Episode.from_dict(json.loads(to_json(ep)))
     assert back == ep and isinstance(back.candidates[0], Candidate)

@@ -1,0 +1,30 @@
+"""The embedded SmolLM2 really generates, batched, with the protocol's semantics."""
+
+from __future__ import annotations
+
+CHAT = [{"role": "user", "content": "List three colors, one per line."}]
+
+
+def test_greedy_is_deterministic_and_counts_tokens(smollm2):
+    a = smollm2.generate([CHAT, "The capital of France is"], temperature=0, max_tokens=12)
+    b = smollm2.generate([CHAT, "The capital of France is"], temperature=0, max_tokens=12)
+    assert [g.texts for g in a] == [g.texts for g in b]
+    for g in a:
+        assert len(g.texts) == 1 and g.texts[0].strip()
+        assert g.prompt_tokens > 0 and 0 < g.completion_tokens[0] <= 12
+    c = smollm2.counters()
+    assert c["llm_calls"] >= 2 and c["completion_tokens"] > 0
+
+
+def test_sampling_n_and_seed(smollm2):
+    g1 = smollm2.generate([CHAT], n=4, temperature=1.0, max_tokens=10, seed=7)[0]
+    g2 = smollm2.generate([CHAT], n=4, temperature=1.0, max_tokens=10, seed=7)[0]
+    assert len(g1.texts) == 4 and g1.texts == g2.texts
+    assert len(set(g1.texts)) > 1  # 4 samples at T=1 are not all identical
+
+
+def test_stop_strings_are_cut(smollm2):
+    g = smollm2.generate([CHAT], temperature=0, max_tokens=30, stop=["\n"])[0]
+    assert "\n" not in g.texts[0]
+    full = smollm2.generate([CHAT], temperature=0, max_tokens=30)[0].texts[0]
+    assert full.startswith(g.texts[0])

@@ -1,0 +1,105 @@
+"""The openai_server backend against a real HTTP server on 127.0.0.1 serving the embedded model.
+
+The server is `arm-exp serve-llm llm=smollm2_cpu`, started by the client itself (managed mode,
+config llm=smollm2_server). The last tests kill it mid-run and check the client's error, the
+restart on the next call, and that closing leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from hydra.utils import instantiate
+
+from arm_exp.llm.base import LLMError
+from arm_exp.llm.managed import free_port
+from arm_exp.llm.openai_server import OpenAIServerLLM
+
+CHAT = [{"role": "user", "content": "Name a fruit."}]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from arm_exp.stages.common import compose
+    from tests.conftest import ROOT
+
+    cfg = compose(
+        "serve_llm",
+        [
+            f"paths.root_dir={ROOT}",
+            "llm=smollm2_server",
+            "llm.max_total_wait_s=6",
+            "llm.timeout_s=60",
+        ],
+        tmp_path_factory.mktemp("serve"),
+    )
+    llm = instantiate(cfg.llm)
+    yield llm
+    llm.close()
+
+
+def test_chat_and_completion_with_n_seed_stop(served):
+    gens = served.generate([CHAT, "One, two, three,"], n=3, temperature=0.9, max_tokens=12, seed=3)
+    assert [len(g.texts) for g in gens] == [3, 3]
+    assert all(g.prompt_tokens > 0 and sum(g.completion_tokens) > 0 for g in gens)
+    again = served.generate([CHAT, "One, two, three,"], n=3, temperature=0.9, max_tokens=12, seed=3)
+    assert [g.texts for g in gens] == [g.texts for g in again]
+    g = served.generate([CHAT], temperature=0, max_tokens=30, stop=["\n", "."])[0]
+    assert "\n" not in g.texts[0] and "." not in g.texts[0]
+
+
+def test_concurrent_requests_are_answered_in_order(served):
+    prompts = [[{"role": "user", "content": f"Repeat the number {i}."}] for i in range(8)]
+    gens = served.generate(prompts, temperature=0, max_tokens=8)
+    solo = [served.generate([p], temperature=0, max_tokens=8)[0] for p in prompts[:2]]
+    assert len(gens) == 8 and all(g.texts[0] for g in gens)
+    assert [g.texts for g in gens[:2]] == [g.texts for g in solo]
+
+
+def test_connection_refused_is_a_clear_bounded_error():
+    port = free_port()
+    llm = OpenAIServerLLM(
+        model="m", base_url=f"http://127.0.0.1:{port}/v1", max_total_wait_s=2, backoff_s=0.1
+    )
+    start = time.monotonic()
+    with pytest.raises(LLMError, match=f"127.0.0.1:{port}"):
+        llm.generate([CHAT], max_tokens=4)
+    assert time.monotonic() - start < 10
+
+
+def test_server_dying_mid_run_then_restart(served):
+    pid = served.managed.proc.pid
+    url = served.managed.base_url
+    errors: list[Exception] = []
+
+    def worker():
+        try:
+            served.generate([CHAT] * 6, n=2, temperature=1.0, max_tokens=64)
+        except LLMError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)
+    t.join(60)
+    assert errors and url in str(errors[0])
+    # Managed mode starts a fresh server on the next call.
+    assert served.generate([CHAT], temperature=0, max_tokens=4)[0].texts[0]
+    assert served.managed.proc.pid != pid
+
+
+def test_close_leaves_no_process(served):
+    proc = served.managed.proc
+    port = served.managed.port
+    served.close()
+    assert proc.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
