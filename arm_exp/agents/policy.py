@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from arm_exp.agents.base import Agent, AgentContext, Proposal
@@ -14,10 +15,22 @@ class RandomPolicy:
 
     Returns ``n`` proposals per context: distinct actions while there are enough, then repeats.
     A context without valid actions gets empty proposals.
+
+    Args:
+        exclude: regular expressions; matching actions are never drawn (ScienceWorld's
+            ``focus on`` ends an episode at -100 when it picks the wrong object). If every valid
+            action is excluded, the unfiltered list is used rather than stalling.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: list[str] | None = None) -> None:
+        self._exclude = [re.compile(p) for p in (exclude or [])]
         self._counters = {"policy_calls": 0}
+
+    def _allowed(self, actions: list[str]) -> list[str]:
+        if not self._exclude:
+            return actions
+        kept = [a for a in actions if not any(p.search(a) for p in self._exclude)]
+        return kept or actions
 
     def propose(
         self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
@@ -25,7 +38,7 @@ class RandomPolicy:
         self._counters["policy_calls"] += 1
         out = []
         for ctx in contexts:
-            actions = ctx.valid_actions()
+            actions = self._allowed(ctx.valid_actions())
             if not actions:
                 out.append([Proposal([]) for _ in range(n)])
                 continue

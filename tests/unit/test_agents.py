@@ -117,3 +117,11 @@ def test_rollouts_resample_invalid_and_finish_every_job():
     solved = [t for t in trajs.values() if t.success]
     assert solved and all(t.steps[-1].action.startswith("Answer:") for t in solved)
     assert any(t.meta.get("rejected") for t in trajs.values())
+
+
+def test_random_policy_excludes_patterns_but_never_stalls():
+    env = Game24Env()
+    picks = RandomPolicy(exclude=[r" \+ "]).propose([_ctx(env)], n=30)[0]
+    assert all(" + " not in p.actions[0] for p in picks)
+    everything = RandomPolicy(exclude=[".*"]).propose([_ctx(env)], n=3)[0]
+    assert all(p.actions for p in everything)
