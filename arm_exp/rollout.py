@@ -138,13 +138,17 @@ class Rollouts:
     def _start(self, slot: _Slot, job: EpisodeJob) -> None:
         obs = slot.env.reset(job.task_id)
         intent = slot.env.intent()
+        meta: dict[str, Any] = {"seed": job.seed}
+        task_type = getattr(slot.env, "task_type", None)
+        if callable(task_type):
+            meta["task_type"] = task_type(job.task_id)
         traj = Trajectory(
             id=job.id,
             benchmark=slot.env.benchmark,
             task_id=job.task_id,
             intent=intent,
             initial_observation=obs,
-            meta={"seed": job.seed, **job.meta},
+            meta={**meta, **job.meta},
         )
         slot.job = job
         slot.ctx = AgentContext(

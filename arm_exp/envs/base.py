@@ -18,6 +18,9 @@ Semantics (fixed; planners, explorers and the reward model rely on them):
   trajectory from the start. An env whose engine cannot clone state documents how it restores
   and counts the extra steps in its counters.
 - ``counters()`` returns cumulative cost counters (at least ``env_steps``).
+- Optional: ``task_type(task_id) -> str`` groups tasks (ScienceWorld's 30 task types, ALFWorld's
+  six); the runner stores it in ``Trajectory.meta["task_type"]`` and stages then report their
+  metrics per type as well as overall.
 """
 
 from __future__ import annotations

@@ -176,6 +176,19 @@ class StageRun:
         return metrics
 
 
+def by_type_metrics(prefix: str, records: Sequence[Any], name: str, value) -> dict[str, float]:
+    """``{prefix}/by_type/<task type>/{name}`` for records whose ``meta`` has a ``task_type``.
+
+    ``value(records)`` computes the metric for one group (e.g. a success share).
+    """
+    groups: dict[str, list[Any]] = {}
+    for r in records:
+        t = r.meta.get("task_type") if isinstance(getattr(r, "meta", None), dict) else None
+        if t is not None:
+            groups.setdefault(str(t), []).append(r)
+    return {f"{prefix}/by_type/{t}/{name}": float(value(rs)) for t, rs in sorted(groups.items())}
+
+
 def summary(metrics: dict[str, float]) -> str:
     """Metrics as an aligned two-column table for the terminal."""
     width = max((len(k) for k in metrics), default=0)

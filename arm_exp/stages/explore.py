@@ -88,6 +88,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         f"{prefix}/mean_steps": statistics.fmean(len(r.steps) for r in records) if records else 0.0,
         f"{prefix}/tasks_with_success": len({r.task_id for r in records if r.success}),
         **{f"{prefix}/{k}": v for k, v in counters.items()},
+        **by_type_metrics(prefix, records, "success_share", _share),
+        **by_type_metrics(
+            prefix, records, "mean_score", lambda rs: statistics.fmean(r.score for r in rs)
+        ),
     }
     stage.count(trajectories=len(records), resumed=resumed, explorer=choice("explorer"))
     metrics = stage.finish(metrics)
