@@ -21,6 +21,7 @@ from arm_exp.stages.common import (
     CONF_DIR,
     ConfigError,
     StageRun,
+    by_type_metrics,
     choice,
     progress,
     select_tasks,
