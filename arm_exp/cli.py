@@ -8,12 +8,20 @@ artifacts are flushed, managed servers are stopped and an interrupted stage can 
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
+
+STAGE_ENV = "ARM_EXP_STAGE"
 
 # stage name -> (module under arm_exp.stages, one-line description)
 STAGES: dict[str, tuple[str, str]] = {
     "explore": ("explore", "run an explorer on a benchmark split -> trajectories.jsonl"),
+    "synthesize": (
+        "synthesize",
+        "label trajectories with intents, synthesize negatives -> triplets.jsonl",
+    ),
+    "train": ("train", "train the reward model on triplets -> checkpoints/best.ckpt"),
     "serve-llm": ("serve_llm", "serve an LLM backend over an OpenAI-compatible HTTP API"),
 }
 
@@ -40,16 +48,24 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    inherited = os.environ.get(STAGE_ENV)
+    relaunched = os.environ.get("LOCAL_RANK", "0") != "0"  # set by Lightning for workers 1..n-1
+    if relaunched and inherited in STAGES and (not argv or argv[0] not in STAGES):
+        # Lightning's DDP launcher re-runs `sys.argv` in each worker process; the stage name
+        # is not in it (Hydra must not see it), so it travels in the environment.
+        stage, overrides = inherited, argv
+    elif not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return
-    stage = argv[0]
+    else:
+        stage, overrides = argv[0], argv[1:]
     if stage not in STAGES:
         print(f"arm-exp: unknown stage {stage!r}\n\n{_usage()}", file=sys.stderr)
         raise SystemExit(2)
     module = importlib.import_module(f"arm_exp.stages.{STAGES[stage][0]}")
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    sys.argv = [f"arm-exp {stage}", *argv[1:]]
+    os.environ[STAGE_ENV] = stage
+    sys.argv = [sys.argv[0], *overrides]
     module.main()
 
 

@@ -26,6 +26,33 @@ def make_cfg(tmp_path):
     return _make
 
 
+def run_stage(module, config_name: str, overrides: list[str], run_dir: Path) -> dict[str, float]:
+    """Compose a stage's real config (rooted at the repo) and run it in-process in ``run_dir``."""
+    return module.run(compose(config_name, [f"paths.root_dir={ROOT}", *overrides], run_dir))
+
+
+@pytest.fixture(scope="session")
+def explored_game24(tmp_path_factory) -> Path:
+    """A real random exploration of 20 train puzzles, 4 trajectories each (shared, read-only)."""
+    from arm_exp.stages import explore
+
+    out = tmp_path_factory.mktemp("explored") / "run"
+    run_stage(
+        explore, "explore", ["split=train", "limit=20", "explore.num_per_task=4", "seed=1"], out
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def triplets_game24(tmp_path_factory, explored_game24) -> Path:
+    """Rule-synthesized triplets from ``explored_game24`` (shared, read-only)."""
+    from arm_exp.stages import synthesize
+
+    out = tmp_path_factory.mktemp("synth") / "run"
+    run_stage(synthesize, "synthesize", [f"input_dir={explored_game24}", "synthesis=rule"], out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     """The real embedded LLM (SmolLM2-135M-Instruct), loaded once for the session."""

@@ -96,43 +96,71 @@ def _tokenize(expr: str) -> list[str]:
     return tokens
 
 
+@dataclass(frozen=True)
+class Expr:
+    """A parsed arithmetic expression: a leaf (``op is None``, ``value`` the literal) or a node."""
+
+    op: str | None
+    value: Fraction
+    left: Expr | None = None
+    right: Expr | None = None
+
+    def leaves(self) -> list[int]:
+        if self.op is None:
+            return [int(self.value)]
+        assert self.left is not None and self.right is not None
+        return self.left.leaves() + self.right.leaves()
+
+    def render(self, top: bool = True) -> str:
+        """Fully parenthesized, without the outermost pair."""
+        if self.op is None:
+            return fmt(self.value)
+        assert self.left is not None and self.right is not None
+        body = f"{self.left.render(False)} {self.op} {self.right.render(False)}"
+        return body if top else f"({body})"
+
+
+def combine(op: str, left: Expr, right: Expr) -> Expr:
+    """A node; raises ZeroDivisionError for a division by zero."""
+    return Expr(op, _OPS[op](left.value, right.value), left, right)
+
+
 class _Parser:
     """expr := term (('+'|'-') term)* ; term := atom (('*'|'/') atom)* ; atom := INT | '(' expr ')'"""
 
     def __init__(self, tokens: list[str]):
         self.tokens = tokens
         self.i = 0
-        self.literals: list[int] = []
 
-    def parse(self) -> Fraction:
-        value = self._expr(0)
+    def parse(self) -> Expr:
+        node = self._expr(0)
         if self.i != len(self.tokens):
             raise _ParseError(f"unexpected {self.tokens[self.i]!r}")
-        return value
+        return node
 
     def _peek(self) -> str | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
 
-    def _expr(self, depth: int) -> Fraction:
-        value = self._term(depth)
+    def _expr(self, depth: int) -> Expr:
+        node = self._term(depth)
         while self._peek() in ("+", "-"):
             op = self.tokens[self.i]
             self.i += 1
-            value = _OPS[op](value, self._term(depth))
-        return value
+            node = combine(op, node, self._term(depth))
+        return node
 
-    def _term(self, depth: int) -> Fraction:
-        value = self._atom(depth)
+    def _term(self, depth: int) -> Expr:
+        node = self._atom(depth)
         while self._peek() in ("*", "/"):
             op = self.tokens[self.i]
             self.i += 1
             rhs = self._atom(depth)
-            if op == "/" and rhs == 0:
+            if op == "/" and rhs.value == 0:
                 raise _ParseError("division by zero")
-            value = _OPS[op](value, rhs)
-        return value
+            node = combine(op, node, rhs)
+        return node
 
-    def _atom(self, depth: int) -> Fraction:
+    def _atom(self, depth: int) -> Expr:
         if depth > _MAX_DEPTH:
             raise _ParseError("nesting too deep")
         tok = self._peek()
@@ -140,15 +168,30 @@ class _Parser:
             raise _ParseError("unexpected end of expression")
         self.i += 1
         if tok == "(":
-            value = self._expr(depth + 1)
+            node = self._expr(depth + 1)
             if self._peek() != ")":
                 raise _ParseError("missing ')'")
             self.i += 1
-            return value
+            return node
         if tok.isdigit():
-            self.literals.append(int(tok))
-            return Fraction(int(tok))
+            return Expr(None, Fraction(int(tok)))
         raise _ParseError(f"unexpected {tok!r}")
+
+
+def parse_expression(expression: str) -> Expr | None:
+    """The tree of an arithmetic expression (``Answer:`` prefix and ``= value`` suffix allowed),
+    or ``None`` if it is not well formed. Never evaluates code and never raises."""
+    if not isinstance(expression, str) or len(expression) > MAX_EXPRESSION_CHARS:
+        return None
+    m = _ANSWER_RE.match(expression)
+    if m is not None:
+        expression = m.group("expr")
+    if expression.count("=") > 1:
+        return None
+    try:
+        return _Parser(_tokenize(expression.split("=")[0])).parse()
+    except (_ParseError, ZeroDivisionError, RecursionError):
+        return None
 
 
 def evaluate(numbers: str | list[int] | tuple[int, ...], expression: str) -> Fraction | None:
@@ -159,22 +202,10 @@ def evaluate(numbers: str | list[int] | tuple[int, ...], expression: str) -> Fra
         nums = parse_numbers(numbers)
     except (TypeError, ValueError):
         return None
-    if not isinstance(expression, str) or len(expression) > MAX_EXPRESSION_CHARS:
+    tree = parse_expression(expression)
+    if tree is None or Counter(tree.leaves()) != Counter(nums):
         return None
-    m = _ANSWER_RE.match(expression)
-    if m is not None:
-        expression = m.group("expr")
-    if expression.count("=") > 1:
-        return None
-    lhs = expression.split("=")[0]
-    try:
-        parser = _Parser(_tokenize(lhs))
-        value = parser.parse()
-    except (_ParseError, ZeroDivisionError, RecursionError):
-        return None
-    if Counter(parser.literals) != Counter(nums):
-        return None
-    return value
+    return tree.value
 
 
 def check_answer(

@@ -142,10 +142,18 @@ class StageRun:
                 for name in artifacts:
                     (self.dir / name).unlink(missing_ok=True)
                 self.previous = None
+        self._loggers: list[Any] | None = None
         self.manifest = Manifest(self.dir, stage, self.key, resolved_config(cfg))
         for name, path in inputs.items():
             self.manifest.add_input(name, path, input_keys[name])
         self.manifest.save()
+
+    @property
+    def loggers(self) -> list[Any]:
+        """The run's loggers, created once (Lightning's trainer and ``finish`` share them)."""
+        if self._loggers is None:
+            self._loggers = make_loggers(self.cfg)
+        return self._loggers
 
     @property
     def done(self) -> bool:
@@ -169,10 +177,13 @@ class StageRun:
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
         self.manifest.finish(metrics)
-        for logger in make_loggers(self.cfg):
+        for logger in self.loggers:
             logger.log_hyperparams(resolved_config(self.cfg))
             logger.log_metrics(metrics, step=step or 0)
             logger.finalize("success")
+            finish = getattr(getattr(logger, "_experiment", None), "finish", None)
+            if callable(finish):  # W&B: every (multirun) job is its own run
+                finish()
         return metrics
 
 

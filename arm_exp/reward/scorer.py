@@ -1,0 +1,196 @@
+"""Reward-model inference for planners, notebooks and outside tools.
+
+``RewardScorer.from_checkpoint(path).score(intents, trajectories) -> list[float]``
+
+- one renderer (stored in the checkpoint) turns each pair into model input, as in training;
+- an LRU cache keyed by a hash of the rendered text: Best-of-N duplicates and MCTS re-visits are
+  never scored twice (``rm_cache_hits`` counts them);
+- misses are sorted by length and scored in batches (little padding) under
+  ``torch.inference_mode``, so 100 trajectories cost a few forward passes, not 100.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: no pickle of untrusted files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arm_exp.artifacts import ArtifactError
+from arm_exp.reward.model import Calibration, RewardModel, RewardModelSpec
+from arm_exp.reward.module import CKPT_KEY
+from arm_exp.reward.render import Renderer
+from arm_exp.types import Trajectory
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a train run dir (its ``checkpoints/best.ckpt``)."""
+    p = Path(path)
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / "best.ckpt", p / "best.ckpt"):
+            if candidate.exists():
+                return candidate
+        raise ArtifactError(f"rm_ckpt={path}: a directory without checkpoints/best.ckpt")
+    if not p.exists():
+        raise ArtifactError(f"rm_ckpt={path}: no such file (pass the .ckpt of `arm-exp train`)")
+    return p
+
+
+class RewardScorer:
+    """Batched, cached scoring of (intent, trajectory) pairs with a trained reward model."""
+
+    def __init__(
+        self,
+        model: RewardModel,
+        renderer: Renderer,
+        calibration: Calibration | None = None,
+        batch_size: int = 32,
+        cache_size: int = 100_000,
+        device: str = "cpu",
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.renderer = renderer
+        self.calibration = calibration or Calibration()
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self.device = device
+        self._cache: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self._counters = {
+            "rm_calls": 0,
+            "rm_items": 0,
+            "rm_cache_hits": 0,
+            "rm_forward_items": 0,
+            "rm_batches": 0,
+            "rm_time_s": 0.0,
+        }
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        batch_size: int = 32,
+        cache_size: int = 100_000,
+    ) -> RewardScorer:
+        ckpt_path = resolve_checkpoint(path)
+        try:
+            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
+            raise ArtifactError(
+                f"{ckpt_path}: not a readable checkpoint ({type(e).__name__}: {e})"
+            ) from None
+        meta = ckpt.get(CKPT_KEY) if isinstance(ckpt, dict) else None
+        if not meta:
+            raise ArtifactError(
+                f"{ckpt_path}: not an arm-exp reward-model checkpoint (no '{CKPT_KEY}' entry)"
+            )
+        spec = RewardModelSpec(**meta["spec"])
+        model = spec.build()
+        state = {
+            k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
+        }
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            raise ArtifactError(
+                f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package} ({e})"
+            ) from None
+        if unexpected or (missing and not spec.lora):
+            raise ArtifactError(
+                f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package}: "
+                f"{len(missing)} missing, {len(unexpected)} unexpected keys"
+            )
+        return cls(
+            model,
+            Renderer(**meta["renderer"]),
+            Calibration(**meta.get("calibration", {})),
+            batch_size=batch_size,
+            cache_size=cache_size,
+            device=device,
+        )
+
+    def key(self, head: str, tail: str) -> bytes:
+        return hashlib.blake2b(f"{head}\x00{tail}".encode(), digest_size=16).digest()
+
+    def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
+        """One reward per (intent, trajectory); higher means more likely to accomplish it."""
+        if len(intents) != len(trajectories):
+            raise ValueError(
+                f"score(): {len(intents)} intents for {len(trajectories)} trajectories"
+            )
+        started = time.perf_counter()
+        rendered = [self.renderer.render(i, t) for i, t in zip(intents, trajectories, strict=True)]
+        keys = [self.key(h, t) for h, t in rendered]
+        out: list[float | None] = [None] * len(keys)
+        todo: dict[bytes, tuple[str, str]] = {}
+        with self._lock:
+            self._counters["rm_calls"] += 1
+            self._counters["rm_items"] += len(keys)
+            for i, k in enumerate(keys):
+                if k in self._cache:
+                    self._cache.move_to_end(k)
+                    out[i] = self._cache[k]
+                    self._counters["rm_cache_hits"] += 1
+                elif k in todo:
+                    self._counters["rm_cache_hits"] += 1  # a duplicate within this call
+                else:
+                    todo[k] = rendered[i]
+            if todo:
+                computed = dict(zip(todo, self._forward(list(todo.values())), strict=True))
+                for k, s in computed.items():
+                    self._cache[k] = s
+                    if len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+                for i, k in enumerate(keys):
+                    if out[i] is None:
+                        out[i] = computed[k]
+            self._counters["rm_time_s"] += time.perf_counter() - started
+        return [float(x) for x in out]  # type: ignore[arg-type]
+
+    def _forward(self, pairs: list[tuple[str, str]]) -> list[float]:
+        ids = self.model.encode(pairs)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        result = [0.0] * len(ids)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self.model.collate([ids[i] for i in idx])
+                rewards = self.model(**{k: v.to(self.device) for k, v in batch.items()})
+                for i, r in zip(idx, rewards.float().cpu().tolist(), strict=True):
+                    result[i] = r
+                self._counters["rm_batches"] += 1
+        self._counters["rm_forward_items"] += len(ids)
+        return result
+
+    def score_one_at_a_time(
+        self, intents: Sequence[str], trajectories: Sequence[Trajectory]
+    ) -> list[float]:
+        """The reference implementation's way (batch 1, no cache): for comparisons only."""
+        out = []
+        with torch.inference_mode():
+            for i, t in zip(intents, trajectories, strict=True):
+                ids = self.model.encode([self.renderer.render(i, t)])
+                out.append(float(self.model(**self.model.collate(ids)).float().item()))
+        return out
+
+    def threshold(self, quantile: float, of: str = "negative") -> float:
+        return self.calibration.threshold(quantile, of)
+
+    def counters(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._counters)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def info(self) -> dict[str, Any]:
+        return {"spec": self.model.spec.config(), "renderer": self.renderer.config()}

@@ -1,0 +1,158 @@
+"""``arm-exp synthesize``: explored trajectories -> ``triplets.jsonl`` (intent, positive, negative).
+
+Reads ``<input_dir>/trajectories.jsonl`` (the run dir of ``arm-exp explore``); the strategy is
+``synthesis=rule|llm`` and the benchmark's ``synthesis_kit`` supplies its prompts, parsers,
+perturbations and validators. Writes ``triplets.jsonl`` and ``synthesis_progress.jsonl`` (one
+line per source trajectory: what it yielded and what was dropped, and why), both resumable.
+Identical triplets (same intent, positive and negative text) are kept once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from arm_exp.artifacts import ResumableJsonl, input_file, read_records
+from arm_exp.stages.common import CONF_DIR, ConfigError, StageRun, choice, progress, summary
+from arm_exp.types import Trajectory, Triplet, to_json
+
+log = logging.getLogger(__name__)
+
+TRIPLETS = "triplets.jsonl"
+PROGRESS = "synthesis_progress.jsonl"
+KEY_FIELDS = ("benchmark.name", "benchmark.synthesis_kit", "synthesis", "limit", "seed")
+
+
+def _content_hash(t: Triplet) -> str:
+    text = json.dumps(
+        [t.intent, [s.action for s in t.positive.steps], [s.action for s in t.negative.steps]]
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    traj_path = input_file(
+        cfg.get("input_dir"), "trajectories.jsonl", config_key="input_dir", producer="explore"
+    )
+    stage = StageRun(
+        cfg,
+        "synthesize",
+        KEY_FIELDS,
+        inputs={"trajectories": traj_path},
+        artifacts=[TRIPLETS, PROGRESS],
+    )
+    if stage.done:
+        return stage.previous_metrics()
+    read_stats: dict[str, int] = {}
+    trajectories = read_records(
+        traj_path, Trajectory.from_dict, skip_bad=bool(cfg.synthesize.skip_bad), stats=read_stats
+    )
+    if not trajectories:
+        raise ConfigError(f"input_dir={cfg.input_dir}: {traj_path.name} is empty")
+    wrong = {t.benchmark for t in trajectories} - {cfg.benchmark.name}
+    if wrong:
+        raise ConfigError(
+            f"input_dir={cfg.input_dir} holds {sorted(wrong)} trajectories but benchmark={cfg.benchmark.name}"
+        )
+    if cfg.get("limit") is not None:
+        tasks = list(dict.fromkeys(t.task_id for t in trajectories))[: int(cfg.limit)]
+        keep = set(tasks)
+        trajectories = [t for t in trajectories if t.task_id in keep]
+
+    synth = instantiate(cfg.synthesis)
+    synth.prepare(trajectories)
+    triplets = ResumableJsonl(stage.dir / TRIPLETS, Triplet.from_dict, to_json, key=lambda t: t.id)
+    done = ResumableJsonl(stage.dir / PROGRESS, dict, json.dumps, key=lambda r: r["source"])
+    seen = {_content_hash(t) for t in triplets.records.values()}
+    todo = [t for t in trajectories if t.id not in done]
+    resumed = len(trajectories) - len(todo)
+    try:
+        with progress(
+            len(trajectories), f"synthesize {choice('synthesis', 'synthesis')}", resumed
+        ) as bar:
+            for start in range(0, len(todo), synth.batch_size):
+                for res in synth.synthesize(todo[start : start + synth.batch_size]):
+                    dropped = dict(res.dropped)
+                    for t in res.triplets:
+                        h = _content_hash(t)
+                        if h in seen:
+                            dropped["duplicate"] = dropped.get("duplicate", 0) + 1
+                            continue
+                        seen.add(h)
+                        if t.id not in triplets:  # a resumed source: keep what was written
+                            triplets.append(t)
+                    done.append({"source": res.source_id, "kept": res.kept, "dropped": dropped})
+                    bar.update()
+    finally:
+        triplets.close()
+        done.close()
+
+    order = [t.id for t in trajectories]
+    progress_records = done.finalize(order)
+    by_source = {r["source"]: i for i, r in enumerate(progress_records)}
+    records = triplets.finalize(
+        sorted(triplets.records, key=lambda k: (by_source.get(k.split("|")[0], 0), _index(k)))
+    )
+    metrics = _metrics(records, progress_records, synth.counters())
+    stage.count(
+        triplets=len(records),
+        sources=len(progress_records),
+        resumed_sources=resumed,
+        kept=dict(_sum(progress_records, "kept")),
+        dropped=dict(_sum(progress_records, "dropped")),
+        read=read_stats,
+        synthesis=choice("synthesis"),
+        synthesizer_llm=choice("llm@synthesizer_llm"),
+    )
+    return stage.finish(metrics)
+
+
+def _index(triplet_id: str) -> int:
+    try:
+        return int(triplet_id.rsplit("|", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _sum(progress_records: list[dict[str, Any]], field: str) -> Counter:
+    total: Counter = Counter()
+    for r in progress_records:
+        total.update(r.get(field, {}))
+    return total
+
+
+def _metrics(
+    records: list[Triplet], progress_records: list[dict[str, Any]], counters: dict[str, float]
+) -> dict[str, float]:
+    positives = {(t.intent, json.dumps([s.action for s in t.positive.steps])) for t in records}
+    metrics: dict[str, float] = {
+        "synth/n_triplets": len(records),
+        "synth/n_sources": len(progress_records),
+        "synth/n_positives": len(positives),
+        "synth/sources_with_triplets": sum(
+            1 for r in progress_records if sum(r.get("kept", {}).values())
+        ),
+        "synth/hindsight_share": (
+            sum(1 for t in records if t.positive.meta.get("hindsight")) / len(records)
+            if records
+            else 0.0
+        ),
+    }
+    for kind, n in Counter(t.meta.get("negative_kind", "unknown") for t in records).items():
+        metrics[f"synth/kept/{kind}"] = n
+    for reason, n in _sum(progress_records, "dropped").items():
+        metrics[f"synth/dropped/{reason}"] = n
+    metrics.update({f"synth/{k}": v for k, v in counters.items()})
+    return metrics
+
+
+@hydra.main(config_path=CONF_DIR, config_name="synthesize", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    print(summary(run(cfg)))

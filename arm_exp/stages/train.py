@@ -1,0 +1,171 @@
+"""``arm-exp train``: train the reward model on ``triplets.jsonl`` with Lightning.
+
+Reads ``<input_dir>/triplets.jsonl`` (the run dir of ``arm-exp synthesize``). Writes
+``checkpoints/best.ckpt`` (best ``rm/val/pair_acc``) and ``checkpoints/last.ckpt``; the best one
+is what ``rm_ckpt=`` takes, and ``RewardScorer.from_checkpoint`` needs nothing else. The
+validation pair accuracy of the untrained model is measured first (``rm/val/pair_acc_init``), so
+the lift from training is visible. An interrupted run resumes from ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from omegaconf import DictConfig
+
+from arm_exp.artifacts import input_file
+from arm_exp.reward.data import TripletDataModule
+from arm_exp.reward.module import RewardModule
+from arm_exp.reward.render import Renderer
+from arm_exp.stages.common import CONF_DIR, ConfigError, StageRun, choice, summary
+
+log = logging.getLogger(__name__)
+
+KEY_FIELDS = ("benchmark.render", "reward_model", "loss", "train", "trainer", "seed")
+CHECKPOINTS = "checkpoints"
+
+
+class Throughput(Callback):
+    """Training pairs per second, timed over training batches only (validation excluded)."""
+
+    def __init__(self) -> None:
+        self.pairs = 0
+        self.seconds = 0.0
+        self.steps = 0
+        self._t = 0.0
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self.seconds += time.perf_counter() - self._t
+        self.pairs += int(batch["neg_mask"].sum())
+        self.steps += 1
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    trip_path = input_file(
+        cfg.get("input_dir"), "triplets.jsonl", config_key="input_dir", producer="synthesize"
+    )
+    stage = StageRun(
+        cfg,
+        "train",
+        KEY_FIELDS,
+        inputs={"triplets": trip_path},
+        artifacts=[f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"],
+    )
+    if stage.done:
+        return stage.previous_metrics()
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    renderer = Renderer(**cfg.benchmark.render)
+    loss = instantiate(cfg.loss)
+    module = RewardModule(
+        spec=instantiate(cfg.reward_model),
+        loss=loss,
+        optimizer=instantiate(cfg.train.optimizer),
+        renderer=renderer,
+        scheduler=instantiate(cfg.train.scheduler) if cfg.train.get("scheduler") else None,
+    )
+    data_cfg = dict(cfg.train.data)
+    if data_cfg.get("negatives_per_example") is None:
+        data_cfg["negatives_per_example"] = getattr(loss, "negatives_per_example", 1)
+    data = TripletDataModule(
+        str(trip_path),
+        renderer,
+        module.model.encode,
+        module.model.collate,
+        seed=int(cfg.seed),
+        **data_cfg,
+    )
+    data.setup()
+    has_val = bool(data.val)
+    if not has_val:
+        log.warning("train: no validation split (train.data.val_fraction=0 or too few groups)")
+    ckpt_dir = stage.dir / CHECKPOINTS
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="rm/val/pair_acc" if has_val else None,
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    meter = Throughput()
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=[best, meter],
+        logger=stage.loggers or False,
+        default_root_dir=str(stage.dir),
+    )
+    metrics: dict[str, float] = {}
+    resume = ckpt_dir / "last.ckpt"
+    if has_val and not resume.exists():
+        init = trainer.validate(module, datamodule=data, verbose=False)
+        if init:
+            metrics["rm/val/pair_acc_init"] = float(init[0]["rm/val/pair_acc"])
+            metrics["rm/val/loss_init"] = float(init[0]["rm/val/loss"])
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.exists() else None)
+    fit_s = time.perf_counter() - started
+    if trainer.interrupted:
+        raise SystemExit("train: interrupted; run the same command again to resume from last.ckpt")
+    best_path = best.best_model_path or str(ckpt_dir / "last.ckpt")
+    if has_val and best.best_model_score is None:
+        # Stopped by max_steps before any epoch-end validation: validate the final weights now,
+        # and they are the best we have.
+        final = trainer.validate(module, datamodule=data, verbose=False)
+        metrics["rm/val/pair_acc"] = float(final[0]["rm/val/pair_acc"])
+        best_path = str(ckpt_dir / "best.ckpt")
+        trainer.save_checkpoint(best_path)
+    elif has_val and best.best_model_score is not None:
+        metrics["rm/val/pair_acc"] = float(best.best_model_score)
+    for key in ("rm/val/loss", "rm/val/margin", "rm/train/loss"):
+        if key in trainer.callback_metrics:
+            metrics[f"{key}_last"] = float(trainer.callback_metrics[key])
+    metrics.update(
+        {
+            "rm/train/pairs_per_s": meter.pairs / meter.seconds if meter.seconds else 0.0,
+            "rm/train/steps": float(meter.steps),
+            "rm/train/fit_s": fit_s,
+            "rm/data/train_pairs": float(data.stats["train_pairs"]),
+            "rm/data/val_pairs": float(data.stats["val_pairs"]),
+        }
+    )
+    if trainer.global_rank != 0:
+        return metrics
+    stage.count(
+        checkpoint=str(best_path),
+        data=data.stats,
+        reward_model=choice("reward_model"),
+        loss=choice("loss"),
+        trainer=choice("trainer"),
+    )
+    return stage.finish(metrics, step=trainer.global_step)
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.train.data.get("batch_size", 1) < 1:
+        raise ConfigError("train.data.batch_size must be >= 1")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    _check(cfg)
+    print(summary(run(cfg)))

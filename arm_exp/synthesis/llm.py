@@ -1,0 +1,158 @@
+"""The ``llm`` strategy (ARMAP's): the synthesizer LLM writes intents and negatives.
+
+Per batch of source trajectories: one batched ``generate`` for the hindsight intents (greedy:
+the intent is a fact about the trajectory), one for all negatives (sampled, one request per
+(positive, error kind)). The kit parses and validates every answer; failures are dropped and
+counted, or, with ``rule_fallback``, replaced by the rule strategy's output for that slot
+(counted separately), which keeps weak CPU models useful for plumbing runs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from arm_exp.llm.base import LLM
+from arm_exp.rollout import derive_seed
+from arm_exp.synthesis.base import SourceResult, SynthesisKit, make_triplet
+from arm_exp.synthesis.rule import fill_kinds
+from arm_exp.types import Trajectory
+
+
+class LLMSynthesizer:
+    """Args:
+    kit: the benchmark's synthesis kit (prompts, parsers, validators).
+    llm: the synthesizer LLM (``synthesizer_llm``; the same as ``llm`` unless chosen).
+    negatives_per_positive: LLM-written negatives per positive.
+    natural_negatives: failed explored trajectories added per positive (0 = LLM only).
+    temperature / top_p / max_tokens: sampling of the negatives.
+    rule_fallback: replace an unusable LLM answer by the rule strategy's (counted).
+    seed: base seed for sampling and for the order of error kinds.
+    batch_size: sources per batched LLM round.
+    """
+
+    strategy = "llm"
+
+    def __init__(
+        self,
+        kit: SynthesisKit,
+        llm: LLM,
+        negatives_per_positive: int = 4,
+        natural_negatives: int = 0,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        max_tokens: int = 160,
+        intent_max_tokens: int = 64,
+        rule_fallback: bool = False,
+        seed: int = 0,
+        batch_size: int = 32,
+    ) -> None:
+        if negatives_per_positive + natural_negatives <= 0:
+            raise ValueError("synthesis: no negatives requested (both counts are 0)")
+        self.kit = kit
+        self.llm = llm
+        self.negatives_per_positive = negatives_per_positive
+        self.natural_negatives = natural_negatives
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.intent_max_tokens = intent_max_tokens
+        self.rule_fallback = rule_fallback
+        self.seed = seed
+        self.batch_size = batch_size
+        self._rounds = 0
+
+    def prepare(self, trajectories: Sequence[Trajectory]) -> None:
+        self.kit.prepare(trajectories)
+
+    def synthesize(self, batch: Sequence[Trajectory]) -> list[SourceResult]:
+        results = [SourceResult(s.id) for s in batch]
+        rngs = [random.Random(derive_seed(self.seed, "synthesis", s.id)) for s in batch]
+        seed = derive_seed(self.seed, "llm-round", self._rounds) % (2**31)
+        self._rounds += 1
+
+        # 1. hindsight intents, written by the LLM and checked against the trajectory.
+        gens = self.llm.generate(
+            [self.kit.intent_prompt(s) for s in batch],
+            temperature=0.0,
+            max_tokens=self.intent_max_tokens,
+            seed=seed,
+        )
+        positives: list[Trajectory | None] = []
+        for s, g, res in zip(batch, gens, results, strict=True):
+            parsed = self.kit.parse_intent(g.texts[0], s)
+            if isinstance(parsed, str) and self.rule_fallback:
+                res.keep(f"intent_rule_fallback_after_{parsed}")
+                parsed = self.kit.hindsight(s)
+            reason = parsed if isinstance(parsed, str) else self.kit.validate_positive(parsed)
+            if reason:
+                res.drop(reason)
+                positives.append(None)
+            else:
+                positives.append(parsed)  # type: ignore[arg-type]
+
+        # 2. negatives: one request per (positive, error kind), all in one batched call.
+        slots: list[tuple[Trajectory, int, str]] = []
+        for i, positive in enumerate(positives):
+            if positive is not None:
+                kinds = fill_kinds(self.kit.negative_kinds(), self.negatives_per_positive, rngs[i])
+                slots += [(positive, i, k) for k in kinds]
+        texts: list[str] = []
+        if slots:
+            gens = self.llm.generate(
+                [self.kit.negative_prompt(positive, k) for positive, _, k in slots],
+                temperature=self.temperature,
+                top_p=self.top_p,
+                max_tokens=self.max_tokens,
+                seed=seed + 1,
+            )
+            texts = [g.texts[0] for g in gens]
+        negatives: dict[int, list[Trajectory]] = {i: [] for i in range(len(batch))}
+        for i, positive in enumerate(positives):
+            if positive is not None:
+                for natural in self.kit.natural_negatives(
+                    positive, self.natural_negatives, rngs[i]
+                ):
+                    self._accept(positive, natural, results[i], negatives[i])
+        for (positive, i, kind), text in zip(slots, texts, strict=True):
+            written = self.kit.parse_negative(text, positive, kind)
+            reason = (
+                written
+                if isinstance(written, str)
+                else self.kit.validate_negative(positive, written)
+            )
+            if reason and self.rule_fallback:
+                results[i].keep(f"negative_rule_fallback_after_{reason}")
+                written = self.kit.rule_negative(positive, kind, rngs[i])
+            elif reason:
+                results[i].drop(reason)
+                continue
+            if isinstance(written, str):
+                results[i].drop(written)
+                continue
+            self._accept(positive, written, results[i], negatives[i])
+
+        for i, positive in enumerate(positives):
+            if positive is None:
+                continue
+            res = results[i]
+            for neg in negatives[i]:
+                res.triplets.append(
+                    make_triplet(res.source_id, len(res.triplets), positive, neg, self.strategy)
+                )
+                res.keep(neg.meta.get("negative_kind", "unknown"))
+            if not res.triplets:
+                res.drop("no_valid_negative")
+        return results
+
+    def _accept(
+        self, positive: Trajectory, negative: Trajectory, res: SourceResult, out: list[Trajectory]
+    ) -> None:
+        reason = self.kit.validate_negative(positive, negative)
+        if reason:
+            res.drop(reason)
+        else:
+            out.append(negative)
+
+    def counters(self) -> dict[str, float]:
+        return self.llm.counters()
