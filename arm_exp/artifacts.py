@@ -345,9 +345,12 @@ def input_file(input_dir: str | Path | None, name: str, *, config_key: str, prod
     return path
 
 
-def input_key(input_dir: str | Path) -> str | None:
-    """The content key recorded in ``input_dir``'s manifest, or None for a hand-made input."""
-    path = Path(input_dir) / MANIFEST
-    if not path.exists():
-        return None
-    return read_json(path).get("key")
+def input_key(input_path: str | Path) -> str | None:
+    """The content key of the stage run that produced ``input_path`` (a run dir, or a file up to
+    two levels inside one, like ``checkpoints/best.ckpt``); None for a hand-made input."""
+    path = Path(input_path)
+    start = path if path.is_dir() else path.parent
+    for d in [start, *list(start.parents)[:2]]:
+        if (d / MANIFEST).exists():
+            return read_json(d / MANIFEST).get("key")
+    return None

@@ -22,6 +22,9 @@ STAGES: dict[str, tuple[str, str]] = {
         "label trajectories with intents, synthesize negatives -> triplets.jsonl",
     ),
     "train": ("train", "train the reward model on triplets -> checkpoints/best.ckpt"),
+    "plan": ("plan", "plan with a policy, a planner and a scorer -> episodes.jsonl, metrics.json"),
+    "report": ("report", "tables and plots from plan runs -> report.csv, report.md, *.png"),
+    "pipeline": ("pipeline", "explore -> synthesize -> train -> plan -> report, each stage cached"),
     "serve-llm": ("serve_llm", "serve an LLM backend over an OpenAI-compatible HTTP API"),
 }
 

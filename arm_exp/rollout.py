@@ -1,22 +1,29 @@
-"""Run many episodes in lock-step so the policy is called once per step for all of them.
+"""Running episodes: cursors, batched proposals, and two ways to drive many episodes.
 
-Each active episode holds an env from a fixed pool (envs are reused across episodes through
-``reset``: a ScienceWorld JVM is started once per slot, not once per episode). At every tick the
-episodes without pending actions get one batched ``policy.propose`` call; multi-action proposals
-(chain-of-thought) are executed one action per tick.
+A :class:`Cursor` is one trajectory under construction: its agent context, the actions still to
+execute from the last proposal, and (when several cursors share one env) the env snapshot of
+its current state. Two drivers build on the same primitives (:func:`propose`, :func:`advance`):
 
-Invalid proposals: with ``max_retries > 0`` an action the env marks invalid is undone through
-``snapshot``/``restore`` (cheap envs only), recorded in ``meta["rejected"]`` and re-proposed, at
-most ``max_retries`` times in a row; after that the invalid step stays in the trajectory, where
-the agent sees the env's error message. Nothing a model writes can crash the run.
+- :class:`Rollouts`: many episodes in lock-step over a pool of envs (one env per cursor, reused
+  across episodes through ``reset``); one batched policy call per tick. Used by ``explore``.
+- :func:`run_cursors`: several cursors on *one* env, e.g. the N samples of Best-of-N. With a
+  cheap ``snapshot/restore`` (``env.cheap_snapshot``) they advance in lock-step, one batched
+  policy call per tick; otherwise each runs to the end in turn, restoring once.
+
+Multi-action proposals (chain-of-thought) are executed one action per tick. Invalid proposals:
+with ``max_retries > 0`` an action the env marks invalid is undone through ``snapshot``/
+``restore``, recorded in ``meta["rejected"]`` and re-proposed, at most ``max_retries`` times in a
+row; after that the invalid step stays in the trajectory, where the agent sees the env's error.
+Nothing a model writes can crash a run.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,13 +52,18 @@ class EpisodeJob:
 
 
 @dataclass
-class _Slot:
-    env: Env
-    job: EpisodeJob | None = None
-    ctx: AgentContext | None = None
+class Cursor:
+    """A trajectory under construction (see the module docstring)."""
+
+    ctx: AgentContext
     pending: deque[tuple[str, str]] = field(default_factory=deque)
     retries: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
+    snap: Any = None
+    finished: bool = False
+
+    @property
+    def trajectory(self) -> Trajectory:
+        return self.ctx.trajectory
 
 
 def clean_info(info: dict[str, Any]) -> dict[str, Any]:
@@ -59,11 +71,137 @@ def clean_info(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if isinstance(v, str | int | float | bool | list | None)}
 
 
+def start_cursor(env: Env, job: EpisodeJob) -> Cursor:
+    """Reset ``env`` on the job's task and return a cursor at the initial state."""
+    obs = env.reset(job.task_id)
+    intent = env.intent()
+    meta: dict[str, Any] = {"seed": job.seed}
+    task_type = getattr(env, "task_type", None)
+    if callable(task_type):
+        meta["task_type"] = task_type(job.task_id)
+    traj = Trajectory(
+        id=job.id,
+        benchmark=env.benchmark,
+        task_id=job.task_id,
+        intent=intent,
+        initial_observation=obs,
+        meta={**meta, **job.meta},
+    )
+    ctx = AgentContext(
+        intent=intent,
+        trajectory=traj,
+        valid_actions=env.valid_actions,
+        rng=random.Random(job.seed),
+        reflections=list(job.reflections),
+    )
+    return Cursor(ctx=ctx, snap=env.snapshot())
+
+
+def fork_cursor(cursor: Cursor, env: Env, new_id: str, seed: int) -> Cursor:
+    """A copy of ``cursor`` (same state and steps) with its own id and random stream."""
+    traj = copy.deepcopy(cursor.trajectory)
+    traj.id = new_id
+    traj.meta["seed"] = seed
+    ctx = AgentContext(
+        intent=cursor.ctx.intent,
+        trajectory=traj,
+        valid_actions=env.valid_actions,
+        rng=random.Random(seed),
+        reflections=list(cursor.ctx.reflections),
+    )
+    return Cursor(ctx=ctx, snap=cursor.snap)
+
+
+def propose(policy: Policy, cursors: Sequence[Cursor], temperature: float | None) -> None:
+    """One batched policy call for the cursors; their pending actions are filled."""
+    proposals = policy.propose([c.ctx for c in cursors], n=1, temperature=temperature)
+    for cursor, props in zip(cursors, proposals, strict=True):
+        prop: Proposal = props[0]
+        if prop.actions:
+            cursor.pending.extend((a, prop.thought) for a in prop.actions)
+        else:
+            # Nothing parseable: hand the raw text (first line, capped) to the env, which
+            # answers with an "invalid action" observation the agent can learn from.
+            first = (prop.text or "").strip().splitlines()[:1]
+            cursor.pending.append((first[0][:MAX_RAW_ACTION_CHARS] if first else "", prop.thought))
+
+
+def advance(
+    env: Env,
+    cursor: Cursor,
+    max_retries: int,
+    max_steps: int,
+    stats: dict[str, float] | None = None,
+) -> bool:
+    """Execute the cursor's next pending action on ``env`` (which must be at the cursor's state).
+
+    Returns True when the episode is over (done, or ``max_steps`` reached); the trajectory's
+    ``score``/``success`` then hold the benchmark's verdict (they track the score so far before).
+    """
+    traj = cursor.trajectory
+    action, thought = cursor.pending.popleft()
+    snap = env.snapshot() if max_retries > 0 else None
+    obs, reward, done, info = env.step(action)
+    if info.get("invalid") and not done and cursor.retries < max_retries:
+        env.restore(snap)
+        cursor.retries += 1
+        cursor.pending.clear()
+        if stats is not None:
+            stats["rejected_actions"] = stats.get("rejected_actions", 0) + 1
+        traj.meta.setdefault("rejected", []).append(
+            {"step": len(traj.steps), "action": action, "observation": obs}
+        )
+        return False
+    if info.get("invalid"):
+        cursor.pending.clear()  # the rest of a proposal after a bad step is stale
+    else:
+        cursor.retries = 0
+    traj.steps.append(Step(action, obs, float(reward), bool(done), thought, clean_info(info)))
+    traj.score = float(info.get("score", traj.score))
+    traj.success = bool(info.get("success", False))
+    if done or len(traj.steps) >= max_steps:
+        traj.meta["stop_reason"] = "done" if done else "max_steps"
+        cursor.finished = True
+        cursor.pending.clear()
+    return cursor.finished
+
+
+def run_cursors(
+    env: Env,
+    policy: Policy,
+    cursors: Sequence[Cursor],
+    temperature: float | None,
+    max_retries: int = 0,
+    max_steps: int = 100,
+    stats: dict[str, float] | None = None,
+) -> None:
+    """Drive ``cursors`` (all on ``env``) until each is finished (see the module docstring)."""
+    if getattr(env, "cheap_snapshot", False):
+        while True:
+            live = [c for c in cursors if not c.finished]
+            if not live:
+                return
+            need = [c for c in live if not c.pending]
+            if need:
+                propose(policy, need, temperature)
+            for c in live:
+                env.restore(c.snap)
+                advance(env, c, max_retries, max_steps, stats)
+                c.snap = env.snapshot()
+    for c in cursors:
+        env.restore(c.snap)
+        while not c.finished:
+            if not c.pending:
+                propose(policy, [c], temperature)
+            advance(env, c, max_retries, max_steps, stats)
+        c.snap = env.snapshot()
+
+
 class Rollouts:
     """Lock-step episode runner over a pool of ``num_envs`` environments.
 
     Args:
-        make_env: builds one environment (called ``num_envs`` times, lazily).
+        make_env: builds one environment (called up to ``num_envs`` times, lazily).
         policy: proposes actions for a batch of contexts.
         num_envs: episodes in flight at once (the batch size of each policy call).
         temperature: overrides the policy's sampling temperature (None keeps it).
@@ -89,7 +227,12 @@ class Rollouts:
         self.max_retries = max_retries
         self.max_steps = max_steps
         self.envs: list[Env] = []
-        self.stats = {"episodes": 0, "policy_calls": 0, "proposals": 0, "rejected_actions": 0}
+        self.stats: dict[str, float] = {
+            "episodes": 0,
+            "policy_calls": 0,
+            "proposals": 0,
+            "rejected_actions": 0,
+        }
 
     def counters(self) -> dict[str, float]:
         """Runner stats plus the envs' own counters, summed over the pool."""
@@ -106,107 +249,37 @@ class Rollouts:
     def run(self, jobs: Iterable[EpisodeJob]) -> Iterator[Trajectory]:
         """Yield each finished episode's trajectory (in completion order)."""
         queue = iter(jobs)
-        slots: list[_Slot] = []
+        slots: list[tuple[Env, Cursor | None]] = []
         exhausted = False
         while True:
             if not exhausted:
                 exhausted = self._fill(slots, queue)
-            active = [s for s in slots if s.job is not None]
+            active = [(i, env, c) for i, (env, c) in enumerate(slots) if c is not None]
             if not active:
                 return
-            need = [s for s in active if not s.pending]
+            need = [c for _, _, c in active if not c.pending]
             if need:
-                self._propose(need)
-            for slot in active:
-                traj = self._advance(slot)
-                if traj is not None:
-                    yield traj
+                propose(self.policy, need, self.temperature)
+                self.stats["policy_calls"] += 1
+                self.stats["proposals"] += len(need)
+            for i, env, c in active:
+                if advance(env, c, self.max_retries, self.max_steps, self.stats):
+                    slots[i] = (env, None)
+                    yield c.trajectory
 
-    def _fill(self, slots: list[_Slot], queue: Iterator[EpisodeJob]) -> bool:
-        for slot in [s for s in slots if s.job is None] + [None] * (self.num_envs - len(slots)):
+    def _fill(self, slots: list[tuple[Env, Cursor | None]], queue: Iterator[EpisodeJob]) -> bool:
+        free: list[int | None] = [i for i, (_, c) in enumerate(slots) if c is None]
+        free += [None] * (self.num_envs - len(slots))
+        for i in free:
             job = next(queue, None)
             if job is None:
                 return True
-            if slot is None:
+            if i is None:
                 env = self.make_env()
                 self.envs.append(env)
-                slot = _Slot(env)
-                slots.append(slot)
-            self._start(slot, job)
-        return False
-
-    def _start(self, slot: _Slot, job: EpisodeJob) -> None:
-        obs = slot.env.reset(job.task_id)
-        intent = slot.env.intent()
-        meta: dict[str, Any] = {"seed": job.seed}
-        task_type = getattr(slot.env, "task_type", None)
-        if callable(task_type):
-            meta["task_type"] = task_type(job.task_id)
-        traj = Trajectory(
-            id=job.id,
-            benchmark=slot.env.benchmark,
-            task_id=job.task_id,
-            intent=intent,
-            initial_observation=obs,
-            meta={**meta, **job.meta},
-        )
-        slot.job = job
-        slot.ctx = AgentContext(
-            intent=intent,
-            trajectory=traj,
-            valid_actions=slot.env.valid_actions,
-            rng=random.Random(job.seed),
-            reflections=list(job.reflections),
-        )
-        slot.pending.clear()
-        slot.retries = 0
-        slot.info = {}
-        self.stats["episodes"] += 1
-
-    def _propose(self, need: list[_Slot]) -> None:
-        proposals = self.policy.propose(
-            [s.ctx for s in need if s.ctx is not None], n=1, temperature=self.temperature
-        )
-        self.stats["policy_calls"] += 1
-        for slot, props in zip(need, proposals, strict=True):
-            prop: Proposal = props[0]
-            self.stats["proposals"] += 1
-            if prop.actions:
-                slot.pending.extend((a, prop.thought) for a in prop.actions)
+                slots.append((env, start_cursor(env, job)))
             else:
-                # Nothing parseable: hand the raw text (first line, capped) to the env, which
-                # answers with an "invalid action" observation the agent can learn from.
-                first = (prop.text or "").strip().splitlines()[:1]
-                slot.pending.append(
-                    (first[0][:MAX_RAW_ACTION_CHARS] if first else "", prop.thought)
-                )
-
-    def _advance(self, slot: _Slot) -> Trajectory | None:
-        assert slot.ctx is not None and slot.job is not None
-        traj = slot.ctx.trajectory
-        action, thought = slot.pending.popleft()
-        snap = slot.env.snapshot() if self.max_retries > 0 else None
-        obs, reward, done, info = slot.env.step(action)
-        if info.get("invalid") and not done and slot.retries < self.max_retries:
-            slot.env.restore(snap)
-            slot.retries += 1
-            slot.pending.clear()
-            self.stats["rejected_actions"] += 1
-            traj.meta.setdefault("rejected", []).append(
-                {"step": len(traj.steps), "action": action, "observation": obs}
-            )
-            return None
-        if info.get("invalid"):
-            slot.pending.clear()  # the rest of a proposal after a bad step is stale
-        else:
-            slot.retries = 0
-        traj.steps.append(Step(action, obs, float(reward), bool(done), thought, clean_info(info)))
-        slot.info = info
-        if not done and len(traj.steps) < self.max_steps:
-            return None
-        traj.score = float(info.get("score", 0.0))
-        traj.success = bool(info.get("success", False))
-        traj.meta["stop_reason"] = "done" if done else "max_steps"
-        slot.job, slot.ctx = None, None
-        slot.pending.clear()
-        return traj
+                env = slots[i][0]
+                slots[i] = (env, start_cursor(env, job))
+            self.stats["episodes"] += 1
+        return False

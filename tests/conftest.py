@@ -54,6 +54,27 @@ def triplets_game24(tmp_path_factory, explored_game24) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_rm_ckpt(tmp_path_factory, triplets_game24) -> Path:
+    """A real MiniLM reward-model checkpoint after one training step (for wiring tests)."""
+    from arm_exp.stages import train
+
+    out = tmp_path_factory.mktemp("tiny_rm") / "run"
+    run_stage(
+        train,
+        "train",
+        [
+            f"input_dir={triplets_game24}",
+            "+trainer.max_steps=1",
+            "reward_model.max_length=32",
+            "train.data.batch_size=4",
+            "trainer.enable_progress_bar=false",
+        ],
+        out,
+    )
+    return out / "checkpoints" / "best.ckpt"
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """The real embedded LLM (SmolLM2-135M-Instruct), loaded once for the session."""
     from arm_exp.llm.hf_local import HFLocalLLM

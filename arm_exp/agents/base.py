@@ -76,6 +76,25 @@ class Policy(Protocol):
     def counters(self) -> dict[str, float]: ...
 
 
+def reflection_prompt(intent: str, trajectory: Trajectory) -> Prompt:
+    """The default Reflexion prompt: the failed attempt, then a request for a new plan.
+
+    Agents may define their own ``reflection_prompt(intent, trajectory)``; this one works for any
+    benchmark because it only uses the trajectory's actions and observations.
+    """
+    lines = [f"Task: {intent}", trajectory.initial_observation, "", "Your attempt:"]
+    for s in trajectory.steps:
+        lines.append(f"Action: {s.action}")
+        if s.observation:
+            lines.append(f"Observation: {s.observation}")
+    lines += [
+        "",
+        "The attempt did not accomplish the task. In two or three sentences, write "
+        "'STATUS: FAIL' and then 'New plan:' followed by what to do differently next time.",
+    ]
+    return [{"role": "user", "content": "\n".join(lines)}]
+
+
 def load_prompt(benchmark: str, name: str) -> Template:
     """A prompt template shipped in ``arm_exp/agents/prompts/<benchmark>/<name>.txt``."""
     text = resources.files("arm_exp.agents").joinpath(f"prompts/{benchmark}/{name}.txt")

@@ -6,8 +6,9 @@ import json
 import re
 from typing import Any
 
-from arm_exp.agents.base import Agent, AgentContext, Proposal
+from arm_exp.agents.base import Agent, AgentContext, Proposal, reflection_prompt
 from arm_exp.llm.base import LLM
+from arm_exp.types import Trajectory
 
 
 class RandomPolicy:
@@ -106,6 +107,14 @@ class LLMPolicy:
         else:
             texts = [g.texts for g in self.llm.generate(prompts, n=n, **kw)]
         return [[self.agent.parse(t) for t in ts] for ts in texts]
+
+    def reflect(self, intent: str, trajectory: Trajectory, max_tokens: int = 128) -> str:
+        """A Reflexion note on a failed attempt, written greedily by the policy LLM."""
+        make = getattr(self.agent, "reflection_prompt", None) or reflection_prompt
+        gen = self.llm.generate([make(intent, trajectory)], temperature=0.0, max_tokens=max_tokens)[
+            0
+        ]
+        return gen.texts[0].strip()
 
     def counters(self) -> dict[str, float]:
         return self.llm.counters()

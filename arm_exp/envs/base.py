@@ -17,6 +17,8 @@ Semantics (fixed; planners, explorers and the reward model rely on them):
 - ``snapshot()``/``restore(s)`` save and restore the full state so search (MCTS) never replays a
   trajectory from the start. An env whose engine cannot clone state documents how it restores
   and counts the extra steps in its counters.
+  ``cheap_snapshot = True`` declares that both are O(1), so several trajectories may share one
+  env in lock-step (Best-of-N); otherwise they run one after another.
 - ``counters()`` returns cumulative cost counters (at least ``env_steps``).
 - Optional: ``task_type(task_id) -> str`` groups tasks (ScienceWorld's 30 task types, ALFWorld's
   six); the runner stores it in ``Trajectory.meta["task_type"]`` and stages then report their

@@ -288,6 +288,7 @@ class Game24Env:
     """
 
     benchmark = "game24"
+    cheap_snapshot = True  # snapshot() returns the immutable state itself
 
     def __init__(self, max_steps: int = 10, test_start: int = 900, test_end: int = 1000):
         if max_steps < 4:

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,13 @@ def container(node: Any) -> Any:
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The run's config as plain data, resolved, without Hydra's own node (secrets redacted)."""
-    return redact({str(k): container(cfg[k]) for k in cfg if k != "hydra"})
+    return redact(
+        {
+            str(k): (None if OmegaConf.is_missing(cfg, k) else container(cfg[k]))
+            for k in cfg
+            if k != "hydra"
+        }
+    )
 
 
 def require(cfg: DictConfig, key: str) -> Any:
@@ -102,31 +109,37 @@ def make_loggers(cfg: DictConfig) -> list[Any]:
     return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
 
 
+@dataclass
+class KeySpec:
+    """What determines a stage's output: config subtrees, input artifacts, extra data."""
+
+    fields: Sequence[str]
+    inputs: dict[str, Path] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, cfg: DictConfig) -> str:
+        input_keys = {name: input_key(path) for name, path in self.inputs.items()}
+        subtree = {k: container(OmegaConf.select(cfg, k)) for k in self.fields}
+        subtree.update(self.extra)
+        return content_key(
+            subtree,
+            [f"{n}:{k or _file_fingerprint(self.inputs[n])}" for n, k in input_keys.items()],
+        )
+
+
 class StageRun:
     """One stage's run: key, manifest, run dir, loggers (see the module docstring)."""
 
     def __init__(
-        self,
-        cfg: DictConfig,
-        stage: str,
-        key_fields: Sequence[str],
-        inputs: dict[str, Path] | None = None,
-        artifacts: Sequence[str] = (),
+        self, cfg: DictConfig, stage: str, spec: KeySpec, artifacts: Sequence[str] = ()
     ) -> None:
         self.cfg = cfg
         self.stage = stage
         self.dir = run_dir(cfg)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.started = time.perf_counter()
-        inputs = inputs or {}
-        input_keys = {
-            name: input_key(path.parent if path.is_file() else path)
-            for name, path in inputs.items()
-        }
-        subtree = {k: container(OmegaConf.select(cfg, k)) for k in key_fields}
-        self.key = content_key(
-            subtree, [f"{n}:{k or _file_fingerprint(inputs[n])}" for n, k in input_keys.items()]
-        )
+        inputs = spec.inputs
+        self.key = spec.key(cfg)
         self.previous: dict[str, Any] | None = None
         manifest_path = self.dir / "manifest.json"
         if manifest_path.exists():
@@ -145,7 +158,7 @@ class StageRun:
         self._loggers: list[Any] | None = None
         self.manifest = Manifest(self.dir, stage, self.key, resolved_config(cfg))
         for name, path in inputs.items():
-            self.manifest.add_input(name, path, input_keys[name])
+            self.manifest.add_input(name, path, input_key(path))
         self.manifest.save()
 
     @property
@@ -226,12 +239,19 @@ def compose(
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = hydra_compose(
+    def _compose() -> DictConfig:
+        return hydra_compose(
             config_name=config_name, overrides=list(overrides), return_hydra_config=True
         )
+
+    if GlobalHydra.instance().is_initialized():  # inside a running app (``pipeline``)
+        cfg = _compose()
+    else:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = _compose()
     if output_dir is not None:
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)

@@ -20,6 +20,7 @@ from arm_exp.rollout import EpisodeJob, Rollouts, derive_seed
 from arm_exp.stages.common import (
     CONF_DIR,
     ConfigError,
+    KeySpec,
     StageRun,
     by_type_metrics,
     choice,
@@ -35,8 +36,12 @@ TRAJECTORIES = "trajectories.jsonl"
 KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "explore")
 
 
+def key_spec(cfg: DictConfig) -> KeySpec:
+    return KeySpec(KEY_FIELDS)
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
-    stage = StageRun(cfg, "explore", KEY_FIELDS, artifacts=[TRAJECTORIES])
+    stage = StageRun(cfg, "explore", key_spec(cfg), artifacts=[TRAJECTORIES])
     if stage.done:
         return stage.previous_metrics()
     num_per_task = int(cfg.explore.num_per_task)

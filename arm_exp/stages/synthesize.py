@@ -20,7 +20,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl, input_file, read_records
-from arm_exp.stages.common import CONF_DIR, ConfigError, StageRun, choice, progress, summary
+from arm_exp.stages.common import (
+    CONF_DIR,
+    ConfigError,
+    KeySpec,
+    StageRun,
+    choice,
+    progress,
+    summary,
+)
 from arm_exp.types import Trajectory, Triplet, to_json
 
 log = logging.getLogger(__name__)
@@ -37,17 +45,17 @@ def _content_hash(t: Triplet) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    traj_path = input_file(
+def key_spec(cfg: DictConfig) -> KeySpec:
+    path = input_file(
         cfg.get("input_dir"), "trajectories.jsonl", config_key="input_dir", producer="explore"
     )
-    stage = StageRun(
-        cfg,
-        "synthesize",
-        KEY_FIELDS,
-        inputs={"trajectories": traj_path},
-        artifacts=[TRIPLETS, PROGRESS],
-    )
+    return KeySpec(KEY_FIELDS, {"trajectories": path})
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    spec = key_spec(cfg)
+    traj_path = spec.inputs["trajectories"]
+    stage = StageRun(cfg, "synthesize", spec, artifacts=[TRIPLETS, PROGRESS])
     if stage.done:
         return stage.previous_metrics()
     read_stats: dict[str, int] = {}

@@ -23,7 +23,7 @@ from arm_exp.artifacts import input_file
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.common import CONF_DIR, ConfigError, StageRun, choice, summary
+from arm_exp.stages.common import CONF_DIR, ConfigError, KeySpec, StageRun, choice, summary
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,18 @@ class Throughput(Callback):
         self.steps += 1
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    trip_path = input_file(
+def key_spec(cfg: DictConfig) -> KeySpec:
+    path = input_file(
         cfg.get("input_dir"), "triplets.jsonl", config_key="input_dir", producer="synthesize"
     )
+    return KeySpec(KEY_FIELDS, {"triplets": path})
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    spec = key_spec(cfg)
+    trip_path = spec.inputs["triplets"]
     stage = StageRun(
-        cfg,
-        "train",
-        KEY_FIELDS,
-        inputs={"triplets": trip_path},
-        artifacts=[f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"],
+        cfg, "train", spec, artifacts=[f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"]
     )
     if stage.done:
         return stage.previous_metrics()

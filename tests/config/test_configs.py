@@ -57,12 +57,18 @@ def test_every_group_is_used_by_some_stage():
 
 
 @pytest.mark.parametrize(("primary", "group", "option"), CASES, ids=lambda x: str(x))
-def test_option_composes_and_instantiates(primary, group, option, tmp_path):
-    cfg = compose(primary, [f"{group}={option}"], tmp_path)
+def test_option_composes_and_instantiates(primary, group, option, tmp_path, request):
+    extra = []
+    if "rm_ckpt" in list(compose(primary, [], tmp_path).keys()):
+        extra.append(f"rm_ckpt={request.getfixturevalue('tiny_rm_ckpt')}")
+    cfg = compose(primary, [f"{group}={option}", *extra], tmp_path)
     _resolve_all(cfg)
     if group.split("@")[0] in GLOBAL_GROUPS:
         return
     package = group.split("@")[-1]
+    if cfg[package] is None:  # an explicit "nothing" option (scorer=none)
+        assert (CONF / group.split("@")[0] / f"{option}.yaml").read_text().strip()
+        return
     targets = _targets(cfg[package])
     assert targets, f"{group}/{option}.yaml builds no object (no _target_)"
     for t in targets:

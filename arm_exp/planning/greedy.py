@@ -1,0 +1,14 @@
+"""Greedy: one trajectory at temperature 0 (no reward model)."""
+
+from __future__ import annotations
+
+from arm_exp.planning.sampling import SamplingPlanner
+
+
+class GreedyPlanner(SamplingPlanner):
+    """A single temperature-0 rollout; the baseline every paper table starts from."""
+
+    name = "greedy"
+
+    def __init__(self, max_steps: int = 100, max_retries: int = 0, seed: int = 0) -> None:
+        super().__init__(temperature=0.0, max_steps=max_steps, max_retries=max_retries, seed=seed)

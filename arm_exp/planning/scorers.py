@@ -1,0 +1,97 @@
+"""Scorers other than the reward model: the oracle and the policy as its own judge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from arm_exp.llm.base import LLM
+from arm_exp.reward.render import Renderer
+from arm_exp.types import Trajectory
+
+
+class OracleScorer:
+    """The environment's own score of a trajectory (its benchmark metric so far, in [0, 1]).
+
+    An upper bound for what a reward model can do. ``threshold`` is the success score: the
+    oracle knows when an attempt succeeded.
+    """
+
+    def __init__(self, success_score: float = 1.0) -> None:
+        self.success_score = success_score
+        self._counters = {"oracle_calls": 0.0, "oracle_items": 0.0}
+
+    def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
+        self._counters["oracle_calls"] += 1
+        self._counters["oracle_items"] += len(trajectories)
+        return [float(t.score) for t in trajectories]
+
+    def threshold(self, quantile: float, of: str = "negative") -> float:
+        return self.success_score
+
+    def counters(self) -> dict[str, float]:
+        return dict(self._counters)
+
+
+_YES = re.compile(r"\b(yes|no)\b", re.I)
+
+
+class PolicyJudgeScorer:
+    """The policy LLM rates a trajectory (ARMAP's "LLM as its own judge" ablation).
+
+    The trajectory is rendered exactly as for the reward model (same renderer settings as the
+    benchmark's), followed by the same closing question; the judge answers ``samples`` times and
+    the score is the share of "yes" answers (unparseable answers count as "no").
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        observations: bool = True,
+        thoughts: bool = True,
+        samples: int = 3,
+        temperature: float = 0.7,
+        max_tokens: int = 8,
+        seed: int = 0,
+    ) -> None:
+        self.llm = llm
+        self.renderer = Renderer(observations=observations, thoughts=thoughts)
+        self.samples = samples
+        self.temperature = temperature if samples > 1 else 0.0
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self._counters = {"judge_calls": 0.0, "judge_items": 0.0, "judge_unparsed": 0.0}
+
+    def prompt(self, intent: str, trajectory: Trajectory) -> list[dict[str, str]]:
+        head, tail = self.renderer.render(intent, trajectory)
+        return [
+            {"role": "system", "content": "You judge whether an agent accomplished a task."},
+            {"role": "user", "content": f"{head}\n{tail}\nReply with Yes or No."},
+        ]
+
+    def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
+        self._counters["judge_calls"] += 1
+        self._counters["judge_items"] += len(trajectories)
+        gens = self.llm.generate(
+            [self.prompt(i, t) for i, t in zip(intents, trajectories, strict=True)],
+            n=self.samples,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=self.seed + int(self._counters["judge_calls"]),
+        )
+        out = []
+        for g in gens:
+            votes = []
+            for text in g.texts:
+                m = _YES.search(text or "")
+                if m is None:
+                    self._counters["judge_unparsed"] += 1
+                votes.append(1.0 if m and m.group(1).lower() == "yes" else 0.0)
+            out.append(sum(votes) / len(votes))
+        return out
+
+    def threshold(self, quantile: float, of: str = "negative") -> float:
+        return 0.5  # a majority of "yes"
+
+    def counters(self) -> dict[str, float]:
+        return {**self._counters, **{f"judge_{k}": v for k, v in self.llm.counters().items()}}

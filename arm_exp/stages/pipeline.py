@@ -1,0 +1,155 @@
+"""``arm-exp pipeline``: explore -> synthesize -> train -> plan (several) -> report, cached.
+
+Each stage runs in its own subprocess (``python -m arm_exp.cli <stage> ...``), so a GPU stage's
+memory (vLLM, Lightning) is freed before the next one starts. Before running a stage the
+pipeline composes that stage's config in-process with the same overrides and computes its
+content key (the stage's own ``key_spec``); the stage's run dir is
+``<pipeline.cache_dir>/<stage>/<key>``, so a stage whose config and inputs are unchanged is reused
+instead of recomputed (a sweep over planners trains each reward model once), and an interrupted
+stage resumes in place.
+
+What each stage gets is spelled out in ``pipeline.*`` (usually set by an experiment file such
+as ``experiment=demo_game24``): ``common`` overrides for every stage, then ``explore``,
+``synthesize``, ``train``, ``plan_common`` and one override list per entry of ``plans``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from arm_exp.artifacts import is_complete, load_manifest
+from arm_exp.stages.common import CONF_DIR, ConfigError, KeySpec, StageRun, compose, summary
+
+log = logging.getLogger(__name__)
+
+CLI_NAMES = {
+    "explore": "explore",
+    "synthesize": "synthesize",
+    "train": "train",
+    "plan": "plan",
+    "report": "report",
+}
+
+
+class SubStages:
+    """Runs stages as cached subprocesses and remembers what it did."""
+
+    def __init__(self, cache_dir: Path, base: list[str], common: list[str]) -> None:
+        self.cache_dir = cache_dir
+        self.base = base  # for every stage (seed, paths)
+        self.common = common  # for the benchmark stages (not report)
+        self.record: list[dict[str, Any]] = []
+
+    def key(self, stage: str, overrides: list[str]) -> str:
+        module = importlib.import_module(f"arm_exp.stages.{stage}")
+        saved = HydraConfig.instance().cfg  # compose() replaces the global Hydra config
+        try:
+            cfg = compose(stage, overrides, self.cache_dir / ".compose")
+            return module.key_spec(cfg).key(cfg)
+        finally:
+            HydraConfig.instance().cfg = saved
+
+    def run(self, stage: str, overrides: list[str], common: bool = True) -> Path:
+        overrides = [*self.base, *(self.common if common else []), *overrides]
+        key = self.key(stage, overrides)
+        out = self.cache_dir / stage / key
+        entry: dict[str, Any] = {
+            "stage": stage,
+            "dir": str(out),
+            "key": key,
+            "overrides": overrides,
+        }
+        if is_complete(out, key):
+            log.info("pipeline: %s reused from %s", stage, out)
+            print(f"[pipeline] {stage}: reused {out}", flush=True)
+            self.record.append({**entry, "reused": True, "wall_s": 0.0})
+            return out
+        print(f"[pipeline] {stage}: running -> {out}", flush=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "arm_exp.cli",
+            CLI_NAMES[stage],
+            *overrides,
+            f"hydra.run.dir={out}",
+        ]
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, check=False)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"pipeline: stage {stage} failed with exit code {proc.returncode}; its log is "
+                f"{out / (stage + '.log')} (command: {' '.join(cmd)})"
+            )
+        if not is_complete(out, key):
+            got = load_manifest(out).get("key") if (out / "manifest.json").exists() else None
+            raise RuntimeError(
+                f"pipeline: {stage} in {out} finished with key {got}, expected {key}"
+            )
+        self.record.append({**entry, "reused": False, "wall_s": wall})
+        return out
+
+
+def _list(node: Any) -> list[str]:
+    return [str(x) for x in (node or [])]
+
+
+def key_spec(cfg: DictConfig) -> KeySpec:
+    return KeySpec(("pipeline", "seed"))
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    p = cfg.pipeline
+    if not p.get("plans"):
+        raise ConfigError(
+            "pipeline.plans is empty: list at least one [planner=..., scorer=...] entry"
+        )
+    stage = StageRun(cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"])
+    if stage.done:
+        print((stage.dir / "report.md").read_text())
+        return stage.previous_metrics()
+    base = [
+        f"seed={cfg.seed}",
+        f"paths.root_dir={cfg.paths.root_dir}",
+        f"paths.cache_dir={cfg.paths.cache_dir}",
+        f"paths.log_dir={cfg.paths.log_dir}",
+    ]
+    subs = SubStages(Path(str(p.cache_dir)), base, _list(p.common))
+    explored = subs.run("explore", _list(p.explore))
+    synthesized = subs.run("synthesize", [*_list(p.synthesize), f"input_dir={explored}"])
+    trained = subs.run("train", [*_list(p.train), f"input_dir={synthesized}"])
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    planned = [
+        subs.run("plan", [*_list(p.plan_common), *_list(spec), f"rm_ckpt={ckpt}"])
+        for spec in p.plans
+    ]
+    dirs = ",".join(f"'{d}'" for d in planned)
+    reported = subs.run("report", [f"input_dirs=[{dirs}]", "input_dir=null"], common=False)
+    for name in ("report.csv", "report.md", "success_vs_n.png", "planners.png"):
+        if (reported / name).exists():
+            shutil.copy2(reported / name, stage.dir / name)
+    stage.count(stages=subs.record, reused=sum(r["reused"] for r in subs.record))
+    metrics = {
+        "pipeline/stages": float(len(subs.record)),
+        "pipeline/reused": float(sum(r["reused"] for r in subs.record)),
+        "pipeline/wall_s": float(sum(r["wall_s"] for r in subs.record)),
+        **{k: v for k, v in load_manifest(reported).get("metrics", {}).items()},
+    }
+    print((stage.dir / "report.md").read_text(), flush=True)
+    return stage.finish(metrics)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="pipeline", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    summary(run(cfg))

@@ -1,0 +1,342 @@
+"""``arm-exp report``: tables and plots from plan runs (a multirun sweep dir or run dirs).
+
+Finds every complete ``plan`` run under ``input_dir`` (and ``input_dirs``), groups them by
+(benchmark, split, policy, planner, scorer) plus the backbone, reward model and loss that
+distinguish runs of a sweep, pools their episodes, and writes:
+
+- ``report.csv``: the columns fixed by the design (``benchmark, split, policy, planner, scorer,
+  n_tasks, success_rate, ci_low, ci_high, score, llm_calls, rm_calls, env_steps, wall_s``; costs
+  are means per episode, the interval is a 95% Wilson interval), then ``backbone, reward_model,
+  loss, oracle_success, mean_success, rm_cache_hits, runs``;
+- ``report.md``: the same as a Markdown table;
+- ``success_vs_n.png``: for Best-of-N runs, success of the scorer's pick among k of the N
+  samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of k) and
+  the mean;
+- ``planners.png``: success rate per planner, one bar per (scorer, policy/backbone), with CIs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig
+
+from arm_exp.artifacts import (
+    ArtifactError,
+    atomic_write_text,
+    is_complete,
+    load_manifest,
+    read_records,
+)
+from arm_exp.stages.common import CONF_DIR, ConfigError, KeySpec, StageRun
+from arm_exp.stats import mean, wilson
+from arm_exp.types import Episode
+
+log = logging.getLogger(__name__)
+
+COLUMNS = [
+    "benchmark",
+    "split",
+    "policy",
+    "planner",
+    "scorer",
+    "n_tasks",
+    "success_rate",
+    "ci_low",
+    "ci_high",
+    "score",
+    "llm_calls",
+    "rm_calls",
+    "env_steps",
+    "wall_s",
+]
+EXTRA = [
+    "backbone",
+    "reward_model",
+    "loss",
+    "oracle_success",
+    "mean_success",
+    "rm_cache_hits",
+    "runs",
+]
+GROUP = ["benchmark", "split", "policy", "planner", "scorer", "backbone", "reward_model", "loss"]
+
+
+def find_plan_runs(roots: list[Path]) -> list[Path]:
+    """Complete plan run dirs at or below ``roots`` (sorted, without duplicates)."""
+    found: set[Path] = set()
+    for root in roots:
+        if not root.exists():
+            raise ArtifactError(f"input_dir={root}: no such directory")
+        for manifest in [root / "manifest.json", *root.rglob("manifest.json")]:
+            run = manifest.parent
+            if manifest.exists() and is_complete(run) and load_manifest(run).get("stage") == "plan":
+                found.add(run.resolve())
+    return sorted(found)
+
+
+def _train_choices(rm_ckpt: str | None) -> tuple[str, str]:
+    if not rm_ckpt:
+        return "", ""
+    for d in list(Path(rm_ckpt).parents)[:3]:
+        if (d / "manifest.json").exists():
+            counts = load_manifest(d).get("counts", {})
+            return str(counts.get("reward_model") or ""), str(counts.get("loss") or "")
+    return "", ""
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    m = load_manifest(run_dir)
+    counts = m.get("counts", {})
+    reward_model, loss = _train_choices(counts.get("rm_ckpt"))
+    episodes = read_records(run_dir / "episodes.jsonl", Episode.from_dict)
+    return {
+        "dir": str(run_dir),
+        "benchmark": counts.get("benchmark", ""),
+        "split": counts.get("split", ""),
+        "policy": counts.get("policy", ""),
+        "planner": counts.get("planner", ""),
+        "scorer": counts.get("scorer", ""),
+        "backbone": counts.get("backbone") or "",
+        "reward_model": reward_model if counts.get("scorer") == "rm" else "",
+        "loss": loss if counts.get("scorer") == "rm" else "",
+        "episodes": episodes,
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        groups[tuple(r[k] for k in GROUP)].append(r)
+    rows = []
+    for key, members in sorted(groups.items()):
+        eps = [e for r in members for e in r["episodes"]]
+        n = len(eps)
+        wins = sum(e.success for e in eps)
+        lo, hi = wilson(wins, n)
+
+        def cost(name: str, eps: list[Episode] = eps) -> float:
+            return mean([float(e.counters.get(name, 0.0)) for e in eps])
+
+        row = dict(zip(GROUP, key, strict=True))
+        row.update(
+            n_tasks=n,
+            success_rate=wins / n if n else 0.0,
+            ci_low=lo,
+            ci_high=hi,
+            score=mean([e.score for e in eps]),
+            llm_calls=cost("llm_calls") or cost("policy_calls"),
+            rm_calls=cost("rm_calls") or cost("oracle_calls"),
+            env_steps=cost("env_steps"),
+            wall_s=mean([e.wall_s for e in eps]),
+            oracle_success=cost("oracle_success"),
+            mean_success=cost("mean_success"),
+            rm_cache_hits=cost("rm_cache_hits"),
+            runs=len(members),
+            _episodes=eps,
+        )
+        rows.append(row)
+    return rows
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=COLUMNS + EXTRA, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return out.getvalue()
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    head = [
+        "benchmark",
+        "split",
+        "policy",
+        "planner",
+        "scorer",
+        "tasks",
+        "success % [95% CI]",
+        "oracle@N %",
+        "score",
+        "LLM calls",
+        "RM calls",
+        "env steps",
+        "s/task",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        policy = r["policy"] + (f" ({r['backbone']})" if r["backbone"] else "")
+        scorer = r["scorer"] + (f" ({r['reward_model']}, {r['loss']})" if r["reward_model"] else "")
+        cells = [
+            r["benchmark"],
+            r["split"],
+            policy,
+            r["planner"],
+            scorer,
+            str(r["n_tasks"]),
+            f"{100 * r['success_rate']:.1f} [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]",
+            f"{100 * r['oracle_success']:.1f}"
+            if r["planner"] in ("best_of_n", "mcts", "reflexion")
+            else "",
+            f"{r['score']:.3f}",
+            f"{r['llm_calls']:.1f}",
+            f"{r['rm_calls']:.1f}",
+            f"{r['env_steps']:.1f}",
+            f"{r['wall_s']:.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def success_at_k(
+    episodes: list[Episode], k: int, draws: int = 200, seed: int = 0
+) -> tuple[float, float, float]:
+    """(scorer's pick, oracle, mean) success among k random candidates of each episode."""
+    rng = random.Random(seed)
+    pick = oracle = avg = 0.0
+    n = 0
+    for e in episodes:
+        cands = e.candidates
+        if len(cands) < k or any(c.scorer_score is None for c in cands):
+            continue
+        for _ in range(draws):
+            sub = rng.sample(cands, k)
+            best = max(range(k), key=lambda i: (sub[i].scorer_score, -i))
+            pick += sub[best].success
+            oracle += any(c.success for c in sub)
+            avg += sum(c.success for c in sub) / k
+            n += 1
+    return (pick / n, oracle / n, avg / n) if n else (0.0, 0.0, 0.0)
+
+
+def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    bon = [r for r in rows if r["planner"] == "best_of_n" and r["_episodes"]]
+    if bon:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for r in bon:
+            n_max = min(len(e.candidates) for e in r["_episodes"])
+            ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= n_max]
+            curves = [success_at_k(r["_episodes"], k) for k in ks]
+            label = f"{r['policy']}{'/' + r['backbone'] if r['backbone'] else ''} + {r['scorer']}"
+            ax.plot(ks, [100 * c[0] for c in curves], marker="o", label=f"{label}: pick")
+            ax.plot(ks, [100 * c[1] for c in curves], linestyle="--", label=f"{label}: oracle@k")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("N (samples)")
+        ax.set_ylabel("success %")
+        ax.set_title(f"Best-of-N on {bon[0]['benchmark']}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out_dir / "success_vs_n.png", dpi=120)
+        plt.close(fig)
+        written.append("success_vs_n.png")
+    if rows:
+        planners = sorted({r["planner"] for r in rows})
+        series = sorted(
+            {
+                (r["scorer"], r["policy"] + (f"/{r['backbone']}" if r["backbone"] else ""))
+                for r in rows
+            }
+        )
+        fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(planners)), 4))
+        width = 0.8 / max(len(series), 1)
+        for j, s in enumerate(series):
+            xs: list[float] = []
+            ys: list[float] = []
+            errs: list[list[float]] = [[], []]
+            for i, p in enumerate(planners):
+                match = [
+                    r
+                    for r in rows
+                    if r["planner"] == p
+                    and (r["scorer"], r["policy"] + (f"/{r['backbone']}" if r["backbone"] else ""))
+                    == s
+                ]
+                if match:
+                    r = match[0]
+                    xs.append(i + j * width)
+                    ys.append(100 * r["success_rate"])
+                    errs[0].append(100 * (r["success_rate"] - r["ci_low"]))
+                    errs[1].append(100 * (r["ci_high"] - r["success_rate"]))
+            ax.bar(xs, ys, width, yerr=errs, capsize=2, label=f"{s[1]} + {s[0]}")
+        ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(planners))], planners)
+        ax.set_ylabel("success % (95% CI)")
+        ax.set_title("Planners")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out_dir / "planners.png", dpi=120)
+        plt.close(fig)
+        written.append("planners.png")
+    return written
+
+
+def _roots(cfg: DictConfig) -> list[Path]:
+    roots: list[Path] = []
+    if cfg.get("input_dir") not in (None, "", "???"):
+        roots.append(Path(cfg.input_dir))
+    extra = cfg.get("input_dirs") or []
+    roots += [Path(p) for p in (extra if isinstance(extra, list | ListConfig) else [extra])]
+    if not roots:
+        raise ConfigError(
+            "report needs input_dir=DIR (a sweep dir or a plan run dir) or input_dirs=[...]"
+        )
+    return roots
+
+
+def key_spec(cfg: DictConfig) -> KeySpec:
+    roots = _roots(cfg)
+    runs_dirs = find_plan_runs(roots)
+    if not runs_dirs:
+        raise ArtifactError(f"no complete `arm-exp plan` runs under {[str(r) for r in roots]}")
+    return KeySpec(("report",), {f"run{i}": d for i, d in enumerate(runs_dirs)})
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    spec = key_spec(cfg)
+    runs_dirs = list(spec.inputs.values())
+    stage = StageRun(cfg, "report", spec, artifacts=["report.csv", "report.md"])
+    if stage.done:
+        return stage.previous_metrics()
+    rows = aggregate([load_run(d) for d in runs_dirs])
+    atomic_write_text(stage.dir / "report.csv", to_csv(rows))
+    md = to_markdown(rows)
+    atomic_write_text(stage.dir / "report.md", md)
+    pngs = plot(rows, stage.dir)
+    stage.count(
+        runs=len(runs_dirs), rows=len(rows), plots=pngs, run_dirs=[str(d) for d in runs_dirs]
+    )
+    print(md)
+    metrics: dict[str, float] = {
+        "report/rows": float(len(rows)),
+        "report/runs": float(len(runs_dirs)),
+    }
+    for r in rows:
+        label = "/".join(str(r[k]) for k in ("benchmark", "policy", "planner", "scorer") if r[k])
+        metrics[f"report/{label}/success_rate"] = r["success_rate"]
+    return stage.finish(metrics)
+
+
+def read_report(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of a ``report.csv`` (for notebooks and tests)."""
+    with open(Path(run_dir) / "report.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@hydra.main(config_path=CONF_DIR, config_name="report", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+    print((Path(HydraConfig.get().runtime.output_dir) / "report.md").read_text())

@@ -1,0 +1,160 @@
+"""plan, report and pipeline on real small runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from arm_exp.artifacts import load_manifest, read_records
+from arm_exp.stages import plan, report
+from arm_exp.stages.common import ConfigError
+from arm_exp.stages.report import COLUMNS, read_report
+from arm_exp.types import Episode
+from tests.conftest import ROOT, run_stage
+
+
+@pytest.fixture(scope="module")
+def two_plan_runs(tmp_path_factory, tiny_rm_ckpt):
+    root = tmp_path_factory.mktemp("plans")
+    common = ["policy=random", "limit=3", "planner=best_of_n", "planner.n=4"]
+    run_stage(plan, "plan", [*common, "scorer=rm", f"rm_ckpt={tiny_rm_ckpt}"], root / "rm")
+    run_stage(plan, "plan", [*common, "scorer=oracle"], root / "oracle")
+    return root
+
+
+def test_plan_writes_episodes_and_metrics(two_plan_runs):
+    run = two_plan_runs / "rm"
+    episodes = read_records(run / "episodes.jsonl", Episode.from_dict)
+    assert [e.task_id for e in episodes] == ["900", "901", "902"]
+    assert all(e.split == "test" and e.policy == "random" and e.scorer == "rm" for e in episodes)
+    assert all(len(e.candidates) == 4 and e.scorer_score is not None for e in episodes)
+    m = json.loads((run / "metrics.json").read_text())
+    for key in (
+        "success_rate",
+        "ci_low",
+        "ci_high",
+        "score",
+        "env_steps",
+        "rm_calls",
+        "rm_cache_hits",
+        "oracle_success",
+    ):
+        assert f"plan/test/{key}" in m
+    assert m["plan/test/ci_low"] <= m["plan/test/success_rate"] <= m["plan/test/ci_high"]
+    counts = load_manifest(run)["counts"]
+    assert counts["planner"] == "best_of_n" and counts["rm_ckpt"].endswith("best.ckpt")
+
+
+def test_plan_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="rm_ckpt"):
+        run_stage(plan, "plan", ["policy=random", "scorer=rm", "limit=1"], tmp_path / "a")
+    with pytest.raises(ConfigError, match="needs a scorer"):
+        run_stage(
+            plan,
+            "plan",
+            ["policy=random", "scorer=none", "planner=mcts", "limit=1"],
+            tmp_path / "b",
+        )
+
+
+def test_report_on_two_runs_writes_table_and_plots(two_plan_runs, tmp_path):
+    run_stage(report, "report", [f"input_dir={two_plan_runs}"], tmp_path)
+    rows = read_report(tmp_path)
+    assert list(rows[0])[: len(COLUMNS)] == COLUMNS
+    assert sorted(r["scorer"] for r in rows) == ["oracle", "rm"]
+    assert all(r["n_tasks"] == "3" and r["planner"] == "best_of_n" for r in rows)
+    md = (tmp_path / "report.md").read_text()
+    assert md.count("\n") == 4 and "best_of_n" in md
+    for png in ("success_vs_n.png", "planners.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_llm_policy_best_of_n_is_one_generate_call(tmp_path, smollm2):
+    m = run_stage(
+        plan,
+        "plan",
+        [
+            "policy=llm",
+            "scorer=oracle",
+            "planner=best_of_n",
+            "planner.n=3",
+            "task_ids=[900]",
+            "benchmark.agent.max_tokens=24",
+            "benchmark.max_steps=4",
+            "benchmark.resample_invalid=0",
+        ],
+        tmp_path,
+    )
+    episode = read_records(tmp_path / "episodes.jsonl", Episode.from_dict)[0]
+    # The first call samples all 3 continuations at once (n=3); later ticks batch the unfinished
+    # ones, so there are at most as many calls as steps.
+    assert m["plan/test/n_candidates"] == 3
+    assert 1 <= m["plan/test/llm_calls"] <= max(c.num_steps for c in episode.candidates)
+
+
+def _hydra_list(key: str, items: list[str]) -> str:
+    return f"{key}=[" + ",".join(f"'{x}'" for x in items) + "]"
+
+
+def test_pipeline_second_run_recomputes_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    overrides = [
+        f"paths.root_dir={ROOT}",
+        f"pipeline.cache_dir={cache}",
+        _hydra_list(
+            "pipeline.explore",
+            ["explorer=random", "split=train", "limit=6", "explore.num_per_task=2"],
+        ),
+        _hydra_list(
+            "pipeline.synthesize", ["synthesis=rule", "synthesis.negatives_per_positive=1"]
+        ),
+        _hydra_list(
+            "pipeline.train",
+            [
+                "+trainer.max_steps=2",
+                "reward_model.max_length=32",
+                "train.data.batch_size=4",
+                "trainer.enable_progress_bar=false",
+            ],
+        ),
+        _hydra_list("pipeline.plan_common", ["policy=random", "limit=2"]),
+        "pipeline.plans=[['planner=sampling','scorer=none'],['planner=best_of_n','scorer=rm','planner.n=2']]",
+    ]
+
+    def pipeline(run_dir):
+        cmd = [
+            sys.executable,
+            "-m",
+            "arm_exp.cli",
+            "pipeline",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return load_manifest(run_dir)
+
+    first = pipeline(tmp_path / "p1")
+    stages = first["counts"]["stages"]
+    assert [s["stage"] for s in stages] == [
+        "explore",
+        "synthesize",
+        "train",
+        "plan",
+        "plan",
+        "report",
+    ]
+    assert not any(s["reused"] for s in stages)
+    finished = {s["dir"]: load_manifest(s["dir"])["finished"] for s in stages}
+
+    second = pipeline(tmp_path / "p2")
+    assert all(s["reused"] for s in second["counts"]["stages"])
+    assert {
+        s["dir"]: load_manifest(s["dir"])["finished"] for s in second["counts"]["stages"]
+    } == finished
+    assert (tmp_path / "p2" / "report.md").read_text() == (
+        tmp_path / "p1" / "report.md"
+    ).read_text()
