@@ -31,8 +31,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/arm-exp explore benchmark=game24 explorer=random split=test seed=0 \
-		explore.num_per_task=8 hydra.run.dir=outputs/demo/explore force=true
+	$(VENV)/bin/arm-exp pipeline experiment=demo_game24 hydra.run.dir=outputs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not gpu and not vllm" $(PYTEST_ARGS)

@@ -25,6 +25,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "plan": ("plan", "plan with a policy, a planner and a scorer -> episodes.jsonl, metrics.json"),
     "report": ("report", "tables and plots from plan runs -> report.csv, report.md, *.png"),
     "pipeline": ("pipeline", "explore -> synthesize -> train -> plan -> report, each stage cached"),
+    "serve-rm": ("serve_rm", "serve the reward model over HTTP (POST /score), batching requests"),
     "serve-llm": ("serve_llm", "serve an LLM backend over an OpenAI-compatible HTTP API"),
 }
 

@@ -135,3 +135,39 @@ def test_bad_inputs_are_clear_errors(tmp_path, trained):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ArtifactError, match="not a readable checkpoint"):
         RewardScorer.from_checkpoint(tmp_path / "junk.ckpt")
+
+
+def test_serve_rm_batches_concurrent_requests(tiny_rm_ckpt, triplets_game24):
+    import threading
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arm_exp.stages.serve_rm import serve
+    from arm_exp.types import to_dict
+
+    scorer = RewardScorer.from_checkpoint(tiny_rm_ckpt)
+    server = serve(scorer, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/score"
+    triplets = _sample(triplets_game24, 16)
+    expected = RewardScorer.from_checkpoint(tiny_rm_ckpt).score(
+        [t.intent for t in triplets], [t.negative for t in triplets]
+    )
+
+    def post(t):
+        body = json.dumps({"intents": [t.intent], "trajectories": [to_dict(t.negative)]}).encode()
+        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())["scores"][0]
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(post, triplets))
+        assert got == pytest.approx(expected, abs=1e-5)
+        assert scorer.counters()["rm_calls"] < len(triplets)  # concurrent requests were merged
+        bad = urllib.request.Request(url, b'{"intents": ["x"]}', {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad, timeout=10)
+        assert e.value.code == 400
+    finally:
+        server.shutdown()

@@ -1,0 +1,83 @@
+"""``arm-exp serve-rm``: the reward model behind an HTTP scoring endpoint.
+
+For agents that do not run in Python. ``POST /score`` with
+``{"intents": [...], "trajectories": [<Trajectory JSON>, ...]}`` returns ``{"scores": [...]}``;
+``GET /health``, ``GET /info`` (model spec, renderer, calibration thresholds). Concurrent
+requests are merged into one batched, cached ``RewardScorer.score`` call (micro-batching), the
+opposite of the reference implementation's one-request-one-forward server. Built on the standard
+library's HTTP server like ``serve-llm`` (no FastAPI dependency).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from arm_exp.reward.scorer import RewardScorer
+from arm_exp.serving import JsonHandler, MicroBatcher, make_server
+from arm_exp.stages.common import CONF_DIR
+from arm_exp.types import Trajectory
+
+MAX_ITEMS = 4096
+
+
+class _Batch:
+    def __init__(self, scorer: RewardScorer) -> None:
+        self.scorer = scorer
+
+    def __call__(self, requests: list[tuple[list[str], list[Trajectory]]]) -> list[list[float]]:
+        intents = [i for r in requests for i in r[0]]
+        trajs = [t for r in requests for t in r[1]]
+        scores = self.scorer.score(intents, trajs)
+        out, pos = [], 0
+        for r in requests:
+            out.append(scores[pos : pos + len(r[0])])
+            pos += len(r[0])
+        return out
+
+
+class RMHandler(JsonHandler):
+    scorer: RewardScorer
+    batcher: MicroBatcher
+
+    def route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if method == "GET" and path == "/health":
+            return 200, {"status": "ok"}
+        if method == "GET" and path == "/info":
+            cal = self.scorer.calibration
+            thresholds = {f"negative_q{q}": self.scorer.threshold(q) for q in (0.5, 0.9, 0.95)} if cal.negative else {}
+            return 200, {**self.scorer.info(), "thresholds": thresholds, "counters": self.scorer.counters()}
+        if method == "POST" and path == "/score":
+            intents, trajs = body.get("intents"), body.get("trajectories")
+            if not isinstance(intents, list) or not isinstance(trajs, list) or len(intents) != len(trajs):
+                raise ValueError("body needs equal-length lists 'intents' and 'trajectories'")
+            if len(intents) > MAX_ITEMS:
+                raise ValueError(f"at most {MAX_ITEMS} items per request")
+            parsed = [Trajectory.from_dict(t) for t in trajs]
+            return 200, {"scores": self.batcher.submit(([str(i) for i in intents], parsed))}
+        return 404, {"error": {"message": f"no route {method} {path}"}}
+
+
+def serve(scorer: RewardScorer, host: str = "127.0.0.1", port: int = 8001, max_batch: int = 64):
+    batcher = MicroBatcher(_Batch(scorer), max_batch=max_batch, max_wait_s=0.01)
+    return make_server(host, port, RMHandler, scorer=scorer, batcher=batcher)
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    scorer = instantiate(cfg.scorer)
+    server = serve(scorer, str(cfg.serve.host), int(cfg.serve.port), int(cfg.serve.max_batch))
+    host, port = server.server_address[:2]
+    print(f"reward model at http://{host}:{port}/score (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return {}
+
+
+@hydra.main(config_path=CONF_DIR, config_name="serve_rm", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
