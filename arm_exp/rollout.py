@@ -14,6 +14,7 @@ the agent sees the env's error message. Nothing a model writes can crash the run
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,8 @@ from typing import Any
 from arm_exp.agents.base import AgentContext, Policy, Proposal
 from arm_exp.envs.base import Env
 from arm_exp.types import Step, Trajectory
+
+log = logging.getLogger(__name__)
 
 MAX_RAW_ACTION_CHARS = 300
 
@@ -124,16 +127,29 @@ class Rollouts:
 
     def _fill(self, slots: list[_Slot], queue: Iterator[EpisodeJob]) -> bool:
         for slot in [s for s in slots if s.job is None] + [None] * (self.num_envs - len(slots)):
+            if slot is None and len(slots) >= self.num_envs:
+                return False  # the pool was capped by the env's max_parallel()
             job = next(queue, None)
             if job is None:
                 return True
             if slot is None:
                 env = self.make_env()
+                if not self.envs:
+                    self._cap_pool(env)
                 self.envs.append(env)
                 slot = _Slot(env)
                 slots.append(slot)
             self._start(slot, job)
         return False
+
+    def _cap_pool(self, env: Env) -> None:
+        """Envs with a heavy engine (a JVM each) say how many fit in memory: no more than that."""
+        max_parallel = getattr(env, "max_parallel", None)
+        if callable(max_parallel):
+            fit = int(max_parallel())
+            if fit < self.num_envs:
+                log.warning("num_envs=%d: only %d envs fit in memory now; using %d", self.num_envs, fit, fit)
+                self.num_envs = fit
 
     def _start(self, slot: _Slot, job: EpisodeJob) -> None:
         obs = slot.env.reset(job.task_id)
@@ -142,6 +158,9 @@ class Rollouts:
         task_type = getattr(slot.env, "task_type", None)
         if callable(task_type):
             meta["task_type"] = task_type(job.task_id)
+        task_meta = getattr(slot.env, "task_meta", None)
+        if callable(task_meta):
+            meta.update(task_meta(job.task_id))
         traj = Trajectory(
             id=job.id,
             benchmark=slot.env.benchmark,
@@ -207,6 +226,9 @@ class Rollouts:
         traj.score = float(info.get("score", 0.0))
         traj.success = bool(info.get("success", False))
         traj.meta["stop_reason"] = "done" if done else "max_steps"
+        if info.get("error"):
+            traj.meta["stop_reason"] = "error"
+            traj.meta["error"] = str(info["error"])
         slot.job, slot.ctx = None, None
         slot.pending.clear()
         return traj
