@@ -148,7 +148,9 @@ class Rollouts:
         if callable(max_parallel):
             fit = int(max_parallel())
             if fit < self.num_envs:
-                log.warning("num_envs=%d: only %d envs fit in memory now; using %d", self.num_envs, fit, fit)
+                log.warning(
+                    "num_envs=%d: only %d envs fit in memory now; using %d", self.num_envs, fit, fit
+                )
                 self.num_envs = fit
 
     def _start(self, slot: _Slot, job: EpisodeJob) -> None:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -90,8 +89,7 @@ def parse_task_id(task_id: str) -> tuple[str, int]:
     name, sep, var = str(task_id).rpartition("/")
     if not sep or not name or not var.isdigit():
         raise UnknownTaskError(
-            f"scienceworld task id {task_id!r}: expected '<task name>/<variation>', "
-            "e.g. 'boil/21'"
+            f"scienceworld task id {task_id!r}: expected '<task name>/<variation>', e.g. 'boil/21'"
         )
     return name, int(var)
 
@@ -389,7 +387,9 @@ class ScienceWorldEnv:
         if self._valid is None:
             self._counters["valid_actions_calls"] += 1
             try:
-                self._valid = [str(a) for a in self._engine.server.getValidActionObjectCombinations()]
+                self._valid = [
+                    str(a) for a in self._engine.server.getValidActionObjectCombinations()
+                ]
             except Exception as e:
                 if not _is_engine_failure(e):
                     raise

@@ -40,7 +40,10 @@ def test_splits_match_eto():
     assert not set(splits["train"]) & set(splits["unseen"])
     assert not set(splits["seen"]) & set(splits["unseen"])
     # File order is kept: `limit=N` means the first N of ETO's list.
-    assert splits["seen"][:2] == ["test-conductivity-of-unknown-substances/418", "find-living-thing/186"]
+    assert splits["seen"][:2] == [
+        "test-conductivity-of-unknown-substances/418",
+        "find-living-thing/186",
+    ]
     assert splits["unseen"][0] == "boil/21"
     with pytest.raises(UnknownSplitError, match="seen"):
         env.task_ids("dev")
@@ -102,15 +105,31 @@ def test_configs_build_without_starting_the_engine_or_importing_it():
 @pytest.mark.parametrize(
     ("text", "action", "thought"),
     [
-        ("Thought: I need paint.\nAction: teleport to art studio", "teleport to art studio", "I need paint."),
+        (
+            "Thought: I need paint.\nAction: teleport to art studio",
+            "teleport to art studio",
+            "I need paint.",
+        ),
         ("thought: hmm\naction:   Look   Around.", "look around", "hmm"),
         ("**Thought:** go\n**Action:** `open door to kitchen`", "open door to kitchen", "go"),
-        ("Thought: a\nmore reasoning\nAction 3: \"focus on lead\"", "focus on lead", "a more reasoning"),
+        (
+            'Thought: a\nmore reasoning\nAction 3: "focus on lead"',
+            "focus on lead",
+            "a more reasoning",
+        ),
         ("Thought: x\nAction:\n  pick up thermometer\n", "pick up thermometer", "x"),
-        ("Thought: x\nAction: look around\nObservation: You see a cat.\nAction: eat cat", "look around", "x"),
+        (
+            "Thought: x\nAction: look around\nObservation: You see a cat.\nAction: eat cat",
+            "look around",
+            "x",
+        ),
         ("look around", "look around", ""),
         ("  ACTION : Wait1 ", "wait1", ""),
-        ("Thought: the answer is the first choice\nAction: 0", "0", "the answer is the first choice"),
+        (
+            "Thought: the answer is the first choice\nAction: 0",
+            "0",
+            "the answer is the first choice",
+        ),
     ],
 )
 def test_parse_reads_thought_and_action(text, action, thought):
@@ -120,7 +139,14 @@ def test_parse_reads_thought_and_action(text, action, thought):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   \n  ", "Thought: I am not sure what to do yet.", "Observation: nothing\nAction: look", "A\nB\nC", "Action: " + "x" * 400],
+    [
+        "",
+        "   \n  ",
+        "Thought: I am not sure what to do yet.",
+        "Observation: nothing\nAction: look",
+        "A\nB\nC",
+        "Action: " + "x" * 400,
+    ],
 )
 def test_parse_without_a_usable_action(text):
     assert ScienceWorldAgent().parse(text).actions == []
