@@ -28,12 +28,18 @@ Speed:
   the memory available now, and the episode runner caps its env pool to it.
 
 Snapshots: the engine cannot clone its state, so a snapshot is the episode's replay prefix
-(the actions that reached the engine's parser successfully) plus the step count and score.
-``restore`` is free when the engine is already in that state (e.g. after an invalid action,
-which never changes the engine), steps forward when the snapshot extends the current episode,
-and otherwise reloads the variation and replays the prefix. The counters ``restores``,
-``restore_reloads``, ``replayed_steps`` and ``restore_mismatches`` (the replayed state's score
-differed from the snapshot's, which the engine's rare nondeterminism can cause) report the cost.
+(every input the engine acted on; inputs its parser matched to no action change nothing and are
+left out) plus the step count and score. ``restore`` is free when the engine is already in that
+state (e.g. after an invalid action), steps forward when the snapshot extends the current
+episode, and otherwise reloads the variation and replays the prefix. The engine lists a room's
+objects, and numbers the options of an ambiguity question, in an order that changes from load to
+load; a replayed answer to such a question is therefore re-numbered by the option's text. The
+counters ``restores``, ``restore_reloads``, ``replayed_steps`` and ``restore_mismatches`` (the
+replayed state's score or last observation, up to word order, differed from the snapshot's)
+report the cost.
+
+Reproducibility: because of that listing order, observations (and so an LLM's choices) can
+differ between two runs with the same seed; scores of fixed action sequences do not.
 
 Failures: anything a model writes comes back as an observation (``info["invalid"]`` when the
 engine's parser rejected it). If the JVM dies or stops answering, the env drops it, ends the
@@ -124,12 +130,17 @@ def mem_available_mb() -> float | None:
     return None
 
 
+# One replayed input: the action as sent and, for the answer to an ambiguity question, the text
+# of the option it chose.
+Replay = tuple[str, str | None]
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """An episode state, restored by replaying ``actions`` after loading the variation."""
+    """An episode state, restored by replaying ``replay`` after loading the variation."""
 
     task_id: str
-    actions: tuple[str, ...]
+    replay: tuple[Replay, ...]
     n_steps: int
     score: int
     credited: int
@@ -236,7 +247,7 @@ class ScienceWorldEnv:
         self._task_id: str | None = None
         self._intent = ""
         self._limit = 0
-        self._history: list[str] = []  # actions the engine accepted (the replay prefix)
+        self._history: list[Replay] = []  # what reached the engine (the replay prefix)
         self._n_steps = 0
         self._score = 0  # engine score, -100..100
         self._credited = 0  # the part of it already paid out as step rewards
@@ -422,7 +433,7 @@ class ScienceWorldEnv:
         if invalid:
             self._counters["invalid_actions"] += 1
         if not obs.startswith(_NO_MATCH):
-            self._history.append(action)
+            self._history.append((action, _chosen_option(self._observation, action)))
             self._observation = obs
             self._valid = None
         self._score = score
@@ -500,35 +511,42 @@ class ScienceWorldEnv:
         """Return to ``snapshot`` by replay (see the module docstring); free if already there."""
         self._counters["restores"] += 1
         same_episode = snapshot.task_id == self._task_id and self._crashed is None
-        prefix = snapshot.actions[: len(self._history)] == tuple(self._history)
-        if same_episode and prefix and len(snapshot.actions) >= len(self._history):
-            todo = snapshot.actions[len(self._history) :]
+        prefix = snapshot.replay[: len(self._history)] == tuple(self._history)
+        if same_episode and prefix and len(snapshot.replay) >= len(self._history):
+            todo = snapshot.replay[len(self._history) :]
         else:
             self._counters["restore_reloads"] += 1
             self._reset(snapshot.task_id, gold=False)
-            todo = snapshot.actions
+            todo = snapshot.replay
         engine = self._require_engine()
         score = self._score
         obs = self._observation
         try:
-            for a in todo:
-                obs, score, _ = self._engine_step(engine, a)
+            for action, choice in todo:
+                if choice is not None:
+                    # The engine numbers an ambiguity's options in no fixed order: answer
+                    # with the number the same option has now.
+                    action = _option_number(obs, choice) or action
+                obs, score, _ = self._engine_step(engine, action)
                 self._counters["replayed_steps"] += 1
         except Exception as e:
             if not _is_engine_failure(e):
                 raise
             self._crash(f"{type(e).__name__}: {e}")
             return
-        if score != snapshot.score or (todo and obs != snapshot.observation):
+        if score != snapshot.score or (todo and not _same_text(obs, snapshot.observation)):
             self._counters["restore_mismatches"] += 1
             log.warning(
-                "scienceworld: replaying %d actions of %s gave score %d, snapshot had %d",
-                len(snapshot.actions),
+                "scienceworld: replaying %d actions of %s gave score %d (snapshot: %d) and "
+                "observation %r (snapshot: %r)",
+                len(snapshot.replay),
                 snapshot.task_id,
                 score,
                 snapshot.score,
+                obs[:200],
+                snapshot.observation[:200],
             )
-        self._history = list(snapshot.actions)
+        self._history = list(snapshot.replay)
         self._n_steps = snapshot.n_steps
         self._score = snapshot.score
         self._credited = snapshot.credited
@@ -544,6 +562,29 @@ class ScienceWorldEnv:
         if engine is not None:
             engine.close()
         self._task_id = None
+
+
+_OPTION = re.compile(r"^(\d+):\t(.*)$")
+
+
+def _options(observation: str) -> dict[str, str]:
+    """An ambiguity question's options, number -> text ({} for any other observation)."""
+    if not observation.startswith(_AMBIGUOUS):
+        return {}
+    return {m[1]: m[2].strip() for m in map(_OPTION.match, observation.splitlines()) if m}
+
+
+def _chosen_option(previous_observation: str, action: str) -> str | None:
+    return _options(previous_observation).get(action)
+
+
+def _option_number(observation: str, text: str) -> str | None:
+    return next((n for n, t in _options(observation).items() if t == text), None)
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal up to word order: the engine lists a room's objects in no fixed order."""
+    return sorted(a.split()) == sorted(b.split())
 
 
 def _unit(score: int) -> float:

@@ -78,7 +78,7 @@ def test_rejected_actions_come_back_as_observations(env):
     obs, _, done, info = env.step(None)  # type: ignore[arg-type]
     assert info["invalid"] and not done
     after = env.snapshot()
-    assert after.actions == before.actions and after.n_steps == before.n_steps + 8
+    assert after.replay == before.replay and after.n_steps == before.n_steps + 8
     # The engine asks which object was meant; a number answers it.
     env.step("teleport to kitchen")
     obs, _, done, info = env.step("pick up substance")
@@ -117,7 +117,8 @@ def test_snapshot_restore_by_replay(env):
     c0 = env.counters()
     env.restore(snap)  # backwards: reload + replay 5
     assert env.snapshot() == snap
-    assert [env.step(a)[0] for a in gold[5:10]] == follow
+    again = [env.step(a)[0] for a in gold[5:10]]
+    assert [sorted(o.split()) for o in again] == [sorted(o.split()) for o in follow]
     env.restore(snap)
     env.restore(later)  # forwards from snap: replay 5 more, no reload
     assert env.snapshot() == later
@@ -131,6 +132,23 @@ def test_snapshot_restore_by_replay(env):
     assert first and env.step(gold[10])[3]["invalid"] is False
 
 
+def test_restore_renumbers_ambiguity_answers(env):
+    env.reset("boil/21")
+    start = env.snapshot()
+    env.step("teleport to kitchen")
+    question = env.step("pick up substance")[0]
+    soap = next(x.split(":")[0] for x in question.splitlines() if "soap" in x)
+    env.step(soap)
+    picked = env.snapshot()
+    mismatches = env.counters()["restore_mismatches"]
+    for _ in range(4):  # each reload numbers the options anew
+        env.restore(start)
+        env.restore(picked)
+        assert "soap" in env.step("inventory")[0]
+        env.restore(picked)
+    assert env.counters()["restore_mismatches"] == mismatches
+
+
 def test_example_replays_in_the_engine(env):
     ex = load_example()
     env.reset(ex["task_id"])
@@ -140,7 +158,8 @@ def test_example_replays_in_the_engine(env):
     for a, o in zip(turns[1::2], turns[2::2], strict=True):
         action = a["content"].split("Action: ", 1)[1]
         obs, _, _, info = env.step(action)
-        assert o["content"] == f"Observation: {obs}"
+        # Equal up to word order: the engine lists a room's objects in no fixed order.
+        assert sorted(o["content"].split()) == sorted(f"Observation: {obs}".split())
     assert info["success"]
 
 
