@@ -86,7 +86,9 @@ class ScienceWorldAgent:
             task=task,
             reflections=format_reflections(ctx.reflections),
         )
-        messages: list[Message] = [{"role": "user", "content": first.replace("\n\n\n", "\n\n")}]
+        messages: list[Message] = [
+            {"role": "user", "content": first.replace("\n\n\n", "\n\n").strip()}
+        ]
         for s in shown:
             thought = f"Thought: {s.thought}\n" if s.thought else ""
             messages.append({"role": "assistant", "content": f"{thought}Action: {s.action}"})

@@ -20,11 +20,11 @@ keeps the raw engine score as ``engine_score`` (-100..100).
 Speed:
 
 - ``step`` calls the engine's own ``step`` and reads the score through py4j; the valid-action
-  list (about 10x the cost of a step) is only computed when :meth:`valid_actions` is called,
+  list (several times the cost of a step) is only computed when :meth:`valid_actions` is called,
   unlike the ``scienceworld`` Python wrapper, which computes it (and more) on every step.
 - One JVM per env, started on the first ``reset`` and reused across episodes: a new episode
-  ``load``\\ s the variation into the running engine (under 0.1 s) instead of starting a JVM.
-- Each JVM's heap is capped (``jvm_heap_mb``); :meth:`max_parallel` says how many more fit in
+  loads its variation into the running engine (~0.1 s) instead of starting a JVM (~1.5 s).
+- Each JVM's heap is capped (``jvm_heap_mb``); :meth:`max_parallel` says how many envs fit in
   the memory available now, and the episode runner caps its env pool to it.
 
 Snapshots: the engine cannot clone its state, so a snapshot is the episode's replay prefix
@@ -69,7 +69,6 @@ SPLIT_FILES = {
     "unseen": "test_indices.json",
 }
 MAX_ACTION_CHARS = 300
-# The engine's parser answers these when no action template matches the input.
 # The engine's answers to input it could not act on (info["invalid"]). Only the first leaves the
 # engine untouched (the parser found no template), so only it stays out of the replay prefix.
 # An ambiguity question ("Ambiguous request: ...") is no rejection: the parser then waits for the
