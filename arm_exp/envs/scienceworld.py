@@ -179,18 +179,31 @@ class _Engine:
             return_proc=True,
         )
         self.gateway = JavaGateway(
+            # No memory management: py4j would otherwise free Java objects from Python garbage
+            # collection, i.e. talk to the JVM (and log tracebacks when it is dead) at any
+            # allocation. The few Java lists we receive are freed explicitly (`strings`).
             gateway_parameters=GatewayParameters(
-                port=port, auto_field=True, read_timeout=call_timeout_s
+                port=port,
+                auto_field=True,
+                read_timeout=call_timeout_s,
+                enable_memory_management=False,
             ),
             java_process=self.proc,
         )
         try:
             self.server = self.gateway.jvm.scienceworld.runtime.pythonapi.PythonInterface()
-            self.task_names = [str(t) for t in self.server.getTaskNames()]
+            self.task_names = self.strings(self.server.getTaskNames())
         except Exception:
             self.close()
             raise
         self.start_s = time.perf_counter() - started
+
+    def strings(self, java_list: Any) -> list[str]:
+        """A Java list of strings as a Python list; the Java side may then free it."""
+        try:
+            return [str(x) for x in java_list]
+        finally:
+            self.gateway.detach(java_list)
 
     @property
     def pid(self) -> int:
@@ -333,7 +346,7 @@ class ScienceWorldEnv:
                 err = engine.server.load(name, variation, self.simplifications, gold)
                 if err:
                     raise RuntimeError(f"scienceworld: loading {name}/{variation}: {err}")
-                golds = [str(a) for a in engine.server.getGoldActionSequence()] if gold else []
+                golds = engine.strings(engine.server.getGoldActionSequence()) if gold else []
                 self._observation = str(engine.server.step("look around"))
                 self._intent = str(engine.server.getTaskDescription())
                 self._score = int(round(100 * float(engine.server.getScore())))
@@ -397,9 +410,8 @@ class ScienceWorldEnv:
         if self._valid is None:
             self._counters["valid_actions_calls"] += 1
             try:
-                self._valid = [
-                    str(a) for a in self._engine.server.getValidActionObjectCombinations()
-                ]
+                engine = self._engine
+                self._valid = engine.strings(engine.server.getValidActionObjectCombinations())
             except Exception as e:
                 if not _is_engine_failure(e):
                     raise

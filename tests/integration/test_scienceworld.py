@@ -163,6 +163,20 @@ def test_example_replays_in_the_engine(env):
     assert info["success"]
 
 
+def _wait_dead(pid: int, timeout: float = 10.0) -> None:
+    """Until the process is gone or a zombie (its parent may reap it at any time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still running {timeout} s after SIGKILL")
+
+
 class _KillingPolicy(RandomPolicy):
     """Random, but kills the engine's JVM (SIGKILL) before its third proposal."""
 
@@ -176,7 +190,7 @@ class _KillingPolicy(RandomPolicy):
         if self.calls == 3:
             pid = self.runner_ref[0].envs[0].jvm_pid  # type: ignore[attr-defined]
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _wait_dead(pid)
         return super().propose(contexts, n, temperature)
 
 
