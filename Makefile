@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.arm-exp-installed
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev
+EXTRAS ?= dev,scienceworld
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow lint format clean-outputs help
@@ -19,6 +19,11 @@ help:
 	@echo "make lint       ruff + mypy on arm_exp/"
 
 $(STAMP): pyproject.toml Makefile
+	# ScienceWorld's engine runs on Java 17+: install a headless JRE through apt where none is.
+	@command -v java >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless; }
+	@command -v java >/dev/null 2>&1 || echo "warning: no java on PATH: the ScienceWorld tests will be skipped"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==$(TORCH_VERSION)

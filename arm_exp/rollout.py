@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +31,8 @@ from typing import Any
 from arm_exp.agents.base import AgentContext, Policy, Proposal
 from arm_exp.envs.base import Env
 from arm_exp.types import Step, Trajectory
+
+log = logging.getLogger(__name__)
 
 MAX_RAW_ACTION_CHARS = 300
 
@@ -79,6 +82,9 @@ def start_cursor(env: Env, job: EpisodeJob) -> Cursor:
     task_type = getattr(env, "task_type", None)
     if callable(task_type):
         meta["task_type"] = task_type(job.task_id)
+    task_meta = getattr(env, "task_meta", None)
+    if callable(task_meta):
+        meta.update(task_meta(job.task_id))
     traj = Trajectory(
         id=job.id,
         benchmark=env.benchmark,
@@ -161,6 +167,9 @@ def advance(
     traj.success = bool(info.get("success", False))
     if done or len(traj.steps) >= max_steps:
         traj.meta["stop_reason"] = "done" if done else "max_steps"
+        if info.get("error"):  # the env had to abort the episode (its engine crashed)
+            traj.meta["stop_reason"] = "error"
+            traj.meta["error"] = str(info["error"])
         cursor.finished = True
         cursor.pending.clear()
     return cursor.finished
@@ -267,15 +276,30 @@ class Rollouts:
                     slots[i] = (env, None)
                     yield c.trajectory
 
+    def _cap_pool(self, env: Env) -> None:
+        """Envs with a heavy engine (a JVM each) say how many fit in memory: no more than that."""
+        max_parallel = getattr(env, "max_parallel", None)
+        if callable(max_parallel):
+            fit = int(max_parallel())
+            if fit < self.num_envs:
+                log.warning(
+                    "num_envs=%d: only %d envs fit in memory now; using %d", self.num_envs, fit, fit
+                )
+                self.num_envs = fit
+
     def _fill(self, slots: list[tuple[Env, Cursor | None]], queue: Iterator[EpisodeJob]) -> bool:
         free: list[int | None] = [i for i, (_, c) in enumerate(slots) if c is None]
         free += [None] * (self.num_envs - len(slots))
         for i in free:
+            if i is None and len(slots) >= self.num_envs:
+                return False  # the pool was capped by the env's max_parallel()
             job = next(queue, None)
             if job is None:
                 return True
             if i is None:
                 env = self.make_env()
+                if not self.envs:
+                    self._cap_pool(env)
                 self.envs.append(env)
                 slots.append((env, start_cursor(env, job)))
             else:

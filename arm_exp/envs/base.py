@@ -23,6 +23,12 @@ Semantics (fixed; planners, explorers and the reward model rely on them):
 - Optional: ``task_type(task_id) -> str`` groups tasks (ScienceWorld's 30 task types, ALFWorld's
   six); the runner stores it in ``Trajectory.meta["task_type"]`` and stages then report their
   metrics per type as well as overall.
+- Optional: ``task_meta(task_id) -> dict`` adds JSON fields to ``Trajectory.meta`` (ScienceWorld:
+  ``variation``); ``max_parallel() -> int`` caps the runner's env pool (one JVM per env must fit
+  in memory).
+- ``info["error"]`` (a string) on the last step marks an episode the env had to abort (its
+  engine crashed); the runner records it in ``Trajectory.meta["error"]`` with
+  ``stop_reason="error"``.
 """
 
 from __future__ import annotations

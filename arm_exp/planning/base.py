@@ -64,7 +64,7 @@ class Meter:
         "rm_calls": ("scorer", "rm_calls"),
         "rm_items": ("scorer", "rm_items"),
         "rm_cache_hits": ("scorer", "rm_cache_hits"),
-        "replay_steps": ("env", "replay_steps"),
+        "replayed_steps": ("env", "replayed_steps"),
     }
 
     def __init__(self, env: Env, policy: Policy, scorer: Scorer | None) -> None:

@@ -107,7 +107,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     metrics = episode_metrics(episodes, f"plan/{split}")
     stage.count(
         episodes=len(episodes),
-        benchmark=cfg.benchmark.name,
+        benchmark=episodes[0].benchmark if episodes else cfg.benchmark.name,  # e.g. webshop_mini
         split=split,
         policy=policy_name,
         planner=planner_name,

@@ -48,11 +48,23 @@ class RMHandler(JsonHandler):
             return 200, {"status": "ok"}
         if method == "GET" and path == "/info":
             cal = self.scorer.calibration
-            thresholds = {f"negative_q{q}": self.scorer.threshold(q) for q in (0.5, 0.9, 0.95)} if cal.negative else {}
-            return 200, {**self.scorer.info(), "thresholds": thresholds, "counters": self.scorer.counters()}
+            thresholds = (
+                {f"negative_q{q}": self.scorer.threshold(q) for q in (0.5, 0.9, 0.95)}
+                if cal.negative
+                else {}
+            )
+            return 200, {
+                **self.scorer.info(),
+                "thresholds": thresholds,
+                "counters": self.scorer.counters(),
+            }
         if method == "POST" and path == "/score":
             intents, trajs = body.get("intents"), body.get("trajectories")
-            if not isinstance(intents, list) or not isinstance(trajs, list) or len(intents) != len(trajs):
+            if (
+                not isinstance(intents, list)
+                or not isinstance(trajs, list)
+                or len(intents) != len(trajs)
+            ):
                 raise ValueError("body needs equal-length lists 'intents' and 'trajectories'")
             if len(intents) > MAX_ITEMS:
                 raise ValueError(f"at most {MAX_ITEMS} items per request")

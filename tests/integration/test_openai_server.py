@@ -33,8 +33,8 @@ def served(tmp_path_factory):
         [
             f"paths.root_dir={ROOT}",
             "llm=smollm2_server",
-            "llm.max_total_wait_s=6",
-            "llm.timeout_s=60",
+            "llm.max_total_wait_s=20",
+            "llm.timeout_s=120",
         ],
         tmp_path_factory.mktemp("serve"),
     )

@@ -165,7 +165,9 @@ def test_serve_rm_batches_concurrent_requests(tiny_rm_ckpt, triplets_game24):
             got = list(pool.map(post, triplets))
         assert got == pytest.approx(expected, abs=1e-5)
         assert scorer.counters()["rm_calls"] < len(triplets)  # concurrent requests were merged
-        bad = urllib.request.Request(url, b'{"intents": ["x"]}', {"Content-Type": "application/json"})
+        bad = urllib.request.Request(
+            url, b'{"intents": ["x"]}', {"Content-Type": "application/json"}
+        )
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(bad, timeout=10)
         assert e.value.code == 400
