@@ -236,7 +236,8 @@ class WebShopEnv:
                     "it needs WebShop's full data)",
                     self.splits(),
                 )
-            return [str(i) for i in idx]
+            # dict.fromkeys: the shipped train list repeats one index; task ids must be unique.
+            return [str(i) for i in dict.fromkeys(idx)]
         if split == EXTRA_SPLIT and self.goals_file is not None:
             return list(self.extra_goals())
         raise UnknownSplitError(self.benchmark, split, self.splits())
