@@ -18,7 +18,7 @@ from arm_exp.llm.base import Message, Prompt
 
 _MAX_TEXT = 4000
 _MAX_THOUGHT = 1000
-_CALL = re.compile(r"\b(search|click)\s*\[([^\[\]\n]{0,%d})\]" % MAX_ACTION_CHARS, re.I)
+_CALL = re.compile(rf"\b(search|click)\s*\[([^\[\]\n]{{0,{MAX_ACTION_CHARS}}})\]", re.I)
 _ACTION_LABEL = re.compile(r"^\W*action\s*\d*\s*:", re.I | re.M)
 _THOUGHT_LABEL = re.compile(r"^\W*(?:thought|think|reasoning)\s*:\s*", re.I | re.M)
 OMITTED = "(earlier page omitted)"
@@ -58,7 +58,10 @@ class WebShopAgent:
         keep_from = 0 if self.max_history is None else len(steps) - self.max_history
         intro = self._template.substitute(reflections=format_reflections(ctx.reflections))
         first = ctx.trajectory.initial_observation if keep_from <= 0 else OMITTED
-        turns: list[str] = [first, *(s.observation if i >= keep_from else OMITTED for i, s in enumerate(steps))]
+        turns: list[str] = [
+            first,
+            *(s.observation if i >= keep_from else OMITTED for i, s in enumerate(steps)),
+        ]
         actions = json.dumps(available_actions(ctx.valid_actions()))
         messages: list[Message] = []
         for i, obs in enumerate(turns):
@@ -70,7 +73,11 @@ class WebShopAgent:
             messages.append({"role": "user", "content": user})
             if i < len(steps):
                 s = steps[i]
-                reply = f"Thought: {s.thought}\nAction: {s.action}" if s.thought else f"Action: {s.action}"
+                reply = (
+                    f"Thought: {s.thought}\nAction: {s.action}"
+                    if s.thought
+                    else f"Action: {s.action}"
+                )
                 messages.append({"role": "assistant", "content": reply})
         return messages
 

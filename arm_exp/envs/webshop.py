@@ -85,12 +85,18 @@ RANGE_SPLITS: dict[str, tuple[int, int | None]] = {
     "all": (0, None),
 }
 # ETO's goal index lists (arm_exp/data/webshop/<file>.json).
-INDEX_SPLITS = {"eto_train": "train_indices", "eto_test": "test_indices", "eto_test500": "test_indices_500"}
+INDEX_SPLITS = {
+    "eto_train": "train_indices",
+    "eto_test": "test_indices",
+    "eto_test500": "test_indices_500",
+}
 EXTRA_SPLIT = "extra"
 
 
 @cache
-def _catalog(data_dir: str | None, variant: str, num_products: int | None, price_seed: int) -> Catalog:
+def _catalog(
+    data_dir: str | None, variant: str, num_products: int | None, price_seed: int
+) -> Catalog:
     """One catalog per process and data source, shared by every env of a pool (read-only)."""
     if data_dir is None:
         root = mini_catalog_dir()
@@ -220,12 +226,15 @@ class WebShopEnv:
             start, end = RANGE_SPLITS[split]
             if end is not None and end > n:
                 raise UnknownSplitError(
-                    self.benchmark, f"{split} (goals {start}-{end - 1}; this catalog has {n})",
+                    self.benchmark,
+                    f"{split} (goals {start}-{end - 1}; this catalog has {n})",
                     self.splits(),
                 )
             ids = [str(i) for i in range(start, n if end is None else end)]
             if not ids:
-                raise UnknownSplitError(self.benchmark, f"{split} (empty: {n} goals)", self.splits())
+                raise UnknownSplitError(
+                    self.benchmark, f"{split} (empty: {n} goals)", self.splits()
+                )
             return ids
         if split in INDEX_SPLITS:
             idx = load_index_list(INDEX_SPLITS[split])
@@ -339,7 +348,11 @@ class WebShopEnv:
         if s.page == "search":
             texts = ["WebShop", *head, "Search"]
         elif s.page == "results":
-            texts = [*head, "Back to Search", f"Page {s.page_num} (Total results: {len(s.results)})"]
+            texts = [
+                *head,
+                "Back to Search",
+                f"Page {s.page_num} (Total results: {len(s.results)})",
+            ]
             if s.page_num > 1:
                 texts.append("< Prev")
             texts.append("Next >")
@@ -458,7 +471,9 @@ class WebShopEnv:
         results = self.engine.search(keywords)
         self._counters["search_s"] += time.perf_counter() - t0
         self._counters["searches"] += 1
-        return _State(page="results", keywords=keywords, results=results, page_num=page_num, n_steps=n_steps)
+        return _State(
+            page="results", keywords=keywords, results=results, page_num=page_num, n_steps=n_steps
+        )
 
     def _buy(self, s: _State, n_steps: int) -> _State:
         self._counters["purchases"] += 1
@@ -513,7 +528,9 @@ def _read_goals_file(path: Path) -> dict[str, Goal]:
             rec = json.loads(line)
             gid, goal = str(rec["id"]), Goal.from_dict(rec["goal"])
         except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}:{lineno}: expected {{'id': ..., 'goal': {{...}}}}: {e}") from e
+            raise ValueError(
+                f"{path}:{lineno}: expected {{'id': ..., 'goal': {{...}}}}: {e}"
+            ) from e
         if gid.isdigit() or gid in goals:
             raise ValueError(f"{path}:{lineno}: goal id {gid!r} is numeric or repeated")
         goals[gid] = goal

@@ -123,7 +123,9 @@ class Goal:
 
 def price_text(price_upper: float) -> str:
     """The clause WebShop appends to an instruction for a price bound ('' for none)."""
-    return "" if price_upper >= NO_PRICE_BOUND else f", and price lower than {price_upper:.2f} dollars"
+    return (
+        "" if price_upper >= NO_PRICE_BOUND else f", and price lower than {price_upper:.2f} dollars"
+    )
 
 
 def sample_price_upper(price: float, rng: random.Random) -> float:
@@ -214,7 +216,9 @@ def iter_json(path: str | Path, chunk_chars: int = 1 << 20) -> Iterator[Any]:
                 except json.JSONDecodeError as e:
                     if not eof and fill():
                         continue
-                    raise WebShopDataError(f"{path}: invalid JSON near character {e.pos}: {e.msg}")
+                    raise WebShopDataError(
+                        f"{path}: invalid JSON near character {e.pos}: {e.msg}"
+                    ) from None
                 # A number or literal cut by the chunk end could decode short: need a delimiter.
                 if end == len(buf) and not eof and fill():
                     continue

@@ -44,7 +44,7 @@ FUZZY_THRESHOLD = 85
 
 # WebShop's colour list (engine/normalize.py: COLOR_SET), in its order: the first one contained
 # in an option value replaces it before option matching.
-COLOR_SET = (
+COLOR_SET = (  # noqa: SIM905
     "alabaster apricot aqua ash asphalt azure banana beige black blue blush bordeaux bronze brown "
     "burgundy camel camo caramel champagne charcoal cheetah chestnut chocolate christmas coffee "
     "cognac copper coral cranberry cream crystal dark denim eggplant elephant espresso fuchsia "
@@ -93,7 +93,7 @@ _FUNCTION_WORDS = frozenset(
     i me my we us our you your he him his she her it its they them their who whom which what
     is are was were be been being am do does did has have had can could will would shall should
     may might must as than then if when while because also very too just only more most less
-    least much many few other another such same own again ever here there where how why""".split()
+    least much many few other another such same own again ever here there where how why""".split()  # noqa: SIM905
 )
 
 # Adjectives common in product names (spaCy tags them ADJ): sizes, qualities, colours. Material
@@ -112,7 +112,7 @@ _ADJECTIVES = frozenset(
     sour bitter mild savory crunchy creamy chewy vegan vegetarian kosher keto unscented scented
     sensitive oily normal unisex outdoor indoor electric digital smart automatic manual
     hypoallergenic antibacterial ergonomic solid faux genuine wooden woolen ceramic plastic
-    free""".split()
+    free""".split()  # noqa: SIM905
 )
 # Adjective suffixes, and "-ed" participles ("Listed", "Padded"), which spaCy tags VERB or ADJ.
 _ADJ_SUFFIXES = ("able", "ible", "ful", "less", "ous", "ive", "ic", "ical", "proof", "ed")
@@ -120,8 +120,8 @@ _ADJ_SUFFIXES = ("able", "ible", "ful", "less", "ous", "ive", "ic", "ical", "pro
 _NOUN_EXCEPTIONS = frozenset(
     """cable table vegetable turntable bible handful spoonful drive olive hive archive fabric
     music mic logic tunic tonic graphic comic clinic garlic mosaic picnic lyric attic topic
-    bed seed feed weed reed speed breed tweed shred need flatbed daybed hundred
-    family supply jelly belly assembly butterfly lily ally holly rally reply""".split()
+    bed shred flatbed daybed hundred
+    family supply jelly belly assembly butterfly lily ally holly rally reply""".split()  # noqa: SIM905
 )
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.'’][A-Za-z0-9]+)*\.?|[^\sA-Za-z0-9]")
 
@@ -147,7 +147,12 @@ class HeuristicNouns:
                 continue
             if low in _FUNCTION_WORDS or low in _ADJECTIVES:
                 continue
-            if low not in _NOUN_EXCEPTIONS and low.isalpha() and low.endswith(_ADJ_SUFFIXES):
+            if (
+                low not in _NOUN_EXCEPTIONS
+                and low.isalpha()
+                and low.endswith(_ADJ_SUFFIXES)
+                and not low.endswith("eed")  # seed, speed, brand names like "Saireed"
+            ):
                 continue
             if low.endswith("ly") and len(low) > 4 and low not in _NOUN_EXCEPTIONS:
                 continue  # adverbs ("Individually Wrapped")
@@ -219,7 +224,9 @@ def _categories(product_category: str) -> set[str]:
 
 def type_reward(product: Product, goal: Goal, nouns: NounExtractor) -> TypeReward:
     query_match = product.query == goal.query
-    category_match = len(_categories(product.product_category) & _categories(goal.product_category)) >= 2
+    category_match = (
+        len(_categories(product.product_category) & _categories(goal.product_category)) >= 2
+    )
     bought = nouns.nouns(product.name)
     wanted = nouns.nouns(goal.name)
     title_score = 0.2 if not wanted else len(set(bought) & set(wanted)) / len(wanted)
@@ -241,9 +248,8 @@ def attribute_matches(product: Product, goal_attributes: Sequence[str]) -> int:
     desc = product.Description.lower()
     n = 0
     for g in goal_attributes:
-        if any(fuzzy_score(p, g) > FUZZY_THRESHOLD for p in product.Attributes):
-            n += 1
-        elif g in title or g in bullets or g in desc:
+        fuzzy = any(fuzzy_score(p, g) > FUZZY_THRESHOLD for p in product.Attributes)
+        if fuzzy or g in title or g in bullets or g in desc:
             n += 1
     return n
 

@@ -37,7 +37,7 @@ SEARCH_RETURN_N = 50
 ANALYZER_VERSION = "lucene-like-v1"
 # Lucene's English stop words (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET).
 LUCENE_STOPWORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then "
+    "a an and are as at be but by for if in into is it no not of on or such that the their then "  # noqa: SIM905
     "there these they this to was will with".split()
 )
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’][^\W_]+)*")
@@ -45,7 +45,9 @@ _TOKEN = re.compile(r"[^\W_]+(?:[.'’][^\W_]+)*")
 
 def product_document(p: Product) -> str:
     """The text WebShop indexes for a product."""
-    option_text = ", and ".join(f"{name}: {', '.join(values)}" for name, values in p.options.items())
+    option_text = ", and ".join(
+        f"{name}: {', '.join(values)}" for name, values in p.options.items()
+    )
     first_bullet = p.BulletPoints[0] if p.BulletPoints else ""
     return " ".join([p.Title, p.Description, first_bullet, option_text]).lower()
 
@@ -130,13 +132,19 @@ class BM25Search:
                     f"{self.index_dir}: cached index lists other products; delete it to rebuild"
                 )
             self.stats["index_load_s"] = time.perf_counter() - t0
-            log.info("webshop: loaded BM25 index %s (%.2fs)", self.index_dir, self.stats["index_load_s"])
+            log.info(
+                "webshop: loaded BM25 index %s (%.2fs)", self.index_dir, self.stats["index_load_s"]
+            )
             return retriever
         t0 = time.perf_counter()
         retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
         retriever.index([self._analyzer(d) for d in docs], show_progress=False)
         self.stats["index_build_s"] = time.perf_counter() - t0
-        log.info("webshop: built BM25 index over %d products (%.2fs)", len(docs), self.stats["index_build_s"])
+        log.info(
+            "webshop: built BM25 index over %d products (%.2fs)",
+            len(docs),
+            self.stats["index_build_s"],
+        )
         if self.index_dir is not None:
             self._save(retriever)
         return retriever

@@ -37,7 +37,9 @@ def _buy(env: WebShopEnv, asin: str, options: list[str]) -> tuple[float, dict]:
         assert not info["invalid"], o
     obs, reward, done, info = env.step("click[Buy Now]")
     assert done and info["page"] == "done" and info["purchased_asin"] == asin
-    assert obs == f"Thank you for shopping with us! [SEP] Your score (min 0.0, max 1.0) [SEP] {reward}"
+    assert (
+        obs == f"Thank you for shopping with us! [SEP] Your score (min 0.0, max 1.0) [SEP] {reward}"
+    )
     assert info["score"] == reward and info["success"] == (reward == 1.0)
     return reward, info
 
@@ -140,7 +142,10 @@ def test_clickables_and_valid_actions(env):
     _open(shown, "B0PO44UJDW")
     assert "click[attributes]" in shown.valid_actions()
     obs = shown.step("click[attributes]")[0]
-    assert obs.endswith(" [SEP] ".join([*shown.catalog.by_asin["B0PO44UJDW"].Attributes, "furniture"]) + " [SEP] soft microfiber bedspread set [SEP] Home & Kitchen › Bedding › Quilts & Sets › Bedspreads & Coverlets")
+    assert obs.endswith(
+        " [SEP] ".join([*shown.catalog.by_asin["B0PO44UJDW"].Attributes, "furniture"])
+        + " [SEP] soft microfiber bedspread set [SEP] Home & Kitchen › Bedding › Quilts & Sets › Bedspreads & Coverlets"
+    )
 
 
 def test_result_pages_hold_ten_products_and_navigate(tmp_path):
@@ -153,7 +158,9 @@ def test_result_pages_hold_ten_products_and_navigate(tmp_path):
     assert "Page 2 (Total results: 50) [SEP] < Prev [SEP] Next > [SEP] " + first[10] in obs
     for _ in range(4):
         obs, _, _, _ = env.step("click[next >]")
-    assert obs.endswith("Page 6 (Total results: 50) [SEP] < Prev [SEP] Next >")  # past the end, as WebShop
+    assert obs.endswith(
+        "Page 6 (Total results: 50) [SEP] < Prev [SEP] Next >"
+    )  # past the end, as WebShop
     obs, _, _, _ = env.step("click[< prev]")
     assert "Page 5 " in obs and obs.endswith(env.catalog.by_asin[first[49]].Price)
     env.step(f"click[{first[42].lower()}]")
@@ -172,7 +179,11 @@ def test_search_works_from_any_page_and_resets_options(env):
     env.step("click[king]")
     env.step("search[lightweight bedspread]")
     state = env.snapshot()[2]
-    assert state.page == "results" and state.options == () and state.keywords == "lightweight bedspread"
+    assert (
+        state.page == "results"
+        and state.options == ()
+        and state.keywords == "lightweight bedspread"
+    )
 
 
 MALFORMED = [
@@ -243,7 +254,9 @@ def test_snapshot_restore_is_exact(env):
 def test_splits_and_task_types(env):
     n = len(env.catalog.goals)
     assert env.task_ids("test") == [str(i) for i in range(200)]
-    assert env.task_ids("test500")[-1] == "499" and env.task_ids("train") == [str(i) for i in range(500, n)]
+    assert env.task_ids("test500")[-1] == "499" and env.task_ids("train") == [
+        str(i) for i in range(500, n)
+    ]
     with pytest.raises(UnknownSplitError, match="dev"):
         env.task_ids("dev")  # goals 500-1499: the mini catalog has fewer
     with pytest.raises(UnknownSplitError, match="needs WebShop's full data"):
@@ -257,9 +270,18 @@ def test_splits_and_task_types(env):
 
 def test_goals_from_sampled_products(env, tmp_path):
     product = env.catalog.by_asin["B0Q3JRRPZ0"]
-    goal = make_product_goal(product, "i want a fade resistant bedspread set in sage", ["fade resistant"], {"color": "sage"}, 60.0)
+    goal = make_product_goal(
+        product,
+        "i want a fade resistant bedspread set in sage",
+        ["fade resistant"],
+        {"color": "sage"},
+        60.0,
+    )
     obs = env.reset_goal(goal)
-    assert env.intent() == "i want a fade resistant bedspread set in sage, and price lower than 60.00 dollars"
+    assert (
+        env.intent()
+        == "i want a fade resistant bedspread set in sage, and price lower than 60.00 dollars"
+    )
     assert obs.endswith(env.intent() + " [SEP] Search")
     reward, _ = _buy(env, "B0Q3JRRPZ0", ["sage"])
     assert reward == 1.0  # 1 attribute + 1 option + $53.99 <= 60
@@ -283,7 +305,10 @@ def test_search_index_is_cached_by_catalog_content(env, tmp_path):
     assert loaded.stats["index_build_s"] == 0 and loaded.stats["index_load_s"] > 0
     for q in ("bedspread set king", "noise cancelling usb microphone", "gluten free crackers"):
         assert loaded.search(q) == built.search(q)
-    changed = [*products[:-1], type(products[-1])(**{**vars(products[-1]), "Title": "something else"})]
+    changed = [
+        *products[:-1],
+        type(products[-1])(**{**vars(products[-1]), "Title": "something else"}),
+    ]
     assert BM25Search(changed, cache_dir=tmp_path).key != built.key
 
 
