@@ -39,7 +39,9 @@ def main() -> None:
     t0 = time.perf_counter()
     BM25Search(cat.products, cache_dir=None)
     mini_build = time.perf_counter() - t0
-    print(f"index build, mini ({len(cat.products)} products, {statistics.fmean(words):.0f} words/doc): {mini_build:.3f} s")
+    print(
+        f"index build, mini ({len(cat.products)} products, {statistics.fmean(words):.0f} words/doc): {mini_build:.3f} s"
+    )
 
     rng = random.Random(0)
     fake = []
