@@ -93,6 +93,10 @@ INDEX_SPLITS = {
 EXTRA_SPLIT = "extra"
 
 
+class SplitTooLargeError(ValueError):
+    """A split of WebShop's goal list that the loaded catalog does not have enough goals for."""
+
+
 @cache
 def _catalog(
     data_dir: str | None, variant: str, num_products: int | None, price_seed: int
@@ -224,26 +228,18 @@ class WebShopEnv:
         n = len(self.catalog.goals)
         if split in RANGE_SPLITS:
             start, end = RANGE_SPLITS[split]
-            if end is not None and end > n:
-                raise UnknownSplitError(
-                    self.benchmark,
-                    f"{split} (goals {start}-{end - 1}; this catalog has {n})",
-                    self.splits(),
+            if (end is not None and end > n) or start >= n:
+                raise SplitTooLargeError(
+                    f"split={split!r} is goals {start}-{'end' if end is None else end - 1} but "
+                    f"this catalog ({self.benchmark}, {self.catalog.source}) has {n} goals"
                 )
-            ids = [str(i) for i in range(start, n if end is None else end)]
-            if not ids:
-                raise UnknownSplitError(
-                    self.benchmark, f"{split} (empty: {n} goals)", self.splits()
-                )
-            return ids
+            return [str(i) for i in range(start, n if end is None else end)]
         if split in INDEX_SPLITS:
             idx = load_index_list(INDEX_SPLITS[split])
             if max(idx) >= n:
-                raise UnknownSplitError(
-                    self.benchmark,
-                    f"{split} (ETO goal indices up to {max(idx)}; this catalog has {n} goals: "
-                    "it needs WebShop's full data)",
-                    self.splits(),
+                raise SplitTooLargeError(
+                    f"split={split!r} (ETO's goal indices, up to {max(idx)}) needs WebShop's full "
+                    f"data; this catalog ({self.benchmark}) has {n} goals"
                 )
             # dict.fromkeys: the shipped train list repeats one index; task ids must be unique.
             return [str(i) for i in dict.fromkeys(idx)]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from arm_exp.envs.base import Env, UnknownSplitError, UnknownTaskError
-from arm_exp.envs.webshop import WebShopEnv
+from arm_exp.envs.webshop import SplitTooLargeError, WebShopEnv
 from arm_exp.envs.webshop_data import make_product_goal
 from arm_exp.envs.webshop_search import BM25Search
 
@@ -257,9 +257,11 @@ def test_splits_and_task_types(env):
     assert env.task_ids("test500")[-1] == "499" and env.task_ids("train") == [
         str(i) for i in range(500, n)
     ]
-    with pytest.raises(UnknownSplitError, match="dev"):
-        env.task_ids("dev")  # goals 500-1499: the mini catalog has fewer
-    with pytest.raises(UnknownSplitError, match="needs WebShop's full data"):
+    with pytest.raises(
+        SplitTooLargeError, match=r"split='dev' is goals 500-1499 but .* has 707 goals"
+    ):
+        env.task_ids("dev")
+    with pytest.raises(SplitTooLargeError, match="needs WebShop's full data"):
         env.task_ids("eto_test")
     with pytest.raises(UnknownSplitError, match="valid splits"):
         env.task_ids("nope")
