@@ -162,6 +162,10 @@ class WebShopEnv:
             listed by split ``extra``.
     """
 
+    # snapshot()/restore() are O(1) (an immutable state plus the goal): several trajectories may
+    # share one env in lock-step.
+    cheap_snapshot = True
+
     def __init__(
         self,
         data_dir: str | None = None,
