@@ -26,7 +26,7 @@ pytest.importorskip("bm25s")
         ),
         (
             "Thought:\nI think B0X is right.\n\nAction:\nclick[B0X]",
-            "click[b0x]".replace("b0x", "B0X"),
+            "click[B0X]",
             "I think B0X is right.",
         ),
         ("**Action:** `click[Buy Now]`", "click[Buy Now]", ""),
