@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.arm-exp-installed
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev,scienceworld
+EXTRAS ?= dev,scienceworld,webshop
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow lint format clean-outputs help

@@ -66,7 +66,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"input_dir={cfg.input_dir}: {traj_path.name} is empty")
     # A benchmark may label runs on stand-in data (WebShop's bundled mini catalog: webshop_mini).
     name = str(cfg.benchmark.name)
-    wrong = {t.benchmark for t in trajectories if t.benchmark != name and not t.benchmark.startswith(name + "_")}
+    wrong = {
+        t.benchmark
+        for t in trajectories
+        if t.benchmark != name and not t.benchmark.startswith(name + "_")
+    }
     if wrong:
         raise ConfigError(
             f"input_dir={cfg.input_dir} holds {sorted(wrong)} trajectories but benchmark={cfg.benchmark.name}"

@@ -1,0 +1,1 @@
+"""The bundled WebShop mini catalog and its generator (NOT WebShop data)."""

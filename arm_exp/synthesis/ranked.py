@@ -1,0 +1,211 @@
+"""A synthesis kit for benchmarks with graded scores (ScienceWorld, WebShop, ALFWorld).
+
+Ground truth here is the environment's own score, so the rule strategy ranks trajectories of
+the same task by it, as ARMAP does for WebShop (two agents, the higher reward is the positive,
+ties dropped):
+
+- positive: an explored trajectory with score >= ``min_positive_score``, for the task it was
+  run on (the env's own intent);
+- ``natural`` negatives: trajectories of the same task whose score is lower by at least
+  ``margin``;
+- ``truncated`` negatives: the positive cut before its last ``1..k`` steps, kept only if the score
+  it had reached there (recorded by the env on each step) is lower by at least ``margin``: a
+  plausible-looking attempt that stops short;
+- the ``llm`` strategy: the synthesizer LLM writes the task description the trajectory
+  accomplishes (ScienceWorld's hindsight labelling; prompt per benchmark in
+  ``synthesis/prompts/<benchmark>/``) and an edited trajectory that fails that task.
+
+LLM-written intents and negatives cannot be checked against the environment without replaying
+them, so they are validated for form (non-empty, bounded, not identical to the positive) and
+counted; the rule strategy's outputs are validated against recorded scores.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib import resources
+from string import Template
+
+from arm_exp.llm.base import Prompt
+from arm_exp.types import Step, Trajectory
+
+_ACTION = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:action|act)\s*:\s*(?P<a>.+?)\s*$", re.I)
+_OBS = re.compile(r"^\s*(?:observation|obs)\s*:\s*(?P<o>.*?)\s*$", re.I)
+_TASK = re.compile(r"^\s*(?:task(?: description)?|instruction)\s*:\s*", re.I)
+MAX_INTENT_CHARS = 600
+MAX_STEPS_TEXT = 40
+
+
+def _template(benchmark: str, name: str) -> Template:
+    path = resources.files("arm_exp.synthesis").joinpath(f"prompts/{benchmark}/{name}.txt")
+    return Template(path.read_text(encoding="utf-8"))
+
+
+def _steps_text(traj: Trajectory, limit: int = MAX_STEPS_TEXT) -> str:
+    lines = []
+    for s in traj.steps[:limit]:
+        lines.append(f"Action: {s.action}")
+        lines.append(f"Observation: {s.observation[:400]}")
+    return "\n".join(lines)
+
+
+class ScoreRankedKit:
+    """Args:
+    benchmark: whose prompts to use (``synthesis/prompts/<benchmark>/``).
+    min_positive_score: a positive must have reached at least this score.
+    margin: a negative must score at least this much lower than its positive.
+    max_truncations: truncated negatives cut 1..this many final steps.
+    """
+
+    kinds = ["truncated"]
+
+    def __init__(
+        self,
+        benchmark: str,
+        min_positive_score: float = 0.5,
+        margin: float = 0.1,
+        max_truncations: int = 3,
+    ) -> None:
+        self.benchmark = benchmark
+        self.min_positive_score = min_positive_score
+        self.margin = margin
+        self.max_truncations = max_truncations
+        self._by_task: dict[str, list[Trajectory]] = {}
+        self._intent_tpl = _template(benchmark, "intent")
+        self._negative_tpl = _template(benchmark, "negative")
+
+    def prepare(self, trajectories: Sequence[Trajectory]) -> None:
+        self._by_task = {}
+        for t in trajectories:
+            self._by_task.setdefault(t.task_id, []).append(t)
+
+    # -- rule ----------------------------------------------------------------------------
+    def hindsight(self, source: Trajectory) -> Trajectory | str:
+        if not source.steps:
+            return "empty_trajectory"
+        if source.meta.get("stop_reason") == "error":
+            return "episode_error"
+        if source.score < self.min_positive_score:
+            return "low_score"
+        return replace(source, meta={**source.meta, "source": source.id, "hindsight": False})
+
+    def validate_positive(self, positive: Trajectory) -> str | None:
+        return None if positive.steps and positive.score >= self.min_positive_score else "low_score"
+
+    def validate_negative(self, positive: Trajectory, negative: Trajectory) -> str | None:
+        if not negative.steps:
+            return "empty_negative"
+        if [s.action for s in negative.steps] == [s.action for s in positive.steps]:
+            return "same_as_positive"
+        synthetic_llm = negative.meta.get("negative_kind", "").startswith("llm")
+        if not synthetic_llm and negative.score > positive.score - self.margin:
+            return "tie_or_better"  # ties dropped, as ARMAP does
+        return None
+
+    def natural_negatives(
+        self, positive: Trajectory, k: int, rng: random.Random
+    ) -> list[Trajectory]:
+        if k <= 0:
+            return []
+        source_id = positive.meta.get("source", positive.id)
+        pool = [
+            t
+            for t in self._by_task.get(positive.task_id, [])
+            if t.id != source_id and t.steps and t.score <= positive.score - self.margin
+        ]
+        picks = rng.sample(pool, min(k, len(pool)))
+        return [
+            replace(
+                t,
+                id=f"{positive.id}~natural:{t.id}",
+                intent=positive.intent,
+                meta={**t.meta, "negative_kind": "natural", "source": t.id},
+            )
+            for t in picks
+        ]
+
+    def negative_kinds(self) -> list[str]:
+        return list(self.kinds)
+
+    def rule_negative(
+        self, positive: Trajectory, kind: str, rng: random.Random
+    ) -> Trajectory | str:
+        if kind != "truncated":
+            return f"unknown_kind_{kind}"
+        cuts = list(range(1, min(self.max_truncations, len(positive.steps) - 1) + 1))
+        rng.shuffle(cuts)
+        for cut in cuts:
+            steps = positive.steps[:-cut]
+            reached = float(steps[-1].info.get("score", 0.0)) if steps else 0.0
+            if reached <= positive.score - self.margin:
+                return replace(
+                    positive,
+                    id=f"{positive.id}~truncated{cut}",
+                    steps=[replace(s) for s in steps],
+                    score=reached,
+                    success=False,
+                    meta={"negative_kind": "truncated", "cut": cut, "source": positive.id},
+                )
+        return "cannot_make_truncated"
+
+    # -- llm -----------------------------------------------------------------------------
+    def intent_prompt(self, source: Trajectory) -> Prompt:
+        text = self._intent_tpl.substitute(
+            first=source.initial_observation[:1500], steps=_steps_text(source)
+        )
+        return [{"role": "user", "content": text}]
+
+    def parse_intent(self, text: str, source: Trajectory) -> Trajectory | str:
+        lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+        if not lines:
+            return "intent_empty"
+        intent = _TASK.sub("", lines[0]).strip().strip('"')
+        if not intent or len(intent) > MAX_INTENT_CHARS:
+            return "intent_unparseable"
+        if not source.steps:
+            return "empty_trajectory"
+        return replace(
+            source,
+            intent=intent,
+            score=1.0,
+            success=True,
+            meta={
+                **source.meta,
+                "source": source.id,
+                "hindsight": True,
+                "original_intent": source.intent,
+            },
+        )
+
+    def negative_prompt(self, positive: Trajectory, kind: str) -> Prompt:
+        text = self._negative_tpl.substitute(
+            intent=positive.intent,
+            first=positive.initial_observation[:1500],
+            steps=_steps_text(positive),
+        )
+        return [{"role": "user", "content": text}]
+
+    def parse_negative(self, text: str, positive: Trajectory, kind: str) -> Trajectory | str:
+        steps: list[Step] = []
+        for line in (text or "").splitlines()[: 4 * MAX_STEPS_TEXT]:
+            if m := _ACTION.match(line):
+                steps.append(Step(m.group("a")[:300], ""))
+            elif (m := _OBS.match(line)) and steps and not steps[-1].observation:
+                steps[-1].observation = m.group("o")[:1000]
+        if not steps:
+            return "negative_unparseable"
+        steps[-1].done = True
+        return Trajectory(
+            id=f"{positive.id}~llm-edit",
+            benchmark=positive.benchmark,
+            task_id=positive.task_id,
+            intent=positive.intent,
+            initial_observation=positive.initial_observation,
+            steps=steps,
+            score=0.0,
+            success=False,
+            meta={"synthetic": True, "negative_kind": "llm_edited"},
+        )

@@ -1,0 +1,78 @@
+"""The score-ranked synthesis kit (ScienceWorld, WebShop, ALFWorld) on hand-built trajectories."""
+
+import random
+
+from arm_exp.synthesis.ranked import ScoreRankedKit
+from arm_exp.synthesis.rule import RuleSynthesizer
+from arm_exp.types import Step, Trajectory
+
+
+def _traj(tid: str, task: str, scores: list[float]) -> Trajectory:
+    steps = [Step(f"act {i}", f"obs {i}", info={"score": s}) for i, s in enumerate(scores)]
+    steps[-1].done = True
+    return Trajectory(
+        tid,
+        "scienceworld",
+        task,
+        "Boil water.",
+        "You are in the kitchen.",
+        steps,
+        scores[-1],
+        scores[-1] == 1.0,
+    )
+
+
+def test_rule_pairs_are_ranked_by_score_with_ties_dropped():
+    pool = [
+        _traj("a#0", "boil/1", [0.1, 0.4, 0.8]),
+        _traj("a#1", "boil/1", [0.2, 0.3]),
+        _traj("a#2", "boil/1", [0.3, 0.75]),  # within the margin of a#0: a tie, never its negative
+        _traj("b#0", "melt/2", [0.1]),
+    ]
+    synth = RuleSynthesizer(
+        ScoreRankedKit("scienceworld", min_positive_score=0.5, margin=0.1), 3, 3, seed=0
+    )
+    synth.prepare(pool)
+    results = {r.source_id: r for r in synth.synthesize(pool)}
+    assert results["a#1"].dropped == {"low_score": 1} and results["b#0"].dropped == {"low_score": 1}
+    triplets = results["a#0"].triplets
+    assert triplets and all(t.positive.id == "a#0" for t in triplets)
+    for t in triplets:
+        assert t.negative.score <= t.positive.score - 0.1
+        assert t.negative.intent == t.intent == "Boil water."
+    kinds = {t.meta["negative_kind"] for t in triplets}
+    assert kinds == {"natural", "truncated"}
+    assert {
+        t.negative.meta.get("source") for t in triplets if t.meta["negative_kind"] == "natural"
+    } == {"a#1"}
+
+
+def test_truncation_uses_the_recorded_partial_score():
+    kit = ScoreRankedKit("scienceworld", margin=0.1, max_truncations=2)
+    pos = _traj("p", "boil/1", [0.1, 0.2, 0.9, 1.0])
+    neg = kit.rule_negative(pos, "truncated", random.Random(0))
+    assert not isinstance(neg, str)
+    assert neg.score in (0.9 - 0.0, 0.2) and len(neg.steps) in (2, 3)
+    assert neg.score == neg.steps[-1].info["score"]
+    flat = _traj("q", "boil/1", [1.0, 1.0, 1.0])  # cutting never lowers the score: no negative
+    assert kit.rule_negative(flat, "truncated", random.Random(0)) == "cannot_make_truncated"
+
+
+def test_llm_outputs_are_parsed_without_raising():
+    kit = ScoreRankedKit("scienceworld")
+    src = _traj("p", "boil/1", [0.1, 1.0])
+    pos = kit.parse_intent("Task: Your task is to boil water.\nmore text", src)
+    assert (
+        not isinstance(pos, str)
+        and pos.intent == "Your task is to boil water."
+        and pos.meta["hindsight"]
+    )
+    assert kit.parse_intent("", src) == "intent_empty"
+    neg = kit.parse_negative(
+        "Action: go to hallway\nObservation: You are in the hallway.\nAction: wait",
+        pos,
+        "truncated",
+    )
+    assert not isinstance(neg, str) and [s.action for s in neg.steps] == ["go to hallway", "wait"]
+    assert kit.parse_negative("nothing useful", pos, "truncated") == "negative_unparseable"
+    assert "boil water" in kit.negative_prompt(pos, "truncated")[0]["content"]
