@@ -26,7 +26,7 @@ from arm_exp.envs.alfworld import MAX_ACTION_CHARS, TASK_TYPES
 from arm_exp.llm.base import Message, Prompt
 
 _ACTION_RE = re.compile(r"^\s*\**\s*action\s*\**\s*:\s*(.*)$", re.I | re.M)
-_THOUGHT_RE = re.compile(r"^\s*\**\s*thought\s*\**\s*:\s*", re.I)
+_THOUGHT_RE = re.compile(r"^\s*\**\s*thought\s*\**\s*:\s*\**\s*", re.I)
 _MAX_TEXT = 4000
 
 # Goal wordings of ALFWorld's templates, most specific first (see infer_task_type).

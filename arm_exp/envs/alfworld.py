@@ -16,7 +16,8 @@ games are listed from ``traj_data.json`` files, skipping movable-receptacle and 
 other task types, and games whose ``game.tw-pddl`` is missing or marked unsolvable.
 
 The engine is textworld's ``PddlEnv`` (fast-downward underneath) with ALFWorld's name demangler,
-the stack ``alfworld-generate`` uses; observations are its text unchanged, except that the first
+the stack ``alfworld-generate`` uses; each env loads its own copy of the fast-downward library
+(about 2 MiB, kept until the process ends: see ``_Engine.close``). Observations are its text unchanged, except that the first
 one drops the "-= Welcome to TextWorld, ALFRED! =-" banner (as ETO does). An action that is not
 an admissible command is answered "Nothing happens." (the engine's own reply), marked invalid,
 leaves the state unchanged and still counts towards the 40 steps, as in ETO. Before matching,
@@ -191,8 +192,8 @@ class _Engine:
                 from textworld.envs import PddlEnv
             except ImportError as e:
                 raise _alfworld_missing() from e
-            self._pddl = PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
-            self._env = AlfredDemangler(self._pddl, shuffle=False)
+            self._pddl: Any = PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
+            self._env: Any = AlfredDemangler(self._pddl, shuffle=False)
         self.game: str | None = None
         # Commands applied since the last reset; None right after a load (not reset yet).
         self.commands: list[str] | None = None
@@ -217,12 +218,13 @@ class _Engine:
         return str(state.feedback), tuple(state["admissible_commands"]), bool(state["won"])
 
     def close(self) -> None:
-        lib = getattr(self._pddl, "downward_lib", None)
-        if lib is not None:
-            from fast_downward import close_lib
-
-            close_lib(lib)
-            self._pddl.downward_lib = None
+        """Drop the engine. Its copy of the fast-downward library stays loaded (about 2 MiB):
+        fast-downward's plugin registry is a process-wide unique symbol that every copy
+        shares, and ``fast_downward.close_lib`` on one copy crashes the next copy's load."""
+        self._pddl = None
+        self._env = None
+        self.game = None
+        self.commands = None
 
 
 # -- the env -------------------------------------------------------------------------------------
