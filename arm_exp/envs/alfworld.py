@@ -17,8 +17,9 @@ other task types, and games whose ``game.tw-pddl`` is missing or marked unsolvab
 
 The engine is textworld's ``PddlEnv`` (fast-downward underneath) with ALFWorld's name demangler,
 the stack ``alfworld-generate`` uses; each env loads its own copy of the fast-downward library
-(about 2 MiB, kept until the process ends: see ``_Engine.close``). Observations are its text unchanged, except that the first
-one drops the "-= Welcome to TextWorld, ALFRED! =-" banner (as ETO does). An action that is not
+(about 2 MiB, kept until the process ends: see ``_Engine.close``). Observations are the
+engine's text unchanged, except that the first one drops the "-= Welcome to TextWorld, ALFRED!
+=-" banner (as ETO does). An action that is not
 an admissible command is answered "Nothing happens." (the engine's own reply), marked invalid,
 leaves the state unchanged and still counts towards the 40 steps, as in ETO. Before matching,
 actions are stripped of surrounding whitespace and a trailing period and lower-cased; with
