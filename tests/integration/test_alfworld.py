@@ -301,8 +301,19 @@ def test_explore_llm_on_the_shipped_games(make_cfg, tmp_path, smollm2):
             assert s.info["invalid"] == (s.observation == NOTHING_HAPPENS)
 
 
+_PICK_TWO_XFAIL = pytest.mark.xfail(
+    strict=True, reason="alfworld 0.4.2's handcoded expert misses 'move' commands (alfworld#114)"
+)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("task_type", TASK_TYPES)
+@pytest.mark.parametrize(
+    "task_type",
+    [
+        pytest.param(t, marks=_PICK_TWO_XFAIL) if t == "pick_two_obj_and_place" else t
+        for t in TASK_TYPES
+    ],
+)
 def test_alfworlds_handcoded_expert_solves_the_shipped_games(env, tmp_path, task_type):
     """ALFWorld's heuristic expert (the default of `alfworld-generate`) plays every shipped
     game of a type to a win. alfworld 0.4.2's expert tracks placements by looking for "put" in
@@ -317,8 +328,6 @@ def test_alfworlds_handcoded_expert_solves_the_shipped_games(env, tmp_path, task
     )
     from textworld.envs import PddlEnv
 
-    if task_type == "pick_two_obj_and_place":
-        pytest.xfail("alfworld 0.4.2 handcoded expert misses 'move' commands (alfworld#114)")
     games = [t for t in _all_games(env) if env.task_type(t) == task_type]
     state = random.getstate()
     random.seed(0)  # the expert breaks ties with the global random module
