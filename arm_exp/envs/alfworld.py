@@ -114,12 +114,12 @@ def _guard_process_state() -> Iterator[None]:
     """Undo the engine's side effects on the process: fast-downward's PDDL translator overwrites
     ``sys.argv`` on every load/reset, and importing ``alfworld`` sets ``ALFWORLD_DATA`` to
     ``~/.cache/alfworld`` when unset (which would make ``paths.alfworld_data`` look set)."""
-    argv = list(sys.argv)
+    argv = sys.argv  # the translator rebinds sys.argv rather than mutating it
     had = "ALFWORLD_DATA" in os.environ
     try:
         yield
     finally:
-        sys.argv[:] = argv
+        sys.argv = argv
         if not had:
             os.environ.pop("ALFWORLD_DATA", None)
 
@@ -265,6 +265,7 @@ class AlfWorldEnv:
         self.build_games = build_games
         self.legacy_put_alias = legacy_put_alias
         self._types: dict[str, str] = {}
+        self._why_not: dict[str, str | None] = {}  # task id -> why it cannot be played (None)
         self._engine: _Engine | None = None
         self._state: AlfWorldState | None = None
         self._intent = ""
@@ -344,6 +345,11 @@ class AlfWorldEnv:
 
     def _unplayable(self, trial: Path, task_id: str) -> str | None:
         """Why the trial cannot be played (None if it can); records its task type."""
+        if task_id not in self._why_not:
+            self._why_not[task_id] = self._check(trial, task_id)
+        return self._why_not[task_id]
+
+    def _check(self, trial: Path, task_id: str) -> str | None:
         try:
             traj = json.loads((trial / TRAJ_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
