@@ -10,12 +10,13 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= dev,scienceworld,webshop
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format clean-outputs help
+.PHONY: install demo test test-slow test-alfworld lint format clean-outputs help
 
 help:
 	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
 	@echo "make test       set up .venv and run the test suite (no slow/gpu/vllm tests)"
 	@echo "make test-slow  the slow tests"
+	@echo "make test-alfworld  install the alfworld extra (compiles fast-downward) and run its tests"
 	@echo "make lint       ruff + mypy on arm_exp/"
 
 $(STAMP): pyproject.toml Makefile
@@ -43,6 +44,16 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow and not gpu and not vllm" $(PYTEST_ARGS)
+
+# The alfworld extra builds fast-downward from source (cmake + a C++ compiler; about 4 minutes
+# on 2 cores), too long for `make test`. Its build script runs `python`, hence the venv on PATH.
+ALFWORLD_STAMP := $(VENV)/.arm-exp-alfworld
+$(ALFWORLD_STAMP): $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PIP) install --quiet -e '.[alfworld]'
+	touch $(ALFWORLD_STAMP)
+
+test-alfworld: $(ALFWORLD_STAMP)
+	$(PY) -m pytest -m "alfworld and not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check arm_exp tests benchmarks
