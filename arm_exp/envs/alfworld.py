@@ -85,6 +85,13 @@ def shipped_games_dir() -> str:
     return str(shipped_root())
 
 
+def _same_dir(a: str, b: str) -> bool:
+    try:
+        return Path(a).expanduser().resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 class AlfWorldDataError(ValueError):
     """The ALFWorld data dir is not set, missing, or lacks what a split or game needs."""
 
@@ -264,6 +271,9 @@ class AlfWorldEnv:
         self.max_steps = max_steps
         self.build_games = build_games
         self.legacy_put_alias = legacy_put_alias
+        # Runs on the hand-authored games are labelled apart: they are not ALFWorld numbers.
+        if data_dir is not None and _same_dir(str(data_dir), shipped_games_dir()):
+            self.benchmark = "alfworld_shipped"
         self._types: dict[str, str] = {}
         self._why_not: dict[str, str | None] = {}  # task id -> why it cannot be played (None)
         self._engine: _Engine | None = None
