@@ -75,6 +75,9 @@ class Policy(Protocol):
 
     def counters(self) -> dict[str, float]: ...
 
+    def close(self) -> None:
+        """Release what the policy holds (an LLM's managed server or engine)."""
+
 
 def load_prompt(benchmark: str, name: str) -> Template:
     """A prompt template shipped in ``arm_exp/agents/prompts/<benchmark>/<name>.txt``."""

@@ -50,6 +50,9 @@ class RandomPolicy:
     def counters(self) -> dict[str, float]:
         return dict(self._counters)
 
+    def close(self) -> None:
+        pass
+
 
 class LLMPolicy:
     """An LLM prompted by a benchmark agent; one batched ``generate`` per ``propose`` call.
@@ -109,3 +112,7 @@ class LLMPolicy:
 
     def counters(self) -> dict[str, float]:
         return self.llm.counters()
+
+    def close(self) -> None:
+        """Close the LLM: stops a managed server or an in-process engine's workers."""
+        self.llm.close()
