@@ -207,9 +207,15 @@ class ManagedServer:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        # Workers that outlived their leader (same process group).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        # Workers that outlived their leader (same process group); wait (bounded) until they
+        # are gone, so that a caller sees no orphan once stop() returns.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.05)
 
     def __enter__(self) -> ManagedServer:
         self.start()

@@ -129,9 +129,12 @@ class OpenAIServerLLM(BaseLLM):
         """
         with self._server_lock:
             dead = [s for s in self.servers if not s.alive()]
-            restarts = sum(1 for s in dead if s.starts > 0)
+            # A server whose process exited on its own (stop() clears `proc`; never-started or
+            # deliberately stopped servers start without using the budget).
+            crashed = [s for s in dead if s.proc is not None]
+            restarts = len(crashed)
             if restarts and self._restarts + restarts > self.max_restarts:
-                s = next(s for s in dead if s.starts > 0)
+                s = crashed[0]
                 raise LLMError(
                     f"managed {s.name} at {s.base_url} (model {self.model!r}) died and the "
                     f"restart budget (max_restarts={self.max_restarts}) is spent; "

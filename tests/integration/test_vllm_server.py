@@ -36,20 +36,13 @@ CHAT = [{"role": "user", "content": "Name a fruit."}]
 STORY = [{"role": "user", "content": "Tell me a story about a cat."}]
 
 
-def _tokenizer(llm):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(llm.managed.model)
-
-
-def test_n_samples_token_counts_and_logprobs(vllm_server):
+def test_n_samples_token_counts_and_logprobs(vllm_server, smollm2):
     gens = vllm_server.generate([STORY, "Once upon a time"], n=5, temperature=1.0, max_tokens=12)
     assert [len(g.texts) for g in gens] == [5, 5]
     assert len(set(gens[0].texts)) > 1, "n samples at T=1 should differ"
-    tok = _tokenizer(vllm_server)
-    chat_ids = tok.apply_chat_template(STORY, add_generation_prompt=True, tokenize=True)
-    if isinstance(chat_ids, dict):
-        chat_ids = chat_ids["input_ids"]
+    # The same tokenizer and chat template (the converted folder) count the same prompt tokens.
+    tok = smollm2.tokenizer
+    chat_ids = tok(smollm2.render(STORY), add_special_tokens=False)["input_ids"]
     assert gens[0].prompt_tokens == len(chat_ids)
     assert gens[1].prompt_tokens == len(tok("Once upon a time")["input_ids"])
     for g in gens:
