@@ -176,6 +176,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--backends", default=None, help="comma list (default: all)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch threads for hf_local (default: torch's; vLLM on CPU binds 1 compute thread "
+        "per core left after reserving one, i.e. 1 on a 2-core machine)",
+    )
     args = parser.parse_args()
     if args.reps < 5:
         print(f"note: --reps {args.reps} (< 5): medians are noisy", file=sys.stderr)
@@ -183,6 +190,8 @@ def main() -> None:
 
     import torch
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     factories = cpu_backends(args) if args.device == "cpu" else cuda_backends(args)
     if args.backends:
         factories = {k: v for k, v in factories.items() if k in args.backends.split(",")}

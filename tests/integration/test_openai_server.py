@@ -35,7 +35,7 @@ def served(tmp_path_factory):
             f"paths.root_dir={ROOT}",
             "llm=smollm2_server",
             "llm.max_total_wait_s=6",
-            "llm.timeout_s=60",
+            "llm.timeout_s=300",  # a loaded 2-core CI box can be slow
         ],
         tmp_path_factory.mktemp("serve"),
     )
