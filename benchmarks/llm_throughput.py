@@ -52,8 +52,46 @@ PROMPTS = [
     for s in STYLES
     for t in TOPICS
 ]
-# name -> (number of prompts, samples per prompt)
-WORKLOADS = {"batch1": (1, 1), "batch8": (8, 1), "batch32": (32, 1), "n16": (1, 16)}
+# name -> (number of prompts, samples per prompt); n16_game24 samples the real Game of 24 policy
+# prompt (few-shot, ~400 tokens), where sharing the prefill matters most.
+WORKLOADS = {
+    "batch1": (1, 1),
+    "batch8": (8, 1),
+    "batch32": (32, 1),
+    "n16": (1, 16),
+    "n16_game24": (1, 16),
+}
+DEFAULT_WORKLOADS = "batch1,batch8,batch32,n16"
+
+
+def game24_prompt(task_id: str = "900") -> list[dict[str, str]]:
+    """The explorer's chat prompt for one Game of 24 puzzle, as ``explore explorer=llm`` sends."""
+    import random
+
+    from arm_exp.agents.base import AgentContext
+    from arm_exp.agents.game24 import Game24Agent
+    from arm_exp.envs.game24 import Game24Env
+    from arm_exp.types import Trajectory
+
+    env = Game24Env()
+    obs = env.reset(task_id)
+    traj = Trajectory(
+        id=task_id,
+        benchmark="game24",
+        task_id=task_id,
+        intent=env.intent(),
+        initial_observation=obs,
+    )
+    ctx = AgentContext(
+        intent=env.intent(),
+        trajectory=traj,
+        valid_actions=env.valid_actions,
+        rng=random.Random(0),
+        reflections=[],
+    )
+    return Game24Agent().prompt(ctx)
+
+
 # Reference points on this 2-core machine (DESIGN.md and issue 8), shown as RESULT targets.
 TARGETS = {
     ("hf_local", "batch1"): 17.0,
@@ -162,8 +200,9 @@ def cuda_backends(args) -> dict[str, Callable[[], object]]:
 
 def run_once(llm, workload: str, max_tokens: int, seed: int) -> tuple[float, int]:
     prompts, n = WORKLOADS[workload]
+    batch = [game24_prompt()] if workload == "n16_game24" else PROMPTS[:prompts]
     started = time.perf_counter()
-    gens = llm.generate(PROMPTS[:prompts], n=n, temperature=1.0, max_tokens=max_tokens, seed=seed)
+    gens = llm.generate(batch, n=n, temperature=1.0, max_tokens=max_tokens, seed=seed)
     wall = time.perf_counter() - started
     tokens = sum(sum(g.completion_tokens) for g in gens)
     return tokens / wall, tokens
@@ -174,7 +213,9 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument(
+        "--workloads", default=DEFAULT_WORKLOADS, help=f"comma list of {', '.join(WORKLOADS)}"
+    )
     parser.add_argument("--backends", default=None, help="comma list (default: all)")
     parser.add_argument(
         "--torch-threads",
