@@ -175,6 +175,14 @@ def advance(
     return cursor.finished
 
 
+def _valid_actions_at(env: Env, cursor: Cursor) -> Callable[[], list[str]]:
+    def valid_actions() -> list[str]:
+        env.restore(cursor.snap)
+        return env.valid_actions()
+
+    return valid_actions
+
+
 def run_cursors(
     env: Env,
     policy: Policy,
@@ -186,6 +194,10 @@ def run_cursors(
 ) -> None:
     """Drive ``cursors`` (all on ``env``) until each is finished (see the module docstring)."""
     if getattr(env, "cheap_snapshot", False):
+        # The cursors share one env, so each one's valid actions must be read at its own state:
+        # a bare ``env.valid_actions`` would answer for whichever cursor moved last.
+        for c in cursors:
+            c.ctx.valid_actions = _valid_actions_at(env, c)
         while True:
             live = [c for c in cursors if not c.finished]
             if not live:

@@ -105,6 +105,24 @@ def test_best_of_n_picks_the_argmax():
     assert ep.counters["rm_calls"] == 1  # all N scored in one batched call
 
 
+def test_lockstep_cursors_draw_from_their_own_state_on_game24():
+    """Lock-step cursors share one env: each must see its own valid actions (regression: all N
+    random candidates drew from the last-moved cursor's state and ended on invalid steps)."""
+    from arm_exp.envs.game24 import Game24Env
+    from arm_exp.rollout import EpisodeJob, fork_cursor, run_cursors, start_cursor
+
+    env = Game24Env()
+    root = start_cursor(env, EpisodeJob("root", "900", 0))
+    cursors = [fork_cursor(root, env, f"c{k}", k) for k in range(16)]
+    run_cursors(env, RandomPolicy(), cursors, None)
+    trajs = [c.trajectory for c in cursors]
+    assert all(not s.info.get("invalid") for t in trajs for s in t.steps)
+    assert all(len(t.steps) == 4 and t.done for t in trajs)  # 3 operations + the answer
+    assert len({tuple(s.action for s in t.steps) for t in trajs}) > 8
+    ep = BestOfNPlanner(n=16, seed=0).plan("900", env, RandomPolicy(), PrefixScorer())
+    assert all(c.num_steps == 4 for c in ep.candidates)
+
+
 def test_best_of_n_needs_a_scorer():
     with pytest.raises(PlanningError, match="needs a scorer"):
         BestOfNPlanner(n=2).plan("t0", TreeEnv(), RandomPolicy(), None)
