@@ -390,10 +390,13 @@ class AlfWorldEnv:
 
     # -- episode -----------------------------------------------------------------------------
     def _load(self, task_id: str) -> _Engine:
+        if self._engine is not None and self._engine.game == task_id:
+            return self._engine
+        data = self._game_data(self._trial_dir(task_id), task_id)  # bad ids fail before the engine
         if self._engine is None:
             self._engine = _Engine()
         if self._engine.game != task_id:
-            self._engine.load(task_id, self._game_data(self._trial_dir(task_id), task_id))
+            self._engine.load(task_id, data)
             self._counters["game_loads"] += 1
         return self._engine
 

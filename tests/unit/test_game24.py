@@ -171,9 +171,10 @@ def test_check_answer_agrees_with_exact_evaluation(case):
 @settings(max_examples=500, deadline=None)
 @given(st.text(max_size=300))
 def test_check_answer_never_raises_and_is_fast(text):
-    start = time.perf_counter()
+    # CPU time of this thread: on a shared CI box wall time also counts other processes' turns.
+    start = time.thread_time()
     assert check_answer("4 9 10 13", text) in (True, False)
-    assert time.perf_counter() - start < 0.01
+    assert time.thread_time() - start < 0.01
 
 
 # -- env semantics ----------------------------------------------------------------------------
