@@ -208,7 +208,10 @@ class StageRun:
         self.manifest = Manifest(self.dir, stage, self.key, resolved_config(cfg))
         for name, path in inputs.items():
             self.manifest.add_input(name, path, input_key(path))
-        self.manifest.save()
+        if not self.done:
+            # A finished run's manifest stays as it is: a re-launched sweep that skips this job
+            # must leave it complete (for `report` and for the next re-launch).
+            self.manifest.save()
 
     @property
     def loggers(self) -> list[Any]:
