@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 # Longer names are cut and suffixed with a hash of the whole (file names stay < 255 bytes).
 MAX_JOB_DIR = 120
@@ -75,11 +75,13 @@ def check_plugins(overrides: list[str], conf_dir: str | Path) -> None:
         key, sep, value = override.lstrip("+~").partition("=")
         if not sep or key not in PLUGIN_GROUPS or not value or value == "null":
             continue
-        for option in value.split(","):  # `launcher=joblib` (a sweep over launchers is odd but legal)
+        # `launcher=joblib`; a sweep over launchers is odd but legal
+        for option in value.split(","):
             path = Path(conf_dir) / key / f"{option}.yaml"
             if not path.exists():
                 continue  # Hydra reports unknown options itself, with the available ones
-            node = OmegaConf.load(path).get(key) or {}
+            loaded = OmegaConf.load(path)
+            node = (loaded.get(key) if isinstance(loaded, DictConfig) else None) or {}
             module = node.get("plugin")
             if module and not _importable(module):
                 raise PluginMissing(

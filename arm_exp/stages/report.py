@@ -338,10 +338,14 @@ def log_tables(loggers: list[Any], rows: list[dict[str, Any]], plots: list[Path]
     for logger in loggers:
         log_table = getattr(logger, "log_table", None)
         if callable(log_table):
-            log_table(key="report/table", columns=columns, data=[[r[c] for c in columns] for r in rows])
+            log_table(
+                key="report/table", columns=columns, data=[[r[c] for c in columns] for r in rows]
+            )
         log_image = getattr(logger, "log_image", None)
         if callable(log_image) and plots:
-            log_image(key="report/plots", images=[str(p) for p in plots], caption=[p.stem for p in plots])
+            log_image(
+                key="report/plots", images=[str(p) for p in plots], caption=[p.stem for p in plots]
+            )
 
 
 def read_report(run_dir: str | Path) -> list[dict[str, str]]:

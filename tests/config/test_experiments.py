@@ -16,9 +16,8 @@ from arm_exp.stages.common import CONF_DIR, compose
 from arm_exp.stages.pipeline import stage_overrides
 
 CONF = Path(CONF_DIR)
-EXPERIMENTS = sorted(
-    p.stem for p in (CONF / "experiment").glob("*.yaml")  # base/ holds shared parts, not runs
-)
+# base/ holds the parts the experiments share, not runs of their own.
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 BENCHMARKS = ("game24", "webshop", "scienceworld")
 PLANNERS = ("sampling", "greedy", "reflexion", "best_of_n", "mcts")
 BACKBONES = {
@@ -73,7 +72,9 @@ STAGE_CONFIGS = _distinct_stage_configs()
 
 
 @pytest.mark.parametrize(
-    ("stage", "overrides"), STAGE_CONFIGS, ids=[f"{s}-{i}" for i, (s, _) in enumerate(STAGE_CONFIGS)]
+    ("stage", "overrides"),
+    STAGE_CONFIGS,
+    ids=[f"{s}-{i}" for i, (s, _) in enumerate(STAGE_CONFIGS)],
 )
 def test_every_stage_of_every_experiment_composes(stage, overrides, tmp_path):
     inputs = {"synthesize": ["input_dir=/x"], "train": ["input_dir=/x"], "plan": ["rm_ckpt=/x"]}

@@ -56,7 +56,8 @@ def test_joblib_sweep_survives_a_failing_job_and_resumes(tmp_path):
     runs = plan_runs(sweep)
     done = sorted(name for name, m in runs.items() if m["complete"])
     assert len(done) == 3, (runs.keys(), first.stderr[-3000:])
-    assert all("planner=" in n and "scorer=" in n for n in done)  # dirs named by the job's overrides
+    # Dirs are named by the job's overrides.
+    assert all("planner=" in n and "scorer=" in n for n in done)
     assert not any("planner=best_of_n" in n and "scorer=none" in n for n in done)
     keys = {n: runs[n]["key"] for n in done}
     finished = {n: runs[n]["finished"] for n in done}
@@ -278,10 +279,7 @@ def test_optuna_search_over_the_reward_model(tmp_path, triplets_game24):
     assert len(trials) == 3 and all(is_complete(d) for d in trials)
 
 
-GAME24 = sorted(
-    p.stem
-    for p in (ROOT / "conf" / "experiment").glob("game24_*.yaml")
-)
+GAME24 = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("game24_*.yaml"))
 
 
 @pytest.mark.slow
