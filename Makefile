@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.arm-exp-installed
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev,scienceworld,webshop
+EXTRAS ?= dev,scienceworld,webshop,sweeps
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow test-alfworld test-vllm vllm-cpu lint format clean-outputs help

@@ -67,6 +67,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"arm-exp: unknown stage {stage!r}\n\n{_usage()}", file=sys.stderr)
         raise SystemExit(2)
     module = importlib.import_module(f"arm_exp.stages.{STAGES[stage][0]}")
+    from arm_exp.stages.common import CONF_DIR
+    from arm_exp.sweeps import PluginMissing, check_plugins
+
+    try:
+        check_plugins(overrides, CONF_DIR)
+    except PluginMissing as e:
+        print(f"arm-exp {stage}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     signal.signal(signal.SIGTERM, _exit_on_signal)
     os.environ[STAGE_ENV] = stage
     sys.argv = [sys.argv[0], *overrides]

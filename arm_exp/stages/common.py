@@ -38,12 +38,15 @@ from arm_exp.artifacts import (
     redact,
 )
 from arm_exp.envs.base import Env
+from arm_exp.sweeps import register_resolvers
 
 log = logging.getLogger(__name__)
 
 # The configs live at the repo root (conf/); stages are used from an editable install or a
 # clone. ARM_EXP_CONF points elsewhere (e.g. a copy with a lab's own configs).
 CONF_DIR = os.environ.get("ARM_EXP_CONF") or str(Path(__file__).resolve().parents[2] / "conf")
+# Before any config is composed: the multirun job-dir name (conf/hydra/default.yaml) uses it.
+register_resolvers()
 
 
 class ConfigError(ValueError):
@@ -101,12 +104,58 @@ def select_tasks(env: Env, cfg: DictConfig) -> list[str]:
     return ids
 
 
+# Config groups whose choice says what a run is: they become its tags in W&B (`planner:mcts`).
+TAG_GROUPS = ("experiment", "llm", "planner", "scorer", "policy", "reward_model", "loss")
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    """Tags for a tracker: the stage, the benchmark and the run's choices (``backbone:<llm>``)."""
+    tags = [str(cfg.get("stage", "")), f"benchmark:{OmegaConf.select(cfg, 'benchmark.name')}"]
+    for group in TAG_GROUPS:
+        value = choice(group)
+        if value is not None and (group != "llm" or "llm" in cfg):
+            tags.append(f"{'backbone' if group == 'llm' else group}:{value}")
+    return [t for t in tags if t and not t.endswith(":None")]
+
+
+def run_group(cfg: DictConfig) -> str:
+    """The run's group: ``wandb_group`` if set, else the experiment's name, else the stage."""
+    return str(cfg.get("wandb_group") or choice("experiment") or cfg.get("stage"))
+
+
 def make_loggers(cfg: DictConfig) -> list[Any]:
-    """Instantiate ``cfg.logger`` (a dict of Lightning loggers) into a list."""
+    """Instantiate ``cfg.logger`` (a dict of Lightning loggers) into a list.
+
+    A logger whose config has ``group`` and ``tags`` (W&B) gets the run's group when its own is
+    null, and the run's tags (:func:`run_tags`) before its own.
+    """
     node = cfg.get("logger")
     if not node:
         return []
-    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
+    loggers = []
+    for v in node.values():
+        if v is None or "_target_" not in v:
+            continue
+        extra: dict[str, Any] = {}
+        if "group" in v and "tags" in v:
+            extra = {
+                "group": v.group or run_group(cfg),
+                "tags": [*run_tags(cfg), *(container(v.tags) or [])],
+            }
+        loggers.append(instantiate(v, **extra))
+    return loggers
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """``metrics[cfg.optimized_metric]`` for a sweeper (Optuna) to optimize, else None."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(
+            f"optimized_metric={name} is not among this stage's metrics: {sorted(metrics)}"
+        )
+    return float(metrics[name])
 
 
 @dataclass
@@ -159,7 +208,10 @@ class StageRun:
         self.manifest = Manifest(self.dir, stage, self.key, resolved_config(cfg))
         for name, path in inputs.items():
             self.manifest.add_input(name, path, input_key(path))
-        self.manifest.save()
+        if not self.done:
+            # A finished run's manifest stays as it is: a re-launched sweep that skips this job
+            # must leave it complete (for `report` and for the next re-launch).
+            self.manifest.save()
 
     @property
     def loggers(self) -> list[Any]:

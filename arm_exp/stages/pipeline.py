@@ -10,7 +10,11 @@ stage resumes in place.
 
 What each stage gets is spelled out in ``pipeline.*`` (usually set by an experiment file such
 as ``experiment=demo_game24``): ``common`` overrides for every stage, then ``explore``,
-``synthesize``, ``train``, ``plan_common`` and one override list per entry of ``plans``.
+``synthesize``, ``train``, ``plan_common`` and one override list per entry of ``plans``;
+``pipeline.extra.<stage>`` is appended after them (``debug=cpu_smoke`` shrinks a run that way),
+then the pipeline-wide ``llm=NAME`` (every LLM role) and ``limit=N`` (explore and plan). The
+pipeline's logger choice and W&B group (``wandb_group``, else the experiment's name) are passed
+to every stage, so each stage is a W&B run of the experiment's group.
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import is_complete, load_manifest
-from arm_exp.stages.common import CONF_DIR, ConfigError, KeySpec, StageRun, compose, summary
+from arm_exp.stages.common import (
+    CONF_DIR,
+    ConfigError,
+    KeySpec,
+    StageRun,
+    choice,
+    compose,
+    objective,
+    run_group,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,35 +118,79 @@ def _list(node: Any) -> list[str]:
     return [str(x) for x in (node or [])]
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
-    return KeySpec(("pipeline", "seed"))
+# The stages that take `llm=` / `limit=` (train and report have no LLM and no task list).
+LLM_STAGES = ("explore", "synthesize", "plan")
+TASK_STAGES = ("explore", "plan")
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def stage_overrides(cfg: DictConfig) -> dict[str, list[list[str]]]:
+    """Each stage's overrides (without its inputs): one list per stage, one per plan for ``plan``.
+
+    The order is the experiment's lists (``pipeline.common``, then the stage's own), then
+    ``pipeline.extra.<stage>``, then the pipeline-wide knobs ``llm`` and ``limit``, so a command
+    line such as ``llm=smollm2_cpu limit=2`` wins over the experiment.
+    """
     p = cfg.pipeline
     if not p.get("plans"):
         raise ConfigError(
             "pipeline.plans is empty: list at least one [planner=..., scorer=...] entry"
         )
-    stage = StageRun(cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"])
-    if stage.done:
-        print((stage.dir / "report.md").read_text())
-        return stage.previous_metrics()
+    common = _list(p.common)
+    extra = p.get("extra") or {}
+
+    llm = choice("llm") if cfg.get("llm") is not None else None
+
+    def knobs(stage: str) -> list[str]:
+        out = _list(extra.get(stage))
+        if llm and stage in LLM_STAGES:
+            out.append(f"llm={llm}")
+            if stage == "synthesize":
+                out.append(f"llm@synthesizer_llm={llm}")
+        if cfg.get("limit") is not None and stage in TASK_STAGES:
+            out.append(f"limit={cfg.limit}")
+        return out
+
+    plans = [[*common, *_list(p.plan_common), *_list(spec), *knobs("plan")] for spec in p.plans]
+    return {
+        "explore": [[*common, *_list(p.explore), *knobs("explore")]],
+        "synthesize": [[*common, *_list(p.synthesize), *knobs("synthesize")]],
+        "train": [[*common, *_list(p.train), *knobs("train")]],
+        "plan": plans,
+    }
+
+
+def base_overrides(cfg: DictConfig) -> list[str]:
+    """What every stage inherits from the pipeline: seed, paths, logger and the W&B group."""
     base = [
         f"seed={cfg.seed}",
         f"paths.root_dir={cfg.paths.root_dir}",
         f"paths.cache_dir={cfg.paths.cache_dir}",
         f"paths.log_dir={cfg.paths.log_dir}",
+        f"++wandb_group={run_group(cfg)}",
     ]
-    subs = SubStages(Path(str(p.cache_dir)), base, _list(p.common))
-    explored = subs.run("explore", _list(p.explore))
-    synthesized = subs.run("synthesize", [*_list(p.synthesize), f"input_dir={explored}"])
-    trained = subs.run("train", [*_list(p.train), f"input_dir={synthesized}"])
+    logger = choice("logger")
+    if logger:
+        base.append(f"logger={logger}")
+    return base
+
+
+def key_spec(cfg: DictConfig) -> KeySpec:
+    return KeySpec(("pipeline", "seed", "llm", "limit"))
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    overrides = stage_overrides(cfg)
+    stage = StageRun(cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"])
+    if stage.done:
+        print((stage.dir / "report.md").read_text())
+        return stage.previous_metrics()
+    # The benchmark stages' lists already hold `pipeline.common`; report gets only the base.
+    subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base_overrides(cfg), [])
+    explored = subs.run("explore", overrides["explore"][0])
+    synthesized = subs.run("synthesize", [*overrides["synthesize"][0], f"input_dir={explored}"])
+    trained = subs.run("train", [*overrides["train"][0], f"input_dir={synthesized}"])
     ckpt = trained / "checkpoints" / "best.ckpt"
-    planned = [
-        subs.run("plan", [*_list(p.plan_common), *_list(spec), f"rm_ckpt={ckpt}"])
-        for spec in p.plans
-    ]
+    planned = [subs.run("plan", [*spec, f"rm_ckpt={ckpt}"]) for spec in overrides["plan"]]
     dirs = ",".join(f"'{d}'" for d in planned)
     reported = subs.run("report", [f"input_dirs=[{dirs}]", "input_dir=null"], common=False)
     for name in ("report.csv", "report.md", "success_vs_n.png", "planners.png"):
@@ -151,5 +208,5 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="pipeline", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    summary(run(cfg))
+def main(cfg: DictConfig) -> float | None:
+    return objective(cfg, run(cfg))

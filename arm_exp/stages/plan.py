@@ -28,6 +28,7 @@ from arm_exp.stages.common import (
     by_type_metrics,
     choice,
     container,
+    objective,
     progress,
     select_tasks,
     summary,
@@ -150,5 +151,7 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="plan", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    print(summary(run(cfg)))
+def main(cfg: DictConfig) -> float | None:
+    metrics = run(cfg)
+    print(summary(metrics))
+    return objective(cfg, metrics)

@@ -327,7 +327,25 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for r in rows:
         label = "/".join(str(r[k]) for k in ("benchmark", "policy", "planner", "scorer") if r[k])
         metrics[f"report/{label}/success_rate"] = r["success_rate"]
+    log_tables(stage.loggers, rows, [stage.dir / p for p in pngs])
     return stage.finish(metrics)
+
+
+def log_tables(loggers: list[Any], rows: list[dict[str, Any]], plots: list[Path]) -> None:
+    """The report as a table (``report/table``) and its plots (``report/plots``), for loggers
+    that take them (W&B: a ``wandb.Table`` and images; CSV/TensorBoard have no such methods)."""
+    columns = [*COLUMNS, *EXTRA]
+    for logger in loggers:
+        log_table = getattr(logger, "log_table", None)
+        if callable(log_table):
+            log_table(
+                key="report/table", columns=columns, data=[[r[c] for c in columns] for r in rows]
+            )
+        log_image = getattr(logger, "log_image", None)
+        if callable(log_image) and plots:
+            log_image(
+                key="report/plots", images=[str(p) for p in plots], caption=[p.stem for p in plots]
+            )
 
 
 def read_report(run_dir: str | Path) -> list[dict[str, str]]:

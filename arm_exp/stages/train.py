@@ -23,7 +23,15 @@ from arm_exp.artifacts import input_file
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.common import CONF_DIR, ConfigError, KeySpec, StageRun, choice, summary
+from arm_exp.stages.common import (
+    CONF_DIR,
+    ConfigError,
+    KeySpec,
+    StageRun,
+    choice,
+    objective,
+    summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +176,8 @@ def _check(cfg: DictConfig) -> None:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
     _check(cfg)
-    print(summary(run(cfg)))
+    metrics = run(cfg)
+    print(summary(metrics))
+    return objective(cfg, metrics)

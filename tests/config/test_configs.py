@@ -30,12 +30,24 @@ def _groups_of(primary: str) -> list[str]:
 
 
 USES = {p: _groups_of(p) for p in PRIMARY}
+
+
+def _pipeline_only(group: str, option: str) -> bool:
+    """An experiment that only sets `pipeline.*` means nothing to the other stages (they would
+    carry the key along unused); tests/config/test_experiments.py composes each of its stages."""
+    if group != "experiment":
+        return False
+    keys = set(OmegaConf.load(CONF / group / f"{option}.yaml").keys()) - {"defaults"}
+    return keys <= {"pipeline"}
+
+
 CASES = [
     (primary, group, option)
     for primary, groups in USES.items()
     for group in groups
     if (CONF / group.split("@")[0]).is_dir()
     for option in _options(group.split("@")[0])
+    if primary == "pipeline" or not _pipeline_only(group, option)
 ]
 
 

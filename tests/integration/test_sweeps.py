@@ -1,0 +1,297 @@
+"""Multirun sweeps for real: launchers, failing jobs, resume, W&B offline, notebooks, Optuna.
+
+Fast: a joblib sweep on Game of 24 (random policy, 2 puzzles) with a job that fails, its re-launch
+(finished jobs skipped), `report` over the sweep dir; W&B offline run contents; both notebooks
+executed against a small sweep; the plugin hint. Slow: submitit_local, kill-and-resume, Optuna,
+and the CPU smoke run of every Game of 24 experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from arm_exp.artifacts import is_complete, load_manifest
+from tests.conftest import ROOT, run_stage
+
+PLAN = ["benchmark=game24", "policy=random", "limit=2", "benchmark.planning.best_of_n=4"]
+
+
+def arm_exp(*args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``arm-exp <args>`` in a subprocess from the repo root (as a user would run it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "arm_exp.cli", *args, f"paths.root_dir={ROOT}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "ARM_EXP_JOBS": "2", **(env or {})},
+    )
+
+
+def plan_runs(sweep: Path) -> dict[str, dict]:
+    return {
+        d.name: load_manifest(d) for d in sorted(sweep.iterdir()) if (d / "manifest.json").exists()
+    }
+
+
+def test_joblib_sweep_survives_a_failing_job_and_resumes(tmp_path):
+    sweep = tmp_path / "sweep"
+    # best_of_n with scorer=none is refused: that job fails, the other three must not be lost.
+    t0 = time.perf_counter()
+    first = arm_exp(
+        "plan", "-m", "planner=sampling,best_of_n", "scorer=oracle,none", *PLAN,
+        "launcher=joblib", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    first_s = time.perf_counter() - t0
+    assert first.returncode != 0, first.stdout[-2000:]
+    assert "needs a scorer" in first.stderr
+    runs = plan_runs(sweep)
+    done = sorted(name for name, m in runs.items() if m["complete"])
+    assert len(done) == 3, (runs.keys(), first.stderr[-3000:])
+    # Dirs are named by the job's overrides.
+    assert all("planner=" in n and "scorer=" in n for n in done)
+    assert not any("planner=best_of_n" in n and "scorer=none" in n for n in done)
+    keys = {n: runs[n]["key"] for n in done}
+    finished = {n: runs[n]["finished"] for n in done}
+
+    # Re-launched (another order, the broken job dropped): every finished job is skipped.
+    t0 = time.perf_counter()
+    again = arm_exp(
+        "plan", "-m", "scorer=none,oracle", "planner=sampling", *PLAN,
+        "launcher=joblib", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    again_s = time.perf_counter() - t0
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("nothing to do") + again.stdout.count("nothing to do") == 2
+    runs = plan_runs(sweep)
+    for n in done:  # untouched: still complete, same key, same finish time
+        assert runs[n]["complete"] and runs[n]["key"] == keys[n]
+        assert runs[n]["finished"] == finished[n]
+    print(f"joblib sweep: 4 jobs {first_s:.1f} s; re-launch of 2 finished jobs {again_s:.1f} s")
+
+    report = arm_exp("report", f"input_dir={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr[-3000:]
+    rows = (tmp_path / "report" / "report.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3
+
+
+def test_missing_plugin_gives_the_install_hint(monkeypatch):
+    from arm_exp import sweeps
+    from arm_exp.stages.common import CONF_DIR
+
+    sweeps.check_plugins(["launcher=basic", "planner=mcts"], CONF_DIR)  # nothing to check
+    monkeypatch.setattr(sweeps, "_importable", lambda module: False)
+    for override, extra in [
+        ("launcher=joblib", "[sweeps]"),
+        ("launcher=submitit_slurm", "[sweeps]"),
+        ("hparams_search=optuna", "[sweeps]"),
+        ("launcher=ray", "[ray]"),
+    ]:
+        with pytest.raises(sweeps.PluginMissing, match=re_escape(f"pip install -e '.{extra}'")):
+            sweeps.check_plugins([override], CONF_DIR)
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_job_dir_names_are_safe_and_bounded():
+    from arm_exp.sweeps import MAX_JOB_DIR, job_dir
+
+    assert job_dir("planner=mcts,scorer=rm", 3) == "planner=mcts,scorer=rm"
+    assert job_dir("", 3) == "job3"
+    assert "/" not in job_dir("experiment=base/game24,x='a b'", 0)
+    long = job_dir(",".join(f"k{i}=v{i}" for i in range(100)), 0)
+    assert len(long) == MAX_JOB_DIR
+    assert long != job_dir(",".join(f"k{i}=v{i}" for i in range(101)), 0)
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory) -> Path:
+    """Plan runs on 3 puzzles with the random policy: sampling, Best-of-N (oracle), greedy."""
+    from arm_exp.stages import plan
+
+    sweep = tmp_path_factory.mktemp("small_sweep")
+    for planner, scorer in [("sampling", "none"), ("best_of_n", "oracle"), ("greedy", "none")]:
+        run_stage(
+            plan,
+            "plan",
+            [*PLAN, "limit=3", f"planner={planner}", f"scorer={scorer}"],
+            sweep / f"planner={planner},scorer={scorer}",
+        )
+    return sweep
+
+
+SECRET_ENV = "sk-armexp-env-0123456789"
+SECRET_CFG = "sk-armexp-cfg-0123456789"
+
+
+def _wandb_run(run_dir: Path) -> Path:
+    found = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(found) == 1, list((run_dir / "wandb").iterdir())
+    return found[0]
+
+
+def _all_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from arm_exp.stages import plan, report
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("VLLM_API_KEY", SECRET_ENV)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+
+    plan_dir = tmp_path / "plan"
+    run_stage(
+        plan,
+        "plan",
+        [*PLAN, "planner=best_of_n", "scorer=oracle", "logger=wandb", f"+api_key={SECRET_CFG}",
+         "+wandb_group=sweep-test"],
+        plan_dir,
+    )  # fmt: skip
+    run = _wandb_run(plan_dir)
+    blob = _all_bytes(run)
+    for tag in (b"plan", b"benchmark:game24", b"planner:best_of_n", b"scorer:oracle",
+                b"policy:random", b"sweep-test"):  # fmt: skip
+        assert tag in blob, tag
+    # Offline, the resolved config lives in the run's .wandb log (files/config.yaml is written
+    # by `wandb sync`): the planner's settings are there, the secret-looking key redacted.
+    assert b'"_target_":"arm_exp.planning.best_of_n.BestOfNPlanner"' in blob
+    assert b'"<redacted>"' in blob
+    summary_metric = b"plan/test/success_rate"
+    assert summary_metric in blob
+
+    report_dir = tmp_path / "report"
+    run_stage(report, "report", [f"input_dir={small_sweep}", "logger=wandb"], report_dir)
+    run = _wandb_run(report_dir)
+    tables = list((run / "files" / "media" / "table").rglob("*.table.json"))
+    assert len(tables) == 1
+    table = json.loads(tables[0].read_text())
+    assert table["columns"][:5] == ["benchmark", "split", "policy", "planner", "scorer"]
+    assert sorted(r[3] for r in table["data"]) == ["best_of_n", "greedy", "sampling"]
+    images = list((run / "files" / "media" / "images").rglob("*.png"))
+    assert images, "the report's plots"
+
+    for folder in (plan_dir / "wandb", report_dir / "wandb"):
+        blob = _all_bytes(folder)
+        assert SECRET_ENV.encode() not in blob and SECRET_CFG.encode() not in blob
+
+
+@pytest.mark.parametrize("notebook", ["compare_backbones.ipynb", "ablations.ipynb"])
+def test_notebook_runs_on_a_sweep(notebook, small_sweep, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    path = ROOT / "notebooks" / notebook
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "strip outputs"
+    monkeypatch.setenv("ARM_EXP_SWEEP_DIR", str(small_sweep))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    text = "\n".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "3 plan runs" in text
+    assert "best_of_n" in text and "greedy" in text
+    if notebook == "compare_backbones.ipynb":
+        assert "| backbone |" in text and "| random |" in text
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep_then_report(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    sweep = tmp_path / "sweep"
+    t0 = time.perf_counter()
+    out = arm_exp(
+        "plan", "-m", "planner=sampling,best_of_n", "scorer=oracle", *PLAN,
+        "launcher=submitit_local", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    print(f"submitit_local sweep of 2 jobs: {time.perf_counter() - t0:.1f} s")
+    runs = plan_runs(sweep)
+    assert sum(m["complete"] for m in runs.values()) == 2
+    assert (sweep / ".submitit").is_dir()
+    report = arm_exp("report", f"input_dir={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_only_the_rest(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["plan", "-m", "planner=sampling,best_of_n,greedy", "scorer=oracle",
+            "benchmark=game24", "policy=random", "limit=40", "launcher=basic",
+            f"hydra.sweep.dir={sweep}", f"paths.root_dir={ROOT}"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arm_exp.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        done = [d for d in sweep.glob("*") if d.is_dir() and is_complete(d)]
+        if done:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {d.name: load_manifest(d)["finished"] for d in sweep.glob("*") if is_complete(d)}
+    assert 1 <= len(done) < 3
+    out = arm_exp(*args[:-1])
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = plan_runs(sweep)
+    assert all(m["complete"] for m in runs.values()) and len(runs) == 3
+    for name, finished in done.items():
+        assert runs[name]["finished"] == finished  # not recomputed
+    assert (out.stderr + out.stdout).count("nothing to do") == len(done)
+
+
+@pytest.mark.slow
+def test_optuna_search_over_the_reward_model(tmp_path, triplets_game24):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "sweep"
+    out = arm_exp(
+        "train", "-m", "hparams_search=optuna", f"input_dir={triplets_game24}",
+        "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=3",
+        "+trainer.max_steps=2", "reward_model.max_length=32", "train.data.batch_size=4",
+        "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = (sweep / "optimization_results.yaml").read_text()
+    assert "best_value" in result and "train.optimizer.lr" in result
+    trials = [d for d in sweep.iterdir() if (d / "manifest.json").exists()]
+    assert len(trials) == 3 and all(is_complete(d) for d in trials)
+
+
+GAME24 = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("game24_*.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", GAME24)
+def test_game24_experiment_cpu_smoke(experiment, tmp_path_factory):
+    """`limit=2` smoke run with the embedded LLM for the GPU backbone; stages shared across
+    experiments come from one pipeline cache (as in a real sweep over the table)."""
+    cache = tmp_path_factory.getbasetemp() / "game24_smoke_cache"
+    out = arm_exp(
+        "pipeline", f"experiment={experiment}", "debug=cpu_smoke", "llm=smollm2_cpu",
+        f"pipeline.cache_dir={cache}", f"hydra.run.dir={tmp_path_factory.mktemp(experiment)}",
+        timeout=1800,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "success_rate" in out.stdout
