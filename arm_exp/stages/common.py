@@ -193,10 +193,17 @@ class StageRun:
         manifest_path = self.dir / "manifest.json"
         if manifest_path.exists():
             prev = load_manifest(self.dir)
-            if prev.get("key") != self.key or prev.get("stage") != stage:
+            other = prev.get("key") != self.key or prev.get("stage") != stage
+            if other and cfg.get("force") and prev.get("stage") == stage:
+                log.warning(
+                    "%s: replacing a %s run with another config (force=true)", self.dir, stage
+                )
+                prev = {**prev, "key": self.key}
+            elif other:
                 raise ArtifactError(
                     f"{manifest_path}: this run dir holds a {prev.get('stage')} run with another "
-                    f"config (key {prev.get('key')} != {self.key}); pick a new hydra.run.dir"
+                    f"config (key {prev.get('key')} != {self.key}); pick a new hydra.run.dir "
+                    "(or force=true to replace it)"
                 )
             self.previous = prev
             if cfg.get("force"):
