@@ -148,7 +148,8 @@ class LLMInstructionWriter:
         shots: human examples in the prompt (ARMAP: 10).
         temperature / top_p / max_tokens: sampling (ARMAP: 1.0 / 0.9 / 384).
         stop: the instruction is one line.
-        seed: base seed; call ``i`` uses ``seed + i``.
+        seed: base seed; a batch's seed derives from it and the batch's first request id, so a
+            resumed run asks for the same batches with the same seeds.
         rule_fallback: a request whose LLM text fails validation gets the rule writer's text
             instead (counted as ``fallback_after``; its goal is labelled ``synthetic_rule``).
     """
@@ -178,7 +179,6 @@ class LLMInstructionWriter:
         self.fallback: InstructionWriter | None = (
             RuleInstructionWriter(seed=seed) if rule_fallback else None
         )
-        self._calls = 0
 
     def prompt(self, request: GoalRequest, shots: Sequence[Shot]) -> Prompt:
         messages: list[Message] = [{"role": "system", "content": SYSTEM}]
@@ -197,9 +197,8 @@ class LLMInstructionWriter:
             top_p=self.top_p,
             max_tokens=self.max_tokens,
             stop=self.stop or None,
-            seed=self.seed + self._calls,
+            seed=derive_seed(self.seed, "goal-writer", requests[0].id) % (2**31),
         )
-        self._calls += 1
         return [g.texts[0] if g.texts else "" for g in gens]
 
     def counters(self) -> dict[str, float]:
@@ -239,7 +238,8 @@ class RuleInstructionWriter:
             rng.shuffle(attrs)
             values = list(r.options.values())
             opts = f", in {' and '.join(values)}" if values else ""
-            article = "some" if r.product_type.endswith("s") else "a"
+            vowel = r.product_type[:1] in tuple("aeiou")
+            article = "some" if r.product_type.endswith("s") else "an" if vowel else "a"
             text = rng.choice(_RULE_TEMPLATES).format(
                 a=article, type=r.product_type, attrs=" and ".join(attrs), opts=opts
             )
@@ -345,7 +345,9 @@ class WebShopGoalGenerator:
 
     def _request(self, p: Product, k: int, rng: random.Random) -> GoalRequest:
         attrs = [a for a in dict.fromkeys(p.Attributes) if a != DUMMY_ATTR]
-        n_attr = rng.randint(min(self.attributes[0], len(attrs)), min(self.attributes[1], len(attrs)))
+        n_attr = rng.randint(
+            min(self.attributes[0], len(attrs)), min(self.attributes[1], len(attrs))
+        )
         names = [n for n, values in p.options.items() if values]
         n_opt = rng.randint(min(self.options[0], len(names)), min(self.options[1], len(names)))
         options = {n: rng.choice(p.options[n]) for n in rng.sample(names, n_opt)}
