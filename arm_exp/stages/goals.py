@@ -95,6 +95,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                     bar.update()
     finally:
         store.close()
+        writer.close()  # a managed LLM server stops here, not at interpreter exit
     attempts = store.finalize([r.id for r in requests])
     ok = [a for a in attempts if a["status"] == "ok"]
     atomic_write_text(

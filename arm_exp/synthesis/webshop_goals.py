@@ -121,6 +121,9 @@ class InstructionWriter(Protocol):
 
     def counters(self) -> dict[str, float]: ...
 
+    def close(self) -> None:
+        """Release the writer's LLM (a managed server stops here)."""
+
 
 def describe(request: GoalRequest) -> str:
     """The request as the prompt shows it (examples and target alike)."""
@@ -204,6 +207,9 @@ class LLMInstructionWriter:
     def counters(self) -> dict[str, float]:
         return self.llm.counters()
 
+    def close(self) -> None:
+        self.llm.close()
+
 
 _RULE_TEMPLATES = (
     "i need {a} {type} that is {attrs}{opts}",
@@ -249,6 +255,9 @@ class RuleInstructionWriter:
 
     def counters(self) -> dict[str, float]:
         return dict(self._counters)
+
+    def close(self) -> None:
+        pass
 
 
 def parse_instruction(text: str) -> str:
