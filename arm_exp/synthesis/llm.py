@@ -2,10 +2,10 @@
 
 Per batch of source trajectories: one batched ``generate`` for the hindsight intents (greedy:
 the intent is a fact about the trajectory; skipped for kits with ``llm_intents = False``, whose
-positives keep the goal they were run on, as ARMAP's WebShop data does), one for all negatives (sampled, one request per
-(positive, error kind)). The kit parses and validates every answer; failures are dropped and
-counted, or, with ``rule_fallback``, replaced by the rule strategy's output for that slot
-(counted separately), which keeps weak CPU models useful for plumbing runs.
+positives keep the goal they were run on, as ARMAP's WebShop data does), one for all negatives
+(sampled, one request per (positive, error kind)). The kit parses and validates every answer;
+failures are dropped and counted, or, with ``rule_fallback``, replaced by the rule strategy's
+output for that slot (counted separately), which keeps weak CPU models useful for plumbing runs.
 """
 
 from __future__ import annotations
