@@ -229,7 +229,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 def success_at_k(
     episodes: list[Episode], k: int, draws: int = 200, seed: int = 0
 ) -> tuple[float, float, float]:
-    """(scorer's pick, oracle, mean) success among k random candidates of each episode."""
+    """(planner's pick, oracle, mean) success among k random candidates of each episode; the
+    pick ranks by the scorer's score plus the run's objective term, if it had one."""
     rng = random.Random(seed)
     pick = oracle = avg = 0.0
     n = 0
@@ -237,9 +238,12 @@ def success_at_k(
         cands = e.candidates
         if len(cands) < k or any(c.scorer_score is None for c in cands):
             continue
+        weight = float(e.meta.get("objective", {}).get("weight", 0.0))
+        values = [float(c.scorer_score or 0.0) + weight * (c.objective or 0.0) for c in cands]
         for _ in range(draws):
-            sub = rng.sample(cands, k)
-            best = max(range(k), key=lambda i: (sub[i].scorer_score, -i))
+            idx = rng.sample(range(len(cands)), k)
+            sub = [cands[i] for i in idx]
+            best = max(range(k), key=lambda j: (values[idx[j]], -j))
             pick += sub[best].success
             oracle += any(c.success for c in sub)
             avg += sum(c.success for c in sub) / k
