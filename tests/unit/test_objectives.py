@@ -185,13 +185,13 @@ def test_report_success_at_k_ranks_like_the_planner():
     from arm_exp.stages.report import success_at_k
     from arm_exp.types import Candidate, Episode
 
-    cands = [Candidate(0.5, 0.0, False, 5, -5.0), Candidate(0.5, 1.0, True, 1, -1.0)]
+    cands = [Candidate(0.55, 0.0, False, 5, -5.0), Candidate(0.5, 1.0, True, 1, -1.0)]
     traj = _traj(1, None)
 
     def episode(meta):
         return Episode("t", "b", "s", "t", "best_of_n", "p", "rm", traj, 1.0, True, 0.5, cands,
                        meta=meta)  # fmt: skip
 
-    assert success_at_k([episode({})], 2)[0] == 0.0  # ties: the first candidate
+    assert success_at_k([episode({})], 2)[0] == 0.0  # the scorer alone prefers the failure
     with_objective = episode({"objective": {"name": "fewer_actions", "weight": 0.1}})
     assert success_at_k([with_objective], 2)[0] == 1.0
