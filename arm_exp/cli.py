@@ -16,6 +16,7 @@ STAGE_ENV = "ARM_EXP_STAGE"
 
 # stage name -> (module under arm_exp.stages, one-line description)
 STAGES: dict[str, tuple[str, str]] = {
+    "goals": ("goals", "synthesize new task goals (WebShop, ARMAP) -> goals.jsonl"),
     "explore": ("explore", "run an explorer on a benchmark split -> trajectories.jsonl"),
     "synthesize": (
         "synthesize",

@@ -91,12 +91,16 @@ class Triplet:
 
 @dataclass
 class Candidate:
-    """One trajectory a planner considered, summarised: its scorer value and the true outcome."""
+    """One trajectory a planner considered, summarised: its scorer value and the true outcome.
+
+    ``objective`` is the value of the planner's objective (``planner.objective``) for it, if one
+    was set; the planner ranked candidates by ``scorer_score + weight * objective``."""
 
     scorer_score: float | None
     score: float
     success: bool
     num_steps: int
+    objective: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Candidate:

@@ -273,6 +273,12 @@ class WebShopEnv:
         """The goal product's WebShop category (beauty, electronics, fashion, food, furniture)."""
         return self.goal(task_id).category
 
+    def task_meta(self, task_id: str) -> dict[str, Any]:
+        """Kept in each trajectory's meta: the whole goal, so a later stage can replay actions
+        against it (synthesis's replayed negatives) without this env's ``goals_file``."""
+        goal = self.goal(task_id)
+        return {"goal": goal.to_dict(), "goal_source": goal.source}
+
     # -- episode -----------------------------------------------------------------------------
     def reset(self, task_id: str) -> str:
         return self.reset_goal(self.goal(task_id), str(task_id))
@@ -488,10 +494,18 @@ class WebShopEnv:
             p, self._require_goal(), self.catalog.prices[p.asin], s.selected(), self.nouns
         )
 
+    def reward_for(self, asin: str, options: dict[str, str]) -> PurchaseReward:
+        """WebShop's reward (the one ``click[buy now]`` gives) for buying product ``asin`` with
+        ``options`` (``{option name: value}``) for the current goal."""
+        if asin not in self.catalog.by_asin:
+            raise UnknownTaskError(f"asin {asin!r}: not a product of this catalog")
+        return self.purchase(_State(page="item", asin=asin, options=tuple(options.items())))
+
     def _purchase_info(self, s: _State) -> dict[str, Any]:
         r = self._last_purchase or self.purchase(s)
         info = {f"reward_{k}": v for k, v in r.info().items() if k != "reward"}
         info["purchased_asin"] = s.asin
+        info["purchased_price"] = self.catalog.prices[self._product(s.asin).asin]
         info["purchased_options"] = [f"{k}: {v}" for k, v in s.options]
         return info
 

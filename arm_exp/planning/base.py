@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
+from arm_exp.planning.objectives import Objective, measure
 from arm_exp.types import Candidate, Episode, Trajectory
 
 
@@ -90,9 +91,15 @@ class Meter:
         return time.perf_counter() - self.t0
 
 
-def candidate(traj: Trajectory, scorer_score: float | None) -> Candidate:
+def candidate(
+    traj: Trajectory, scorer_score: float | None, objective: Objective | None = None
+) -> Candidate:
     return Candidate(
-        scorer_score=scorer_score, score=traj.score, success=traj.success, num_steps=len(traj.steps)
+        scorer_score=scorer_score,
+        score=traj.score,
+        success=traj.success,
+        num_steps=len(traj.steps),
+        objective=None if objective is None else objective.value(traj),
     )
 
 
@@ -105,12 +112,25 @@ def make_episode(
     meter: Meter,
     extra: dict[str, float] | None = None,
     meta: dict[str, Any] | None = None,
+    objective: Objective | None = None,
 ) -> Episode:
+    """The episode of a plan; ``chosen_score`` is the scorer's own score of ``chosen``. With an
+    ``objective`` the counters also carry its value and the planning value of the pick (and
+    ``meta["objective"]`` its name and weight); every episode measures the pick (``actions``,
+    ``price_paid``: :func:`~arm_exp.planning.objectives.measure`)."""
     counters = meter.counters()
     if candidates:
         counters["n_candidates"] = float(len(candidates))
         counters["oracle_success"] = float(any(c.success for c in candidates))
         counters["mean_success"] = sum(c.success for c in candidates) / len(candidates)
+    counters.update(measure(chosen))
+    meta = dict(meta or {})
+    if objective is not None:
+        value = objective.value(chosen)
+        counters["objective_value"] = value
+        if chosen_score is not None:
+            counters["planning_value"] = chosen_score + objective.weight * value
+        meta["objective"] = {"name": objective.name, "weight": objective.weight}
     counters.update(extra or {})
     return Episode(
         id=task_id,
@@ -127,7 +147,7 @@ def make_episode(
         candidates=candidates,
         counters=counters,
         wall_s=meter.wall_s(),
-        meta=meta or {},
+        meta=meta,
     )
 
 

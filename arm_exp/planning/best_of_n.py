@@ -5,6 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, argmax, candidate, make_episode, require_scorer
+from arm_exp.planning.objectives import Objective, combine
 from arm_exp.rollout import EpisodeJob, derive_seed, fork_cursor, run_cursors, start_cursor
 from arm_exp.types import Episode
 
@@ -19,6 +20,8 @@ class BestOfNPlanner:
     Args:
         n: samples (ARMAP: 100 for Game of 24, 10 for WebShop/ScienceWorld).
         temperature: sampling temperature (ARMAP: 0.7 Game of 24).
+        objective: a customizable reward target (:mod:`arm_exp.planning.objectives`): the pick is
+            the argmax of score + weight * objective value. None: the scorer's argmax.
     """
 
     name = "best_of_n"
@@ -30,6 +33,7 @@ class BestOfNPlanner:
         max_steps: int = 100,
         max_retries: int = 0,
         seed: int = 0,
+        objective: Objective | None = None,
     ) -> None:
         if n < 1:
             raise ValueError(f"planner.n={n}: must be >= 1")
@@ -38,6 +42,7 @@ class BestOfNPlanner:
         self.max_steps = max_steps
         self.max_retries = max_retries
         self.seed = seed
+        self.objective = objective
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
         scorer = require_scorer(self.name, scorer)
@@ -52,12 +57,13 @@ class BestOfNPlanner:
         run_cursors(env, policy, cursors, self.temperature, self.max_retries, self.max_steps)
         trajs = [c.trajectory for c in cursors]
         values = scorer.score([t.intent for t in trajs], trajs)
-        best = argmax(values)
+        best = argmax(combine(values, trajs, self.objective))
         return make_episode(
             self.name,
             task_id,
             trajs[best],
             values[best],
-            [candidate(t, v) for t, v in zip(trajs, values, strict=True)],
+            [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
             meter,
+            objective=self.objective,
         )

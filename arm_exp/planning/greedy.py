@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from arm_exp.planning.objectives import Objective
 from arm_exp.planning.sampling import SamplingPlanner
 
 
@@ -10,5 +11,17 @@ class GreedyPlanner(SamplingPlanner):
 
     name = "greedy"
 
-    def __init__(self, max_steps: int = 100, max_retries: int = 0, seed: int = 0) -> None:
-        super().__init__(temperature=0.0, max_steps=max_steps, max_retries=max_retries, seed=seed)
+    def __init__(
+        self,
+        max_steps: int = 100,
+        max_retries: int = 0,
+        seed: int = 0,
+        objective: Objective | None = None,
+    ) -> None:
+        super().__init__(
+            temperature=0.0,
+            max_steps=max_steps,
+            max_retries=max_retries,
+            seed=seed,
+            objective=objective,
+        )

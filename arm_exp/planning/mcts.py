@@ -19,6 +19,10 @@ Each iteration:
 Envs are restored from snapshots, never replayed from the start, so an iteration costs at most
 ``depth + 1`` env steps (the new child plus the simulation; the counts are in
 ``meta["rollout_env_steps"]``). The answer is the best-scored completed rollout.
+
+With ``objective`` (a customizable reward target, :mod:`arm_exp.planning.objectives`) a
+rollout's value is its score + weight * objective value, both in the backed-up returns and in
+the choice of the answer; the episode keeps the scorer's own score of the answer.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 from arm_exp.agents.base import AgentContext, Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, candidate, make_episode, require_scorer
+from arm_exp.planning.objectives import Objective, combine
 from arm_exp.rollout import Cursor, EpisodeJob, clean_info, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode, Step, Trajectory
 
@@ -63,6 +68,7 @@ class MCTSPlanner:
     rollout_temperature: temperature of simulations (0: greedy completion, as in ARMAP).
     horizon: max trajectory length of a simulation (None: ``max_steps``).
     c: UCT exploration constant; gamma: discount of backed-up returns.
+    objective: a customizable reward target added to the scorer's score (None: score only).
     """
 
     name = "mcts"
@@ -78,6 +84,7 @@ class MCTSPlanner:
         gamma: float = 0.9,
         max_steps: int = 100,
         seed: int = 0,
+        objective: Objective | None = None,
     ) -> None:
         if rollouts < 1 or expansion < 1:
             raise ValueError("planner.rollouts and planner.expansion must be >= 1")
@@ -90,6 +97,7 @@ class MCTSPlanner:
         self.gamma = gamma
         self.max_steps = max_steps
         self.seed = seed
+        self.objective = objective
 
     # -- tree helpers ---------------------------------------------------------------------
     def _ucb(self, parent: Node, child: Node) -> float:
@@ -182,7 +190,8 @@ class MCTSPlanner:
         horizon = min(self.horizon or self.max_steps, self.max_steps)
         rng = random.Random(seed)
         stats = {"tree_nodes": 1.0, "merged_children": 0.0, "invalid_children": 0.0}
-        completed: list[tuple[float, Trajectory]] = []
+        # (planning value, scorer score, trajectory) of every completed rollout
+        completed: list[tuple[float, float, Trajectory]] = []
         per_rollout_steps: list[int] = []
         depths: list[int] = []
 
@@ -200,8 +209,9 @@ class MCTSPlanner:
             if leaf.terminal:
                 if leaf.done_traj is None:
                     leaf.done_traj = self._trajectory(base, path, f"r{r}")
-                    leaf.score_cache = scorer.score([base.intent], [leaf.done_traj])[0]
-                    completed.append((leaf.score_cache, leaf.done_traj))
+                    score = scorer.score([base.intent], [leaf.done_traj])[0]
+                    leaf.score_cache = combine([score], [leaf.done_traj], self.objective)[0]
+                    completed.append((leaf.score_cache, score, leaf.done_traj))
                 traj, value = leaf.done_traj, leaf.score_cache
             else:
                 if leaf.children is None and leaf.depth < horizon:
@@ -216,8 +226,9 @@ class MCTSPlanner:
                 )
                 run_cursors(env, policy, [cursor], self.rollout_temperature, 0, horizon)
                 traj = cursor.trajectory
-                value = scorer.score([base.intent], [traj])[0]
-                completed.append((value, traj))
+                score = scorer.score([base.intent], [traj])[0]
+                value = combine([score], [traj], self.objective)[0]
+                completed.append((value, score, traj))
             assert value is not None
             length = len(traj.steps)
             for node in path:
@@ -230,14 +241,14 @@ class MCTSPlanner:
             raise RuntimeError(
                 f"mcts on task {task_id}: no rollout completed (every action was invalid)"
             )
-        finished = [(v, t) for v, t in completed if t.done] or completed
-        best_value, best = max(finished, key=lambda vt: vt[0])
+        finished = [c for c in completed if c[2].done] or completed
+        _, best_score, best = max(finished, key=lambda c: c[0])
         return make_episode(
             self.name,
             task_id,
             best,
-            best_value,
-            [candidate(t, v) for v, t in completed],
+            best_score,
+            [candidate(t, s, self.objective) for _, s, t in completed],
             meter,
             extra={
                 "rollouts": float(self.rollouts),
@@ -245,4 +256,5 @@ class MCTSPlanner:
                 "max_env_steps_per_rollout": float(max(per_rollout_steps)),
             },
             meta={"rollout_env_steps": per_rollout_steps, "rollout_depths": depths},
+            objective=self.objective,
         )

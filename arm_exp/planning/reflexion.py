@@ -5,6 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, argmax, candidate, make_episode, require_scorer
+from arm_exp.planning.objectives import Objective, combine
 from arm_exp.rollout import EpisodeJob, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode
 
@@ -26,6 +27,9 @@ class ReflexionPlanner:
         temperature: sampling temperature of each attempt.
         threshold_quantile / threshold_of: the calibrated stopping bar.
         reflection_max_tokens: length of a reflection.
+        objective: a customizable reward target (:mod:`arm_exp.planning.objectives`): the answer
+            is the attempt with the best score + weight * objective value; stopping still asks
+            the scorer alone whether an attempt succeeded.
     """
 
     name = "reflexion"
@@ -40,6 +44,7 @@ class ReflexionPlanner:
         max_steps: int = 100,
         max_retries: int = 0,
         seed: int = 0,
+        objective: Objective | None = None,
     ) -> None:
         if trials < 1:
             raise ValueError(f"planner.trials={trials}: must be >= 1")
@@ -53,6 +58,7 @@ class ReflexionPlanner:
         self.max_steps = max_steps
         self.max_retries = max_retries
         self.seed = seed
+        self.objective = objective
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
         scorer = require_scorer(self.name, scorer)
@@ -81,14 +87,15 @@ class ReflexionPlanner:
                 break
             if callable(reflect) and k < self.trials - 1:
                 reflections.append(reflect(traj.intent, traj, self.reflection_max_tokens))
-        best = argmax(values)
+        best = argmax(combine(values, trajs, self.objective))
         return make_episode(
             self.name,
             task_id,
             trajs[best],
             values[best],
-            [candidate(t, v) for t, v in zip(trajs, values, strict=True)],
+            [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
             meter,
+            objective=self.objective,
             extra={
                 "trials": float(len(trajs)),
                 "stopped_at_threshold": float(stopped),

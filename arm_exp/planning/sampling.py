@@ -5,6 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, candidate, make_episode
+from arm_exp.planning.objectives import Objective
 from arm_exp.rollout import EpisodeJob, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode
 
@@ -17,13 +18,25 @@ class SamplingPlanner:
         max_steps: step cap per trajectory (the env has its own limit too).
         max_retries: re-proposals after an invalid action (cheap-snapshot envs).
         seed: base seed of the per-task random streams.
+        objective: must be None: with one trajectory there is nothing to choose (the
+            ``objective`` config group is for best_of_n, reflexion and mcts).
     """
 
     name = "sampling"
 
     def __init__(
-        self, temperature: float = 0.7, max_steps: int = 100, max_retries: int = 0, seed: int = 0
+        self,
+        temperature: float = 0.7,
+        max_steps: int = 100,
+        max_retries: int = 0,
+        seed: int = 0,
+        objective: Objective | None = None,
     ) -> None:
+        if objective is not None:
+            raise ValueError(
+                f"planner.objective={objective.name}: {self.name} commits to its only trajectory; "
+                "a customizable reward target needs planner=best_of_n, reflexion or mcts"
+            )
         self.temperature = temperature
         self.max_steps = max_steps
         self.max_retries = max_retries

@@ -5,6 +5,10 @@ Writes ``episodes.jsonl`` (one :class:`~arm_exp.types.Episode` per task, resumab
 ``ci_high``), ``plan/<split>/score``, the mean per-episode costs (``llm_calls``, ``rm_calls``,
 ``rm_cache_hits``, ``env_steps``, ``wall_s``, ...), planner-specific means (Best-of-N's
 ``oracle_success`` and ``mean_success``, Reflexion's ``trials``, ...) and per-task-type rates.
+The picked trajectory's ``actions`` and (WebShop) ``price_paid`` are always reported; with a
+customizable reward target (``objective=fewer_actions|lower_price``, which fills
+``planner.objective``) also ``objective_value`` and ``planning_value``, while ``score`` and the
+success rate stay the benchmark's and ``scorer_score`` the scorer's own.
 ``rm_ckpt`` is required when ``scorer=rm``; a planner that needs a scorer refuses ``scorer=none``.
 """
 
@@ -112,6 +116,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         split=split,
         policy=policy_name,
         planner=planner_name,
+        objective=objective_label(cfg),
         scorer=scorer_name,
         backbone=choice("llm") if policy_name == "llm" or scorer_name == "policy_judge" else None,
         rm_ckpt=str(inputs.get("rm_ckpt")) if inputs.get("rm_ckpt") else None,
@@ -119,6 +124,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
         scorer_counters=scorer.counters() if scorer is not None else {},
     )
     return stage.finish(metrics)
+
+
+def objective_label(cfg: DictConfig) -> str:
+    """``"fewer_actions(w=0.1)"`` for a run with a customizable reward target, else ``""``."""
+    node = cfg.planner.get("objective")
+    if node is None:
+        return ""
+    name = choice("objective") or str(node.get("_target_", "objective")).rsplit(".", 1)[-1]
+    return f"{name}(w={float(node.get('weight', 1.0)):g})"
 
 
 def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:

@@ -7,7 +7,10 @@ distinguish runs of a sweep, pools their episodes, and writes:
 - ``report.csv``: the columns fixed by the design (``benchmark, split, policy, planner, scorer,
   n_tasks, success_rate, ci_low, ci_high, score, llm_calls, rm_calls, env_steps, wall_s``; costs
   are means per episode, the interval is a 95% Wilson interval), then ``backbone, reward_model,
-  loss, oracle_success, mean_success, rm_cache_hits, runs``;
+  loss, oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid``
+  (``objective``: the customizable reward target, e.g. ``fewer_actions(w=0.1)``, empty for the
+  pure scorer; ``actions`` and ``price_paid``: means over the picked trajectories, the price over
+  those that bought something);
 - ``report.md``: the same as a Markdown table;
 - ``success_vs_n.png``: for Best-of-N runs, success of the scorer's pick among k of the N
   samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of k) and
@@ -66,8 +69,21 @@ EXTRA = [
     "mean_success",
     "rm_cache_hits",
     "runs",
+    "objective",
+    "actions",
+    "price_paid",
 ]
-GROUP = ["benchmark", "split", "policy", "planner", "scorer", "backbone", "reward_model", "loss"]
+GROUP = [
+    "benchmark",
+    "split",
+    "policy",
+    "planner",
+    "scorer",
+    "backbone",
+    "reward_model",
+    "loss",
+    "objective",
+]
 
 
 def find_plan_runs(roots: list[Path]) -> list[Path]:
@@ -108,6 +124,7 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "backbone": counts.get("backbone") or "",
         "reward_model": reward_model if counts.get("scorer") == "rm" else "",
         "loss": loss if counts.get("scorer") == "rm" else "",
+        "objective": counts.get("objective") or "",
         "episodes": episodes,
     }
 
@@ -141,10 +158,18 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             mean_success=cost("mean_success"),
             rm_cache_hits=cost("rm_cache_hits"),
             runs=len(members),
+            actions=cost("actions"),
+            price_paid=_mean_present(eps, "price_paid"),
             _episodes=eps,
         )
         rows.append(row)
     return rows
+
+
+def _mean_present(eps: list[Episode], name: str) -> float | str:
+    """The mean of a counter over the episodes that have it ('' if none has)."""
+    values = [float(e.counters[name]) for e in eps if name in e.counters]
+    return mean(values) if values else ""
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -167,6 +192,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "success % [95% CI]",
         "oracle@N %",
         "score",
+        "actions",
+        "price paid",
         "LLM calls",
         "RM calls",
         "env steps",
@@ -180,7 +207,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
             r["benchmark"],
             r["split"],
             policy,
-            r["planner"],
+            r["planner"] + (f" + {r['objective']}" if r["objective"] else ""),
             scorer,
             str(r["n_tasks"]),
             f"{100 * r['success_rate']:.1f} [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]",
@@ -188,6 +215,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
             if r["planner"] in ("best_of_n", "mcts", "reflexion")
             else "",
             f"{r['score']:.3f}",
+            f"{r['actions']:.1f}",
+            f"{r['price_paid']:.2f}" if r["price_paid"] != "" else "",
             f"{r['llm_calls']:.1f}",
             f"{r['rm_calls']:.1f}",
             f"{r['env_steps']:.1f}",
@@ -200,7 +229,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 def success_at_k(
     episodes: list[Episode], k: int, draws: int = 200, seed: int = 0
 ) -> tuple[float, float, float]:
-    """(scorer's pick, oracle, mean) success among k random candidates of each episode."""
+    """(planner's pick, oracle, mean) success among k random candidates of each episode; the
+    pick ranks by the scorer's score plus the run's objective term, if it had one."""
     rng = random.Random(seed)
     pick = oracle = avg = 0.0
     n = 0
@@ -208,9 +238,12 @@ def success_at_k(
         cands = e.candidates
         if len(cands) < k or any(c.scorer_score is None for c in cands):
             continue
+        weight = float(e.meta.get("objective", {}).get("weight", 0.0))
+        values = [float(c.scorer_score or 0.0) + weight * (c.objective or 0.0) for c in cands]
         for _ in range(draws):
-            sub = rng.sample(cands, k)
-            best = max(range(k), key=lambda i: (sub[i].scorer_score, -i))
+            idx = rng.sample(range(len(cands)), k)
+            sub = [cands[i] for i in idx]
+            best = max(range(k), key=lambda j: (values[idx[j]], -j))
             pick += sub[best].success
             oracle += any(c.success for c in sub)
             avg += sum(c.success for c in sub) / k
@@ -325,7 +358,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "report/runs": float(len(runs_dirs)),
     }
     for r in rows:
-        label = "/".join(str(r[k]) for k in ("benchmark", "policy", "planner", "scorer") if r[k])
+        keys = ("benchmark", "policy", "planner", "objective", "scorer")
+        label = "/".join(str(r[k]) for k in keys if r[k])
         metrics[f"report/{label}/success_rate"] = r["success_rate"]
     log_tables(stage.loggers, rows, [stage.dir / p for p in pngs])
     return stage.finish(metrics)

@@ -45,9 +45,12 @@ class SynthesisKit(Protocol):
     """A benchmark's synthesis know-how. Positives carry their (possibly relabeled) intent in
     ``Trajectory.intent``; negatives carry ``meta["negative_kind"]``. Methods that can fail
     return a drop reason (a short snake_case string) instead of a trajectory; none may raise on
-    model output."""
+    model output. ``llm_intents``: whether the ``llm`` strategy has the synthesizer LLM write
+    each positive's intent (hindsight labelling); False keeps the intent the trajectory was run
+    for (:meth:`hindsight`), as for goals that were themselves synthesized (WebShop)."""
 
     benchmark: str
+    llm_intents: bool
 
     def prepare(self, trajectories: Sequence[Trajectory]) -> None:
         """See the whole explored pool once (for natural negatives)."""

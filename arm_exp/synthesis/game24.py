@@ -143,6 +143,7 @@ class Game24Kit:
     """
 
     benchmark = "game24"
+    llm_intents = True
 
     def __init__(
         self, intent_target: str | int = "reached", kinds: list[str] | None = None

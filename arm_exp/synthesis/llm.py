@@ -1,10 +1,11 @@
 """The ``llm`` strategy (ARMAP's): the synthesizer LLM writes intents and negatives.
 
 Per batch of source trajectories: one batched ``generate`` for the hindsight intents (greedy:
-the intent is a fact about the trajectory), one for all negatives (sampled, one request per
-(positive, error kind)). The kit parses and validates every answer; failures are dropped and
-counted, or, with ``rule_fallback``, replaced by the rule strategy's output for that slot
-(counted separately), which keeps weak CPU models useful for plumbing runs.
+the intent is a fact about the trajectory; skipped for kits with ``llm_intents = False``, whose
+positives keep the goal they were run on, as ARMAP's WebShop data does), one for all negatives
+(sampled, one request per (positive, error kind)). The kit parses and validates every answer;
+failures are dropped and counted, or, with ``rule_fallback``, replaced by the rule strategy's
+output for that slot (counted separately), which keeps weak CPU models useful for plumbing runs.
 """
 
 from __future__ import annotations
@@ -71,17 +72,22 @@ class LLMSynthesizer:
         seed = derive_seed(self.seed, "llm-round", self._rounds) % (2**31)
         self._rounds += 1
 
-        # 1. hindsight intents, written by the LLM and checked against the trajectory.
-        gens = self.llm.generate(
-            [self.kit.intent_prompt(s) for s in batch],
-            temperature=0.0,
-            max_tokens=self.intent_max_tokens,
-            seed=seed,
-        )
+        # 1. hindsight intents, written by the LLM and checked against the trajectory; a kit
+        # whose intents are the tasks' own goals (WebShop's synthesized goals) skips this call.
+        if self.kit.llm_intents:
+            gens = self.llm.generate(
+                [self.kit.intent_prompt(s) for s in batch],
+                temperature=0.0,
+                max_tokens=self.intent_max_tokens,
+                seed=seed,
+            )
+            intent_texts: list[str | None] = [g.texts[0] for g in gens]
+        else:
+            intent_texts = [None] * len(batch)
         positives: list[Trajectory | None] = []
-        for s, g, res in zip(batch, gens, results, strict=True):
-            parsed = self.kit.parse_intent(g.texts[0], s)
-            if isinstance(parsed, str) and self.rule_fallback:
+        for s, text, res in zip(batch, intent_texts, results, strict=True):
+            parsed = self.kit.hindsight(s) if text is None else self.kit.parse_intent(text, s)
+            if isinstance(parsed, str) and text is not None and self.rule_fallback:
                 res.keep(f"intent_rule_fallback_after_{parsed}")
                 parsed = self.kit.hindsight(s)
             reason = parsed if isinstance(parsed, str) else self.kit.validate_positive(parsed)

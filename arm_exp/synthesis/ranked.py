@@ -61,6 +61,7 @@ class ScoreRankedKit:
     """
 
     kinds = ["truncated"]
+    llm_intents = True
 
     def __init__(
         self,

@@ -51,6 +51,16 @@ CASES = [
 ]
 
 
+def _package(group: str, option: str) -> str:
+    """Where an option lands: its ``# @package X`` header (``objective`` fills
+    ``planner.objective``), else the group's name or ``@`` package."""
+    path = CONF / group.split("@")[0] / f"{option}.yaml"
+    first = path.read_text().splitlines()[:1]
+    if first and first[0].startswith("# @package ") and "_global_" not in first[0]:
+        return first[0].split()[-1]
+    return group.split("@")[-1]
+
+
 def _targets(node) -> list[DictConfig]:
     """The outermost nodes with a _target_ inside ``node``."""
     if isinstance(node, DictConfig):
@@ -77,11 +87,12 @@ def test_option_composes_and_instantiates(primary, group, option, tmp_path, requ
     _resolve_all(cfg)
     if group.split("@")[0] in GLOBAL_GROUPS:
         return
-    package = group.split("@")[-1]
-    if cfg[package] is None:  # an explicit "nothing" option (scorer=none)
+    package = _package(group, option)
+    node = OmegaConf.select(cfg, package)
+    if node is None:  # an explicit "nothing" option (scorer=none)
         assert (CONF / group.split("@")[0] / f"{option}.yaml").read_text().strip()
         return
-    targets = _targets(cfg[package])
+    targets = _targets(node)
     assert targets, f"{group}/{option}.yaml builds no object (no _target_)"
     for t in targets:
         if t.get("accelerator") == "gpu" and not have_cuda():

@@ -1,0 +1,153 @@
+"""``arm-exp goals``: synthesize new task goals for a benchmark -> ``goals.jsonl``.
+
+ARMAP's WebShop data starts here: products sampled outside the human test goals, an instruction
+written for each from 1-2 chosen attributes and 0-2 option values (``goal_writer=llm``, the
+synthesizer LLM, or ``goal_writer=rule``), each goal validated against the env's own reward
+(:mod:`arm_exp.synthesis.webshop_goals`). The benchmark supplies the how
+(``benchmark.goal_generator``; only WebShop has one); this stage the how many (``goals.*``,
+``limit`` caps the number of products), batching, resumption and the counts.
+
+Writes ``goals.jsonl`` (``{"id": ..., "goal": {...}}`` per line: the format of WebShop's
+``benchmark.env.goals_file``), ``goal_attempts.jsonl`` (one line per request: what was written,
+``status`` = ``ok`` or the drop reason, whether a search finds the target), ``metrics.json``
+(``goals/n_valid``, ``goals/valid_share``, ``goals/dropped/<reason>``, ...) and
+``manifest.json``. The next stage explores those goals::
+
+    arm-exp explore benchmark=webshop split=extra benchmark.env.goals_file=<this dir>/goals.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from arm_exp.artifacts import ResumableJsonl, atomic_write_text
+from arm_exp.stages.common import (
+    CONF_DIR,
+    ConfigError,
+    KeySpec,
+    StageRun,
+    choice,
+    progress,
+    summary,
+)
+
+log = logging.getLogger(__name__)
+
+GOALS = "goals.jsonl"
+ATTEMPTS = "goal_attempts.jsonl"
+KEY_FIELDS = (
+    "benchmark.name",
+    "benchmark.env",
+    "benchmark.goal_generator",
+    "goal_writer",
+    "goals",
+    "limit",
+    "seed",
+)
+
+
+def key_spec(cfg: DictConfig) -> KeySpec:
+    return KeySpec(KEY_FIELDS)
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    if cfg.benchmark.get("goal_generator") is None:
+        raise ConfigError(
+            f"benchmark={cfg.benchmark.name} has no `benchmark.goal_generator`: goal synthesis "
+            "is defined for benchmark=webshop (ARMAP's WebShop pipeline)"
+        )
+    stage = StageRun(cfg, "goals", key_spec(cfg), artifacts=[GOALS, ATTEMPTS])
+    if stage.done:
+        return stage.previous_metrics()
+    num_products = int(cfg.goals.num_products)
+    if cfg.get("limit") is not None:
+        num_products = min(num_products, int(cfg.limit))
+    batch_size = int(cfg.goals.batch_size)
+    if batch_size < 1:
+        raise ConfigError(f"goals.batch_size={batch_size}: must be >= 1")
+    seed = int(cfg.seed)
+    generator = instantiate(cfg.benchmark.goal_generator)
+    writer = instantiate(cfg.goal_writer)
+    try:
+        requests = generator.requests(num_products, int(cfg.goals.per_product), seed)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if not requests:
+        raise ConfigError(
+            f"benchmark.goal_generator: no product left to sample outside "
+            f"exclude_splits={list(cfg.benchmark.goal_generator.exclude_splits)}"
+        )
+    shots = generator.shots(int(getattr(writer, "num_shots", 0)), seed)
+    store = ResumableJsonl(stage.dir / ATTEMPTS, dict, json.dumps, key=lambda r: r["id"])
+    todo = [r for r in requests if r.id not in store]
+    resumed = len(requests) - len(todo)
+    try:
+        with progress(len(requests), f"goals {choice('goal_writer', 'writer')}", resumed) as bar:
+            for start in range(0, len(todo), batch_size):
+                for outcome in generator.generate(todo[start : start + batch_size], writer, shots):
+                    store.append(outcome.record())
+                    bar.update()
+    finally:
+        store.close()
+        writer.close()  # a managed LLM server stops here, not at interpreter exit
+    attempts = store.finalize([r.id for r in requests])
+    ok = [a for a in attempts if a["status"] == "ok"]
+    atomic_write_text(
+        stage.dir / GOALS,
+        "".join(json.dumps({"id": a["id"], "goal": a["goal"]}) + "\n" for a in ok),
+    )
+    metrics = _metrics(attempts, num_products, len(shots), writer.counters())
+    stage.count(
+        goals=len(ok),
+        requests=len(attempts),
+        resumed=resumed,
+        shots=len(shots),
+        goal_writer=choice("goal_writer"),
+        synthesizer_llm=choice("llm@synthesizer_llm"),
+        benchmark=generator.env.benchmark,  # webshop_mini on the bundled catalog
+    )
+    metrics = stage.finish(metrics)
+    log.info("goals: %d of %d requests valid -> %s", len(ok), len(attempts), stage.dir / GOALS)
+    return metrics
+
+
+def _metrics(
+    attempts: list[dict], num_products: int, n_shots: int, counters: dict[str, float]
+) -> dict[str, float]:
+    ok = [a for a in attempts if a["status"] == "ok"]
+    n = len(attempts)
+    metrics: dict[str, float] = {
+        "goals/n_requests": n,
+        "goals/n_products": len({a["asin"] for a in attempts}),
+        "goals/n_products_asked": num_products,
+        "goals/n_valid": len(ok),
+        "goals/valid_share": len(ok) / n if n else 0.0,
+        "goals/findable_share": (sum(bool(a["findable"]) for a in ok) / len(ok) if ok else 0.0),
+        "goals/n_shots": n_shots,
+        "goals/mean_attributes": _mean([len(a["attributes"]) for a in ok]),
+        "goals/mean_options": _mean([len(a["options"]) for a in ok]),
+    }
+    for reason, k in Counter(a["status"] for a in attempts if a["status"] != "ok").items():
+        metrics[f"goals/dropped/{reason}"] = k
+    # With a fallback writer: why the first writer's text failed, and how many the fallback saved.
+    for reason, k in Counter(a["fallback_after"] for a in attempts if a["fallback_after"]).items():
+        metrics[f"goals/fallback_after/{reason}"] = k
+    for writer, k in Counter(a["writer"] for a in ok).items():
+        metrics[f"goals/valid_by_writer/{writer}"] = k
+    metrics.update({f"goals/{k}": v for k, v in counters.items()})
+    return metrics
+
+
+def _mean(xs: list[int]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+@hydra.main(config_path=CONF_DIR, config_name="goals", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    print(summary(run(cfg)))
