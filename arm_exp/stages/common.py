@@ -158,6 +158,15 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     return float(metrics[name])
 
 
+def benchmark_inputs(cfg: DictConfig) -> dict[str, Path]:
+    """Data files a benchmark reads besides its package data (WebShop's synthesized goals): keyed
+    by their producing run's key or their size and mtime, so new contents are never served from
+    a stale cache."""
+    env = OmegaConf.select(cfg, "benchmark.env")
+    goals = env.get("goals_file") if env is not None else None
+    return {"goals_file": Path(str(goals))} if goals else {}
+
+
 @dataclass
 class KeySpec:
     """What determines a stage's output: config subtrees, input artifacts, extra data."""

@@ -22,6 +22,7 @@ from arm_exp.stages.common import (
     ConfigError,
     KeySpec,
     StageRun,
+    benchmark_inputs,
     by_type_metrics,
     choice,
     progress,
@@ -37,7 +38,7 @@ KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "ex
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
-    return KeySpec(KEY_FIELDS)
+    return KeySpec(KEY_FIELDS, inputs=benchmark_inputs(cfg))
 
 
 def run(cfg: DictConfig) -> dict[str, float]:

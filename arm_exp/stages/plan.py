@@ -29,6 +29,7 @@ from arm_exp.stages.common import (
     ConfigError,
     KeySpec,
     StageRun,
+    benchmark_inputs,
     by_type_metrics,
     choice,
     container,
@@ -59,7 +60,7 @@ def key_spec(cfg: DictConfig) -> KeySpec:
     """Config subtrees + the reward-model checkpoint (by its train run's key, not its path)."""
     planner_name = choice("planner", "planner")
     scorer_name = choice("scorer", "scorer")
-    inputs = {}
+    inputs = benchmark_inputs(cfg)
     if cfg.get("scorer") is not None and "path" in cfg.scorer:
         if OmegaConf.is_missing(cfg, "rm_ckpt") or not cfg.get("rm_ckpt"):
             raise ConfigError(

@@ -145,3 +145,18 @@ def test_llm_goal_writer_with_the_embedded_model(make_cfg, tmp_path):
     assert m["goals/n_requests"] == len(attempts) == 2 and m["goals/llm_calls"] == 1
     assert all(a["writer"] == "synthetic_llm" and a["text"] is not None for a in attempts)
     assert m["goals/n_valid"] == sum(a["status"] == "ok" for a in attempts)
+
+
+def test_explore_key_follows_the_goals_file_contents(goal_run, tmp_path, make_cfg):
+    """New goals at the same path must not be served from a stale explore cache."""
+    out, _ = goal_run
+    goals_file = tmp_path / "goals.jsonl"
+    goals_file.write_bytes((out / "goals.jsonl").read_bytes())
+    overrides = ["benchmark=webshop", "split=extra", f"benchmark.env.goals_file={goals_file}"]
+    before = explore.key_spec(make_cfg("explore", overrides)).key(make_cfg("explore", overrides))
+    goals_file.write_text(goals_file.read_text().splitlines()[0] + "\n")
+    after = explore.key_spec(make_cfg("explore", overrides)).key(make_cfg("explore", overrides))
+    assert before != after
+    from_run = [*overrides[:2], f"benchmark.env.goals_file={out / 'goals.jsonl'}"]
+    cfg = make_cfg("explore", from_run)
+    assert explore.key_spec(cfg).inputs["goals_file"] == out / "goals.jsonl"
