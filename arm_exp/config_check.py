@@ -8,7 +8,8 @@ models, engines or servers start). It catches, in a second or less:
 - a key that does not exist (``limt=2``): Hydra's error and the closest existing keys;
 - a value of the wrong type (``limit=abc``, ``trainer.max_epochs=1.5``): the key, the value and
   the type its default (or the schema below) calls for;
-- an override Hydra cannot parse, or a config that does not compose.
+- an override Hydra cannot parse, or a config that does not compose;
+- a secret passed as a value (``llm.api_key=sk-...``): keys come from environment variables.
 
 A required value left at ``???`` is reported by the stage itself, with the producer to run, as
 soon as it reads its inputs (before any expensive work).
@@ -27,6 +28,12 @@ from arm_exp.stages.common import CONF_DIR, ConfigError
 
 # Keys whose default is null, so their type cannot be read off the default.
 SCHEMA: dict[str, type] = {"limit": int, "seed": int, "task_ids": list}
+
+
+def _is_secret_key(key: str) -> bool:
+    from arm_exp.artifacts import _SECRET_KEY
+
+    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
 
 
 def group_options(group: str, conf_dir: str | Path = CONF_DIR) -> list[str] | None:
@@ -99,6 +106,14 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> None:
             f"{e}\nhint: overrides are key=value (quote values with spaces, brackets or commas)"
         ) from None
 
+    secrets = [o.key_or_group for o in parsed if _is_secret_key(o.key_or_group) and o.value()]
+    if secrets:
+        # Hydra would write it to .hydra/overrides.yaml and config.yaml before the stage runs.
+        raise ConfigError(
+            f"`{secrets[0]}`: secrets are never passed as config values (they would be written "
+            "to the run dir); put the key in an environment variable and name it with "
+            "llm.api_key_env=VAR"
+        )
     hints: list[str] = []
     group_args: list[str] = []
     sweeps = False

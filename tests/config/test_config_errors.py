@@ -69,3 +69,10 @@ def test_missing_required_input_is_one_clear_line(tmp_path):
     assert proc.returncode == 1
     assert "arm-exp synthesize: error: `input_dir` is required" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("arg", ["+llm.api_key=sk-123", "+llm.password=x", "+wandb.auth_token=t"])
+def test_a_secret_on_the_command_line_is_refused(arg):
+    with pytest.raises(ConfigError, match="environment variable"):
+        check_overrides("explore", ["llm=openai_server", arg])
+    check_overrides("explore", ["llm=openai_server", "llm.api_key_env=MY_KEY"])
