@@ -3,6 +3,11 @@
 ``arm-exp --help`` lists the stages; ``arm-exp <stage> --help`` shows that stage's Hydra help
 (config groups and options). SIGTERM and SIGINT become a normal interpreter exit, so JSONL
 artifacts are flushed, managed servers are stopped and an interrupted stage can resume.
+
+The command line is checked before the stage is imported (:mod:`arm_exp.config_check`): a bad
+group option, key or value type exits with status 2 and a hint. Errors that are the user's to fix
+(a config value, a missing or corrupt input, an unreachable LLM server) print one message that
+names the key or the file, not a stack trace.
 """
 
 from __future__ import annotations
@@ -67,6 +72,17 @@ def main(argv: list[str] | None = None) -> None:
     if stage not in STAGES:
         print(f"arm-exp: unknown stage {stage!r}\n\n{_usage()}", file=sys.stderr)
         raise SystemExit(2)
+    from arm_exp.artifacts import ArtifactError
+    from arm_exp.config_check import check_overrides
+    from arm_exp.llm.base import LLMError
+    from arm_exp.stages.common import ConfigError
+
+    if not relaunched:
+        try:
+            check_overrides(STAGES[stage][0], overrides)
+        except ConfigError as e:
+            print(f"arm-exp {stage}: config error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
     module = importlib.import_module(f"arm_exp.stages.{STAGES[stage][0]}")
     from arm_exp.stages.common import CONF_DIR
     from arm_exp.sweeps import PluginMissing, check_plugins
@@ -79,7 +95,24 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     os.environ[STAGE_ENV] = stage
     sys.argv = [sys.argv[0], *overrides]
-    module.main()
+    # Hydra would print our errors with a stack trace; let them reach us and print the message.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        module.main()
+    except (ConfigError, ArtifactError, LLMError) as e:
+        print(f"arm-exp {stage}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except Exception as e:
+        from omegaconf.errors import MissingMandatoryValue
+
+        if not isinstance(e, MissingMandatoryValue):
+            raise
+        key = getattr(e, "full_key", None) or "?"
+        print(
+            f"arm-exp {stage}: error: {e}\nhint: pass {key}=... on the command line",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

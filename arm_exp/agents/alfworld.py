@@ -25,8 +25,12 @@ from arm_exp.agents.base import AgentContext, Proposal, format_reflections
 from arm_exp.envs.alfworld import MAX_ACTION_CHARS, TASK_TYPES
 from arm_exp.llm.base import Message, Prompt
 
-_ACTION_RE = re.compile(r"^\s*\**\s*action\s*\**\s*:\s*(.*)$", re.I | re.M)
-_THOUGHT_RE = re.compile(r"^\s*\**\s*thought\s*\**\s*:\s*\**\s*", re.I)
+# Each optional run is anchored by a distinct character (no `\s*\**\s*`: with `\**` empty the two
+# `\s*` split a whitespace run in O(n^2) ways, so blank-line-heavy output took seconds).
+_ACTION_RE = re.compile(
+    r"^[^\S\n]*(?:\*+[^\S\n]*)?action[^\S\n]*(?:\*+[^\S\n]*)?:\s*(.*)$", re.I | re.M
+)
+_THOUGHT_RE = re.compile(r"^\s*(?:\*+\s*)?thought\s*(?:\*+\s*)?:\s*(?:\*+\s*)?", re.I)
 _MAX_TEXT = 4000
 
 # Goal wordings of ALFWorld's templates, most specific first (see infer_task_type).

@@ -29,9 +29,15 @@ from arm_exp.llm.base import Message, Prompt
 
 _MAX_TEXT = 4000
 _BARE_ACTION_CHARS = 80
-_ACTION = re.compile(r"^[\s*_#>`-]*action\s*\d*\s*[*_]*\s*[:：]\s*[*_]*(?P<rest>.*)$", re.I)
-_THOUGHT = re.compile(r"^[\s*_#>`-]*thought\s*\d*\s*[*_]*\s*[:：]\s*[*_]*(?P<rest>.*)$", re.I)
-_OBSERVATION = re.compile(r"^[\s*_#>`-]*observation\s*\d*\s*[*_]*\s*[:：]", re.I)
+# `\s*(?:\d+\s*)?(?:[*_]+\s*)?` rather than `\s*\d*\s*[*_]*\s*`: the latter splits a run of spaces
+# in O(n^2) ways before failing (seconds on a line of spaces without a colon).
+_ACTION = re.compile(
+    r"^[\s*_#>`-]*action\s*(?:\d+\s*)?(?:[*_]+\s*)?[:：]\s*[*_]*(?P<rest>.*)$", re.I
+)
+_THOUGHT = re.compile(
+    r"^[\s*_#>`-]*thought\s*(?:\d+\s*)?(?:[*_]+\s*)?[:：]\s*[*_]*(?P<rest>.*)$", re.I
+)
+_OBSERVATION = re.compile(r"^[\s*_#>`-]*observation\s*(?:\d+\s*)?(?:[*_]+\s*)?[:：]", re.I)
 _QUOTES = "\"'`*_“”‘’"
 
 

@@ -19,8 +19,10 @@ from arm_exp.llm.base import Message, Prompt
 _MAX_TEXT = 4000
 _MAX_THOUGHT = 1000
 _CALL = re.compile(rf"\b(search|click)\s*\[([^\[\]\n]{{0,{MAX_ACTION_CHARS}}})\]", re.I)
-_ACTION_LABEL = re.compile(r"^\W*action\s*\d*\s*:", re.I | re.M)
-_THOUGHT_LABEL = re.compile(r"^\W*(?:thought|think|reasoning)\s*:\s*", re.I | re.M)
+# `[^\w\n]*`, not `\W*`: a leading run must not cross lines, or every line start rescans the rest
+# of the text (quadratic on blank-line-heavy output).
+_ACTION_LABEL = re.compile(r"^[^\w\n]*action\s*(?:\d+\s*)?:", re.I | re.M)
+_THOUGHT_LABEL = re.compile(r"^[^\w\n]*(?:thought|think|reasoning)\s*:\s*", re.I | re.M)
 OMITTED = "(earlier page omitted)"
 
 

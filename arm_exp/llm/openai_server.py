@@ -58,7 +58,8 @@ class OpenAIServerLLM(BaseLLM):
         timeout_s: per-request timeout.
         max_retries: retries per request after the first attempt.
         backoff_s / max_backoff_s: exponential backoff base and cap (full jitter).
-        max_total_wait_s: bound on the time one request may spend retrying.
+        max_total_wait_s: bound on the time one request may take, retries included (each
+            attempt's timeout is clipped to what is left of it).
         max_concurrency: concurrent requests in flight.
         logprobs: ask for the sampled tokens' log-probabilities (summed per sample).
         extra_body: extra JSON fields for the server (e.g. vLLM's ``top_k``,
@@ -242,8 +243,10 @@ class OpenAIServerLLM(BaseLLM):
         deadline = time.monotonic() + self.max_total_wait_s
         last: BaseException | None = None
         for attempt in range(self.max_retries + 1):
+            # An attempt may not outlast the budget: its timeout is clipped to what is left.
+            budget = max(deadline - time.monotonic(), 0.05)
             try:
-                return self._request_once(url, prompt, kw)
+                return self._request_once(url, prompt, kw, min(self.timeout_s, budget))
             except _Retryable as e:
                 last = e.__cause__ or e
                 if self._server_down(url) is not None:
@@ -259,7 +262,9 @@ class OpenAIServerLLM(BaseLLM):
             f"within {self.max_total_wait_s:.0f}s: {type(last).__name__}: {last}"
         )
 
-    def _request_once(self, url: str, prompt: Prompt, kw: dict[str, Any]) -> Generation:
+    def _request_once(
+        self, url: str, prompt: Prompt, kw: dict[str, Any], timeout_s: float
+    ) -> Generation:
         import openai
 
         client = self._client(url)
@@ -271,6 +276,7 @@ class OpenAIServerLLM(BaseLLM):
                     prompt=prompt,
                     logprobs=1 if self.logprobs else None,
                     extra_body=extra or None,
+                    timeout=timeout_s,
                     **kw,
                 )
             else:
@@ -279,6 +285,7 @@ class OpenAIServerLLM(BaseLLM):
                     messages=prompt,
                     logprobs=self.logprobs or None,
                     extra_body=extra or None,
+                    timeout=timeout_s,
                     **kw,
                 )
         except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e:

@@ -34,6 +34,7 @@ class OracleScorer:
 
 
 _YES = re.compile(r"\b(yes|no)\b", re.I)
+_JUDGE_CHARS = 500  # the verdict opens the answer; the rest of a runaway answer is not read
 
 
 class PolicyJudgeScorer:
@@ -83,7 +84,7 @@ class PolicyJudgeScorer:
         for g in gens:
             votes = []
             for text in g.texts:
-                m = _YES.search(text or "")
+                m = _YES.search((text or "")[:_JUDGE_CHARS])
                 if m is None:
                     self._counters["judge_unparsed"] += 1
                 votes.append(1.0 if m and m.group(1).lower() == "yes" else 0.0)

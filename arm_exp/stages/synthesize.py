@@ -95,13 +95,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 for res in synth.synthesize(todo[start : start + synth.batch_size]):
                     dropped = dict(res.dropped)
                     for t in res.triplets:
+                        if t.id in triplets:
+                            # Written before an interruption that came before this source's
+                            # progress line: it was kept then (its hash is in `seen`), so it
+                            # is not a duplicate now.
+                            continue
                         h = _content_hash(t)
                         if h in seen:
                             dropped["duplicate"] = dropped.get("duplicate", 0) + 1
                             continue
                         seen.add(h)
-                        if t.id not in triplets:  # a resumed source: keep what was written
-                            triplets.append(t)
+                        triplets.append(t)
                     done.append({"source": res.source_id, "kept": res.kept, "dropped": dropped})
                     bar.update()
     finally:

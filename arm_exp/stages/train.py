@@ -132,7 +132,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
             metrics["rm/val/pair_acc_init"] = float(init[0]["rm/val/pair_acc"])
             metrics["rm/val/loss_init"] = float(init[0]["rm/val/loss"])
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.exists() else None)
+    # weights_only: a checkpoint is data, never code (no pickle of what may be an untrusted file).
+    trainer.fit(
+        module,
+        datamodule=data,
+        ckpt_path=str(resume) if resume.exists() else None,
+        weights_only=True,
+    )
     fit_s = time.perf_counter() - started
     if trainer.interrupted:
         raise SystemExit("train: interrupted; run the same command again to resume from last.ckpt")

@@ -51,10 +51,11 @@ _KIND_TEXT = {
     "wrong_arithmetic": "make an arithmetic mistake in one step",
     "bad_format": "break the required format (e.g. no answer line or unbalanced parentheses)",
 }
-_INTENT_RE = re.compile(
-    r"numbers\s+(?P<nums>-?\d+(?:[\s,]+(?:and\s+)?-?\d+)*)\b.*?obtain\s+(?P<target>-?\d+(?:/\d+)?)",
-    re.I | re.S,
-)
+# Two searches, not one `numbers ... .*? obtain` pattern: when no "obtain" follows, that one
+# backtracks through the number list and rescans the rest for each number (quadratic).
+_INTENT_NUMS_RE = re.compile(r"numbers\s+(?P<nums>-?\d+(?:[\s,]+(?:and\s+)?-?\d+)*)\b", re.I)
+_INTENT_TARGET_RE = re.compile(r"obtain\s+(?P<target>-?\d+(?:/\d+)?)", re.I)
+MAX_INTENT_TEXT = 2000  # an intent is one sentence; a runaway generation is cut before parsing
 _ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:\-]", re.I)
 
 
@@ -387,12 +388,14 @@ class Game24Kit:
         return [{"role": "user", "content": content}]
 
     def parse_intent(self, text: str, source: Trajectory) -> Trajectory | str:
-        m = _INTENT_RE.search(text or "")
-        if m is None:
+        text = text[:MAX_INTENT_TEXT] if isinstance(text, str) else ""
+        m = _INTENT_NUMS_RE.search(text)
+        t = _INTENT_TARGET_RE.search(text, m.end()) if m else None
+        if m is None or t is None:
             return "intent_unparseable"
         try:
             stated = sorted(int(x) for x in re.findall(r"-?\d+", m.group("nums")))
-            target = Fraction(m.group("target"))
+            target = Fraction(t.group("target"))
         except (ValueError, ZeroDivisionError):
             return "intent_unparseable"
         nums, reached = _numbers(source), self._reached(source)

@@ -32,11 +32,13 @@ from string import Template
 from arm_exp.llm.base import Prompt
 from arm_exp.types import Step, Trajectory
 
-_ACTION = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:action|act)\s*:\s*(?P<a>.+?)\s*$", re.I)
-_OBS = re.compile(r"^\s*(?:observation|obs)\s*:\s*(?P<o>.*?)\s*$", re.I)
+# Matched against stripped lines: a lazy body before `\s*$` is quadratic on whitespace runs.
+_ACTION = re.compile(r"^(?:\d+[.)]\s*)?(?:action|act)\s*:\s*(?P<a>.+)$", re.I)
+_OBS = re.compile(r"^(?:observation|obs)\s*:\s*(?P<o>.*)$", re.I)
 _TASK = re.compile(r"^\s*(?:task(?: description)?|instruction)\s*:\s*", re.I)
 MAX_INTENT_CHARS = 600
 MAX_STEPS_TEXT = 40
+MAX_NEGATIVE_TEXT = 20_000  # 40 action/observation pairs; a runaway generation is cut
 
 
 def _template(benchmark: str, name: str) -> Template:
@@ -160,7 +162,8 @@ class ScoreRankedKit:
         return [{"role": "user", "content": text}]
 
     def parse_intent(self, text: str, source: Trajectory) -> Trajectory | str:
-        lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+        text = text[: 4 * MAX_INTENT_CHARS] if isinstance(text, str) else ""
+        lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
         if not lines:
             return "intent_empty"
         intent = _TASK.sub("", lines[0]).strip().strip('"')
@@ -191,7 +194,9 @@ class ScoreRankedKit:
 
     def parse_negative(self, text: str, positive: Trajectory, kind: str) -> Trajectory | str:
         steps: list[Step] = []
-        for line in (text or "").splitlines()[: 4 * MAX_STEPS_TEXT]:
+        text = text[:MAX_NEGATIVE_TEXT] if isinstance(text, str) else ""
+        for line in text.splitlines()[: 4 * MAX_STEPS_TEXT]:
+            line = line.strip()
             if m := _ACTION.match(line):
                 steps.append(Step(m.group("a")[:300], ""))
             elif (m := _OBS.match(line)) and steps and not steps[-1].observation:
