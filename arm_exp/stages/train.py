@@ -10,11 +10,16 @@ the lift from training is visible. An interrupted run resumes from ``last.ckpt``
 from __future__ import annotations
 
 import logging
+import os
+import random
 import time
+from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
@@ -66,6 +71,53 @@ class Throughput(Callback):
         self.steps += 1
 
 
+class EpochCheckpoint(Callback):
+    """Writes ``last.ckpt`` at the end of every training epoch (after its validation), atomically.
+
+    Lightning's ``ModelCheckpoint(save_last=True)`` only refreshes ``last.ckpt`` when it also saves
+    a top-k checkpoint, so with a validation metric that stops improving a resumed run would
+    restart from an old epoch. The random states (torch, Python, NumPy) travel in the checkpoint
+    as this callback's state, so a run resumed at an epoch boundary draws the same dropout masks
+    and ends with the same weights as an uninterrupted one (the batch order is a function of the
+    seed and the epoch: :class:`~arm_exp.reward.data.LengthGroupedBatches`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._saved_step: int | None = None
+
+    def _save(self, trainer: L.Trainer) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        trainer.save_checkpoint(str(tmp))
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+        self._saved_step = trainer.global_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self._saved_step != trainer.global_step:  # stopped mid-epoch (max_steps)
+            self._save(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
 def key_spec(cfg: DictConfig) -> KeySpec:
     path = input_file(
         cfg.get("input_dir"), "triplets.jsonl", config_key="input_dir", producer="synthesize"
@@ -113,14 +165,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
         monitor="rm/val/pair_acc" if has_val else None,
         mode="max",
         save_top_k=1,
-        save_last=True,
+        save_last=False,  # EpochCheckpoint writes last.ckpt every epoch
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
     meter = Throughput()
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=[best, meter],
+        callbacks=[best, EpochCheckpoint(ckpt_dir / "last.ckpt"), meter],
         logger=stage.loggers or False,
         default_root_dir=str(stage.dir),
     )
