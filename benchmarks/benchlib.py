@@ -74,6 +74,21 @@ def peak_rss_mb() -> float:
 
 
 def device_arg(ap: Any) -> None:
+    """``--device`` and ``--threads`` (torch intra-op threads; 0 keeps torch's default)."""
     ap.add_argument(
         "--device", default="cpu", help="torch device for model work (cpu, cuda, cuda:1, ...)"
     )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads (0: torch's default, one per core). On an oversubscribed "
+        "CPU, 2 threads can be 10x slower than 1 (spinning threads wait for each other)",
+    )
+
+
+def apply_threads(threads: int) -> None:
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)

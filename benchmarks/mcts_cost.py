@@ -33,7 +33,7 @@ import statistics
 import tempfile
 from typing import Any
 
-from benchlib import device_arg, interleaved, result, table
+from benchlib import apply_threads, device_arg, interleaved, result, table
 from hydra.utils import instantiate
 
 from arm_exp.reward.render import Renderer
@@ -239,6 +239,7 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma-separated: game24,scienceworld")
     device_arg(ap)
     args = ap.parse_args()
+    apply_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     out_dir = tempfile.mkdtemp(prefix="bench_mcts_cost_")
     rows, results = [], []

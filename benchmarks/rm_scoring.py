@@ -24,7 +24,7 @@ import argparse
 import statistics
 import tempfile
 
-from benchlib import device_arg, interleaved, median_s, result, table
+from benchlib import apply_threads, device_arg, interleaved, median_s, result, table
 from hydra.utils import instantiate
 
 from arm_exp.reward.render import Renderer
@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--override", action="append", default=[], help="extra train-config override")
     device_arg(ap)
     args = ap.parse_args()
+    apply_threads(args.threads)
     scorer, workloads = build(args)
 
     rows, results = [], []

@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import ROOT, device_arg, peak_rss_mb, result, table
+from benchlib import ROOT, apply_threads, device_arg, peak_rss_mb, result, table
 
 DATA_DIR = ROOT / "outputs" / "bench" / "rm_training"
 
@@ -304,6 +304,8 @@ def run_worker(side: str, seed: int, args: argparse.Namespace) -> dict[str, floa
         str(args.lr),
         "--device",
         args.device,
+        "--threads",
+        str(args.threads),
     ]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "WANDB_DISABLED": "true"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -325,6 +327,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     device_arg(ap)
     args = ap.parse_args()
+    apply_threads(args.threads)
     if args.worker:
         fn = worker_ours if args.worker == "ours" else worker_trl
         print("WORKER " + json.dumps(fn(args, args.seed)), flush=True)
