@@ -1,6 +1,6 @@
 """Reward-model training: our Lightning module vs TRL's ``RewardTrainer``, same everything.
 
-    .venv/bin/python benchmarks/rm_training.py [--reps 5] [--steps 16] [--batch-size 16]
+    .venv/bin/python benchmarks/rm_training.py [--reps 5] [--steps 8] [--batch-size 8]
                                                [--max-length 96] [--device cpu]
 
 Needs TRL (``pip install -e '.[bench]'``; ``make bench`` installs it).
@@ -319,8 +319,8 @@ def run_worker(side: str, seed: int, args: argparse.Namespace) -> dict[str, floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=16, help="pairs per step")
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=8, help="pairs per step")
     ap.add_argument("--max-length", type=int, default=96)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
