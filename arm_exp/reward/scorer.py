@@ -178,7 +178,9 @@ class RewardScorer:
         with torch.inference_mode():
             for i, t in zip(intents, trajectories, strict=True):
                 ids = self.model.encode([self.renderer.render(i, t)])
-                out.append(float(self.model(**self.model.collate(ids)).float().item()))
+                batch = self.model.collate(ids)
+                reward = self.model(**{k: v.to(self.device) for k, v in batch.items()})
+                out.append(float(reward.float().item()))
         return out
 
     def threshold(self, quantile: float, of: str = "negative") -> float:

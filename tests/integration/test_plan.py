@@ -148,6 +148,9 @@ def test_pipeline_second_run_recomputes_nothing(tmp_path):
         "report",
     ]
     assert not any(s["reused"] for s in stages)
+    # each stage's own peak RSS (os.wait4), for end_to_end.py and regressions across commits
+    assert all(100 < s["peak_rss_mb"] < 6144 for s in stages)
+    assert first["metrics"]["pipeline/peak_rss_mb"] == max(s["peak_rss_mb"] for s in stages)
     finished = {s["dir"]: load_manifest(s["dir"])["finished"] for s in stages}
 
     second = pipeline(tmp_path / "p2")

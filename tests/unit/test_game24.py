@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from fractions import Fraction
 
@@ -239,3 +240,44 @@ def test_valid_actions_are_unique_and_all_valid():
         env.restore(snap)
         assert not env.step(a)[3]["invalid"]
     assert env.counters()["env_steps"] == len(actions)
+
+
+def test_fraction_path_is_exact_and_numbers_stay_canonical():
+    env = _Env((3, 3, 8, 8))
+    env.reset("0")
+    assert env.step("8 / 3 = 8/3")[3]["left"] == ["8/3", "3", "8"]
+    assert env.step("3 - 8/3 = 1/3")[3]["left"] == ["1/3", "8"]
+    obs, _, done, info = env.step("8 / 1/3 = 24")
+    assert not done and info["left"] == ["24"]
+    (value,) = env.snapshot().numbers
+    assert type(value) is int and value == 24  # integral results are ints, never 24.0
+    (answer,) = env.valid_actions()
+    assert answer == "Answer: 8 / (3 - (8 / 3)) = 24"
+    assert env.step(answer)[3]["success"]
+
+
+def test_parsed_steps_reach_the_same_states_as_valid_action_steps():
+    """``step`` on text (the parse path) and on a listed valid action (the successor cache)
+    must agree on every state, observation and info."""
+    rng = random.Random(0)
+    listed, parsed = Game24Env(), Game24Env()
+    for task in [str(i) for i in range(0, 1362, 37)]:
+        listed.reset(task)
+        parsed.reset(task)
+        done = False
+        while not done:
+            action = rng.choice(listed.valid_actions())
+            got = listed.step(action)
+            want = parsed.step(action)  # parsed never lists its successors
+            assert got == want
+            a, b = listed.snapshot(), parsed.snapshot()
+            assert (a.numbers, a.n_steps, a.done, a.score) == (
+                b.numbers,
+                b.n_steps,
+                b.done,
+                b.score,
+            )
+            assert [type(x) for x in a.numbers] == [type(x) for x in b.numbers]
+            done = got[2]
+            if not done:  # a finished state's expression text is never read again
+                assert a.exprs == b.exprs

@@ -1,0 +1,167 @@
+"""Reward-model scoring: our batched, length-bucketed, cached scorer vs one at a time.
+
+    .venv/bin/python benchmarks/rm_scoring.py [--reps 5] [--n 100] [--rollouts 100] [--device cpu]
+
+Two workloads on Game of 24 test puzzle 900, with the MiniLM reward model of ``reward_model=
+minilm`` and the renderer of ``benchmark=game24`` (composed from ``conf/``; the weights are the
+untrained backbone + head: speed does not depend on them):
+
+- ``best_of_100``: the N=100 trajectories of one Best-of-N episode (random policy), scored in
+  one call;
+- ``mcts_episode``: every RM call of one MCTS episode (paper settings: 100 rollouts, expansion
+  5, random policy), recorded once and replayed in order.
+
+Contenders, through the same model: ``ours`` (``RewardScorer.score``: cache cleared before each
+repetition, so hits are only those within the workload) and ``one_at_a_time``
+(``RewardScorer.score_one_at_a_time``: batch 1, no cache, the reference implementation's way;
+the reference also sends each item twice, which we do not charge it). Repetitions are
+interleaved; the table shows medians. Target: ours >= 4x faster on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+
+from benchlib import apply_threads, device_arg, interleaved, median_s, result, table
+from hydra.utils import instantiate
+
+from arm_exp.reward.render import Renderer
+from arm_exp.reward.scorer import RewardScorer
+from arm_exp.stages.common import compose
+from arm_exp.types import Trajectory
+
+
+class Recorder:
+    """A scorer that remembers every call and forwards it to ``inner``."""
+
+    def __init__(self, inner: RewardScorer) -> None:
+        self.inner = inner
+        self.calls: list[tuple[list[str], list[Trajectory]]] = []
+
+    def score(self, intents, trajectories) -> list[float]:
+        self.calls.append((list(intents), list(trajectories)))
+        return self.inner.score(intents, trajectories)
+
+    def counters(self) -> dict[str, float]:
+        return self.inner.counters()
+
+    def threshold(self, quantile: float, of: str = "negative") -> float:
+        return self.inner.threshold(quantile, of)
+
+
+def build(args: argparse.Namespace):
+    out = tempfile.mkdtemp(prefix="bench_rm_scoring_")
+    train_cfg = compose("train", ["input_dir=unused", *args.override], out)
+    spec = instantiate(train_cfg.reward_model)
+    scorer = RewardScorer(spec.build(), Renderer(**train_cfg.benchmark.render), device=args.device)
+    plan_cfg = compose(
+        "plan",
+        ["policy=random", "scorer=none", "planner=best_of_n", f"planner.n={args.n}"],
+        out,
+    )
+    env = instantiate(plan_cfg.benchmark.env)
+    policy = instantiate(plan_cfg.policy)
+    workloads = {}
+    rec = Recorder(scorer)
+    instantiate(plan_cfg.planner).plan(args.task, env, policy, rec)
+    workloads["best_of_100" if args.n == 100 else f"best_of_{args.n}"] = rec.calls
+    mcts_cfg = compose(
+        "plan",
+        ["policy=random", "scorer=none", "planner=mcts", f"planner.rollouts={args.rollouts}"],
+        out,
+    )
+    rec = Recorder(scorer)
+    instantiate(mcts_cfg.planner).plan(args.task, env, policy, rec)
+    workloads["mcts_episode"] = rec.calls
+    return scorer, workloads
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--n", type=int, default=100, help="Best-of-N samples")
+    ap.add_argument("--rollouts", type=int, default=100, help="MCTS rollouts")
+    ap.add_argument("--task", default="900")
+    ap.add_argument("--override", action="append", default=[], help="extra train-config override")
+    device_arg(ap)
+    args = ap.parse_args()
+    apply_threads(args.threads)
+    scorer, workloads = build(args)
+
+    rows, results = [], []
+    for name, calls in workloads.items():
+        stats: list[dict[str, float]] = []
+
+        def ours(calls=calls, stats=stats) -> None:
+            scorer.clear_cache()
+            before = scorer.counters()
+            for intents, trajs in calls:
+                scorer.score(intents, trajs)
+            after = scorer.counters()
+            stats.append({k: after[k] - before[k] for k in after})
+
+        def one_at_a_time(calls=calls) -> None:
+            for intents, trajs in calls:
+                scorer.score_one_at_a_time(intents, trajs)
+
+        runs = interleaved({"ours": ours, "one_at_a_time": one_at_a_time}, args.reps)
+        s = stats[-1]
+        items = int(s["rm_items"])
+        hit_rate = s["rm_cache_hits"] / items if items else 0.0
+        t_ours, t_ref = median_s(runs["ours"]), median_s(runs["one_at_a_time"])
+        spread = statistics.pstdev(t for t, _ in runs["ours"]) / t_ours
+        rows.append(
+            [
+                name,
+                len(calls),
+                items,
+                int(s["rm_forward_items"]),
+                int(s["rm_batches"]),
+                f"{hit_rate:.1%}",
+                f"{1e3 * t_ref:.0f} ms",
+                f"{1e3 * t_ours:.0f} ms",
+                f"{t_ref / t_ours:.2f}x",
+                f"{2 * t_ref / t_ours:.2f}x",
+                f"{1e3 * t_ref / items:.1f}",
+                f"{1e3 * t_ours / max(s['rm_forward_items'], 1):.1f}",
+                f"{spread:.0%}",
+            ]
+        )
+        results.append((f"rm_scoring_{name}_speedup", t_ref / t_ours, 4, "ratio"))
+        if name == "mcts_episode":
+            results.append(("rm_scoring_mcts_cache_hit_rate", hit_rate, "none", "fraction"))
+    print(f"device: {args.device}; reps: {args.reps} (interleaved, medians)")
+    print(
+        table(
+            [
+                "workload",
+                "rm calls",
+                "items",
+                "forwarded",
+                "batches",
+                "cache hits",
+                "one_at_a_time",
+                "ours",
+                "speedup",
+                "vs 2/item",
+                "ms/item batch 1",
+                "ms/forwarded ours",
+                "ours cv",
+            ],
+            rows,
+        )
+    )
+    print(
+        "vs 2/item: against the reference as it runs (two batch-1 requests per item). "
+        "ms/item batch 1 vs ms/forwarded ours: the cost of one forwarded item alone and inside "
+        "our length-sorted batches; where they are close the model is compute-bound and only "
+        "the cache (items not forwarded) saves time."
+    )
+    for r in results:
+        result(*r)
+
+
+if __name__ == "__main__":
+    main()
