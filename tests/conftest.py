@@ -64,7 +64,7 @@ def tiny_rm_ckpt(tmp_path_factory, triplets_game24) -> Path:
         "train",
         [
             f"input_dir={triplets_game24}",
-            "+trainer.max_steps=1",
+            "trainer.max_steps=1",
             "reward_model.max_length=32",
             "train.data.batch_size=4",
             "trainer.enable_progress_bar=false",

@@ -42,7 +42,7 @@ def test_bad_overrides_are_refused_with_a_hint(stage, overrides, expect):
     [
         ("explore", ["limit=2", "split=test", "seed=3", "task_ids=[900,901]", "limit=null"]),
         ("plan", ["planner=mcts,best_of_n", "-m"]),
-        ("train", ["+trainer.max_steps=2", "train.optimizer.lr=1e-4", "trainer.max_epochs=2"]),
+        ("train", ["trainer.max_steps=2", "train.optimizer.lr=1e-4", "trainer.max_epochs=2"]),
         ("plan", ["scorer=none", "planner=greedy", "hydra.run.dir=/tmp/x", "limit=${seed}"]),
         ("explore", ["--help"]),
     ],

@@ -114,7 +114,7 @@ def test_pipeline_second_run_recomputes_nothing(tmp_path):
         _hydra_list(
             "pipeline.train",
             [
-                "+trainer.max_steps=2",
+                "trainer.max_steps=2",
                 "reward_model.max_length=32",
                 "train.data.batch_size=4",
                 "trainer.enable_progress_bar=false",

@@ -20,7 +20,7 @@ FAST = [
     "train.data.batch_size=8",
     "train.data.val_fraction=0.25",
     "trainer.max_epochs=1",
-    "+trainer.max_steps=24",
+    "trainer.max_steps=24",
     "trainer.enable_progress_bar=false",
 ]
 
@@ -110,7 +110,7 @@ def test_ddp_sim_trains_two_steps_in_two_processes(triplets_game24, tmp_path):
         [
             f"input_dir={triplets_game24}",
             "trainer=ddp_sim",
-            "+trainer.max_steps=2",
+            "trainer.max_steps=2",
             "reward_model.max_length=48",
             "train.data.batch_size=4",
             "train.data.val_fraction=0.1",

@@ -269,7 +269,7 @@ def test_optuna_search_over_the_reward_model(tmp_path, triplets_game24):
     out = arm_exp(
         "train", "-m", "hparams_search=optuna", f"input_dir={triplets_game24}",
         "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=3",
-        "+trainer.max_steps=2", "reward_model.max_length=32", "train.data.batch_size=4",
+        "trainer.max_steps=2", "reward_model.max_length=32", "train.data.batch_size=4",
         "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
