@@ -108,6 +108,9 @@ class BaseLLM:
         with self._lock:
             return dict(self._counters)
 
+    def warm(self) -> None:
+        """Load what the first ``generate`` would load (weights, engine); a no-op by default."""
+
     def close(self) -> None:
         """Release resources (servers, engines). The object may not be used afterwards."""
 

@@ -186,6 +186,9 @@ class HFLocalLLM(BaseLLM):
             self.model_dir, self.gguf_file, self.dtype, self._device(), self.convert_cache_dir
         )
 
+    def warm(self) -> None:
+        self._load()
+
     @property
     def tokenizer(self):
         return self._load()[1]

@@ -108,6 +108,13 @@ def _response(gen: Generation, model: str, chat: bool) -> dict[str, Any]:
 def serve(
     llm: LLM, model_name: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 16
 ):
-    """Build the server (call ``serve_forever`` on it); the batcher batches concurrent requests."""
+    """Build the server (call ``serve_forever`` on it); the batcher batches concurrent requests.
+
+    The model is loaded first, so ``/health`` answering means ready (as with ``vllm serve``):
+    a managed client's first request, or its re-sent ones after a restart, never pay the load
+    inside their own time budget.
+    """
+    if hasattr(llm, "warm"):
+        llm.warm()
     batcher = MicroBatcher(_Batch(llm), max_batch=max_batch, max_wait_s=0.02)
     return make_server(host, port, LLMHandler, llm=llm, model_name=model_name, batcher=batcher)

@@ -69,6 +69,9 @@ class VLLMEngineLLM(BaseLLM):
         }
         self._engine: Any = None
 
+    def warm(self) -> None:
+        self.engine()
+
     def engine(self):
         if self._engine is None:
             try:

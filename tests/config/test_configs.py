@@ -80,6 +80,16 @@ def test_every_group_is_used_by_some_stage():
 
 @pytest.mark.parametrize(("primary", "group", "option"), CASES, ids=lambda x: str(x))
 def test_option_composes_and_instantiates(primary, group, option, tmp_path, request):
+    from arm_exp.sweeps import PLUGIN_GROUPS, PluginMissing, check_plugins
+
+    if group in PLUGIN_GROUPS:
+        # an option whose Hydra plugin lives in its own extra (launcher=ray): without the plugin
+        # the CLI must refuse it in one line that names the install command
+        try:
+            check_plugins([f"{group}={option}"], CONF_DIR)
+        except PluginMissing as e:
+            assert "pip install" in str(e) and option in str(e)
+            pytest.skip(f"{group}={option}: plugin not installed ({e})")
     extra = []
     if "rm_ckpt" in list(compose(primary, [], tmp_path).keys()):
         extra.append(f"rm_ckpt={request.getfixturevalue('tiny_rm_ckpt')}")
