@@ -9,6 +9,11 @@ STAMP := $(VENV)/.arm-exp-installed
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= dev,scienceworld,webshop,sweeps
 PYTEST_ARGS ?=
+# `make test` runs the suite on two pytest-xdist workers (a test file stays on one worker, so its
+# module fixtures are built once; tests/conftest.py gives each worker one torch thread).
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: install demo test test-slow test-alfworld test-vllm vllm-cpu bench lint format clean-outputs help
 
@@ -68,7 +73,7 @@ demo: $(STAMP)
 	$(VENV)/bin/arm-exp pipeline experiment=demo_game24 hydra.run.dir=outputs/demo force=true
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow and not gpu and not vllm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not gpu and not vllm" $(XDIST) $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow and not gpu and not vllm" $(PYTEST_ARGS)

@@ -13,6 +13,12 @@ from arm_exp.stages.common import compose
 ROOT = Path(__file__).resolve().parents[1]
 # One shared converted-model cache for the whole suite (and across runs), not one per tmp dir.
 os.environ.setdefault("ARM_EXP_CACHE", str(ROOT / "outputs" / ".cache"))
+# `make test` runs two pytest-xdist workers on a 2-core box: one torch thread each (and in the
+# stage subprocesses they start, which inherit the environment), or the two workers' intra-op
+# thread pools spin against each other and every forward pass gets several times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 @pytest.fixture
