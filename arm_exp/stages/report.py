@@ -352,7 +352,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
     stage.count(
         runs=len(runs_dirs), rows=len(rows), plots=pngs, run_dirs=[str(d) for d in runs_dirs]
     )
-    print(md)
     metrics: dict[str, float] = {
         "report/rows": float(len(rows)),
         "report/runs": float(len(runs_dirs)),
