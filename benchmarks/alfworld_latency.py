@@ -13,7 +13,6 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
 
 
 def _summary(name: str, xs: list[float]) -> str:
