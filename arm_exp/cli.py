@@ -1,23 +1,20 @@
 """``arm-exp <stage> [hydra overrides]``: one Hydra app per stage.
 
-``arm-exp --help`` lists the stages; ``arm-exp <stage> --help`` shows that stage's Hydra help
-(config groups and options). SIGTERM and SIGINT become a normal interpreter exit, so JSONL
-artifacts are flushed, managed servers are stopped and an interrupted stage can resume.
+Each stage is its own entry point, ``python -m arm_exp.stages.<stage>``: a ``hydra.main`` over
+its own primary config (``conf/<stage>.yaml``), built by :func:`stage_main`. ``arm-exp <stage>``
+only replaces itself with that command, so what runs (and what Lightning's DDP launcher
+re-runs in each worker) is the stage's own command line.
 
-The command line is checked before the stage is imported (:mod:`arm_exp.config_check`): a bad
-group option, key or value type exits with status 2 and a hint. Errors that are the user's to fix
-(a config value, a missing or corrupt input, an unreachable LLM server) print one message that
-names the key or the file, not a stack trace.
+``arm-exp --help`` lists the stages; ``arm-exp <stage> --help`` shows that stage's Hydra help.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
-
-STAGE_ENV = "ARM_EXP_STAGE"
+from collections.abc import Callable, Iterable
+from typing import Any
 
 # stage name -> (module under arm_exp.stages, one-line description)
 STAGES: dict[str, tuple[str, str]] = {
@@ -46,73 +43,103 @@ def _usage() -> str:
         "",
         "common overrides: benchmark=... split=... limit=N seed=... hydra.run.dir=DIR",
         "                  input_dir=DIR (upstream run dir)  rm_ckpt=PATH  llm=...",
+        "a sweep: arm-exp <stage> -m key=a,b ...   (launcher=joblib|submitit_slurm|...)",
     ]
     return "\n".join(lines)
 
 
-def _exit_on_signal(signum: int, frame: object) -> None:
-    # Raising SystemExit unwinds `finally` blocks and runs atexit handlers; the default SIGTERM
-    # action would kill the process without either.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> None:
+    """``arm-exp <stage> ...`` -> ``python -m arm_exp.stages.<module> ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    inherited = os.environ.get(STAGE_ENV)
-    relaunched = os.environ.get("LOCAL_RANK", "0") != "0"  # set by Lightning for workers 1..n-1
-    if relaunched and inherited in STAGES and (not argv or argv[0] not in STAGES):
-        # Lightning's DDP launcher re-runs `sys.argv` in each worker process; the stage name
-        # is not in it (Hydra must not see it), so it travels in the environment.
-        stage, overrides = inherited, argv
-    elif not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return
-    else:
-        stage, overrides = argv[0], argv[1:]
+    stage, overrides = argv[0], argv[1:]
     if stage not in STAGES:
         print(f"arm-exp: unknown stage {stage!r}\n\n{_usage()}", file=sys.stderr)
         raise SystemExit(2)
-    from arm_exp.artifacts import ArtifactError
-    from arm_exp.config_check import check_overrides
-    from arm_exp.llm.base import LLMError
-    from arm_exp.stages.common import ConfigError
+    sys.stdout.flush()
+    module = f"arm_exp.stages.{STAGES[stage][0]}"
+    os.execv(sys.executable, [sys.executable, "-m", module, *overrides])
 
-    if not relaunched:
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # Raising SystemExit unwinds `finally` blocks and runs atexit handlers (JSONL flushed, managed
+    # servers stopped, so an interrupted stage resumes); the default SIGTERM action would not.
+    raise SystemExit(128 + signum)
+
+
+def stage_main(
+    config_name: str,
+    run: Callable[[Any], dict[str, float]],
+    uses: Iterable[str] | None,
+    show: Callable[[Any, dict[str, float]], str] | None = None,
+) -> Callable[[], None]:
+    """The entry point of a stage: check the command line, then ``hydra.main`` around ``run``.
+
+    - a bad override exits with status 2 and one message with a hint
+      (:func:`arm_exp.config_check.check_overrides`), before anything is loaded;
+    - errors that are the user's to fix (a config value, a missing or corrupt input, an
+      unreachable LLM server) exit with status 1 and one line that names the key or the file;
+    - SIGTERM and SIGINT end the stage through a normal interpreter exit (one "stopped" line);
+    - at the end it prints ``show(cfg, metrics)`` (default: the metrics) and ``-> <run dir>``,
+      and returns the sweep's optimized metric (``optimized_metric``) to a sweeper.
+    """
+    name = config_name.replace("_", "-")
+
+    def task(cfg: Any) -> float | None:
+        from arm_exp.config import sweep_value
+        from arm_exp.stages.run import run_dir, summary
+
+        metrics = run(cfg)
+        text = show(cfg, metrics) if show is not None else summary(metrics)
+        if text:
+            print(text, flush=True)
+        print(f"-> {run_dir(cfg)}", flush=True)
+        return sweep_value(cfg, metrics)
+
+    def entry() -> None:
+        import hydra
+        from hydra.errors import HydraException
+        from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+        from arm_exp.artifacts import ArtifactError
+        from arm_exp.config import CONF_DIR, ConfigError
+        from arm_exp.config_check import check_overrides
+        from arm_exp.llm.base import LLMError
+        from arm_exp.sweeps import PluginMissing, check_plugins
+
+        overrides = sys.argv[1:]
         try:
-            check_overrides(STAGES[stage][0], overrides)
-        except ConfigError as e:
-            print(f"arm-exp {stage}: config error: {e}", file=sys.stderr)
+            check_overrides(config_name, overrides, uses)
+            check_plugins(overrides, CONF_DIR)
+        except (ConfigError, PluginMissing) as e:
+            print(f"arm-exp {name}: config error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
-    module = importlib.import_module(f"arm_exp.stages.{STAGES[stage][0]}")
-    from arm_exp.stages.common import CONF_DIR
-    from arm_exp.sweeps import PluginMissing, check_plugins
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        # Hydra would print our errors with a stack trace; let them reach us and print the message.
+        os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+        app = hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")(task)
+        try:
+            app()
+        except KeyboardInterrupt:
+            print(f"arm-exp {name}: stopped", file=sys.stderr)
+            raise SystemExit(130) from None
+        except (ConfigError, ArtifactError, LLMError) as e:
+            print(f"arm-exp {name}: error: {e}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except MissingMandatoryValue as e:
+            key = getattr(e, "full_key", None) or "?"
+            print(
+                f"arm-exp {name}: error: {e}\nhint: pass {key}=... on the command line",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        except (HydraException, OmegaConfBaseException) as e:
+            print(f"arm-exp {name}: config error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
 
-    try:
-        check_plugins(overrides, CONF_DIR)
-    except PluginMissing as e:
-        print(f"arm-exp {stage}: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    os.environ[STAGE_ENV] = stage
-    sys.argv = [sys.argv[0], *overrides]
-    # Hydra would print our errors with a stack trace; let them reach us and print the message.
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-    try:
-        module.main()
-    except (ConfigError, ArtifactError, LLMError) as e:
-        print(f"arm-exp {stage}: error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except Exception as e:
-        from omegaconf.errors import MissingMandatoryValue
-
-        if not isinstance(e, MissingMandatoryValue):
-            raise
-        key = getattr(e, "full_key", None) or "?"
-        print(
-            f"arm-exp {stage}: error: {e}\nhint: pass {key}=... on the command line",
-            file=sys.stderr,
-        )
-        raise SystemExit(2) from None
+    return entry
 
 
 if __name__ == "__main__":

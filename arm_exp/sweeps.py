@@ -3,7 +3,7 @@
 - :func:`job_dir` names a multirun job's dir after its own overrides (``hydra.sweep.subdir`` in
   ``conf/hydra/default.yaml``), so two jobs of a sweep never share a dir and a sweep re-launched
   into the same ``hydra.sweep.dir`` finds every finished job where it left it (the stages then
-  skip it: see :class:`arm_exp.stages.common.StageRun`), whatever order the jobs come in.
+  skip it: see :class:`arm_exp.stages.run.StageRun`), whatever order the jobs come in.
 - :func:`margin_search_space` is the Optuna sweeper's ``custom_search_space``: it samples
   ``loss.margin`` only for the losses that have a margin.
 - :func:`check_plugins` turns ``launcher=joblib`` without the plugin installed into one line that

@@ -37,7 +37,11 @@ class Scorer(Protocol):
 
 @runtime_checkable
 class Planner(Protocol):
+    """``name`` labels its episodes; ``uses_scorer`` False (greedy, sampling) makes
+    ``arm-exp plan`` run it without a scorer, whatever ``scorer=`` says."""
+
     name: str
+    uses_scorer: bool
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode: ...
 

@@ -25,6 +25,7 @@ class BestOfNPlanner:
     """
 
     name = "best_of_n"
+    uses_scorer = True
 
     def __init__(
         self,

@@ -72,6 +72,7 @@ class MCTSPlanner:
     """
 
     name = "mcts"
+    uses_scorer = True
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ class ReflexionPlanner:
     """
 
     name = "reflexion"
+    uses_scorer = True
 
     def __init__(
         self,

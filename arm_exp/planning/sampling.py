@@ -23,6 +23,7 @@ class SamplingPlanner:
     """
 
     name = "sampling"
+    uses_scorer = False  # `arm-exp plan` runs it without one (scorer=rm is not trained for it)
 
     def __init__(
         self,

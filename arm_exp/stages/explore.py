@@ -11,38 +11,32 @@ from __future__ import annotations
 import logging
 import statistics
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, choice
 from arm_exp.rollout import EpisodeJob, Rollouts, derive_seed
-from arm_exp.stages.common import (
-    CONF_DIR,
-    ConfigError,
-    KeySpec,
-    StageRun,
-    benchmark_inputs,
-    by_type_metrics,
-    choice,
-    progress,
-    select_tasks,
-    summary,
-)
+from arm_exp.stages.run import KeySpec, StageRun, benchmark_inputs, collect, select_tasks
+from arm_exp.stats import by_type_metrics
 from arm_exp.types import Trajectory, to_json
 
 log = logging.getLogger(__name__)
 
 TRAJECTORIES = "trajectories.jsonl"
+USES = ("benchmark", "explorer", "explorer_llm", "llm", "explore", "split", "limit", "task_ids")
 KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "explore")
+# Benchmark knobs that only planning reads: sweeping them reuses the exploration.
+PLANNING_ONLY = ("benchmark.eval_split", "benchmark.planning", "benchmark.report_metric")
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
-    return KeySpec(KEY_FIELDS, inputs=benchmark_inputs(cfg))
+    return KeySpec(KEY_FIELDS, inputs=benchmark_inputs(cfg), exclude=PLANNING_ONLY)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    stage = StageRun(cfg, "explore", key_spec(cfg), artifacts=[TRAJECTORIES])
+    stage = StageRun(cfg, "explore", key_spec(cfg), artifacts=[TRAJECTORIES], uses=USES)
     if stage.done:
         return stage.previous_metrics()
     num_per_task = int(cfg.explore.num_per_task)
@@ -52,44 +46,37 @@ def run(cfg: DictConfig) -> dict[str, float]:
     probe = make_env()
     tasks = select_tasks(probe, cfg)
     probe.close()
-    jobs = [
-        EpisodeJob(id=f"{t}#{k}", task_id=t, seed=derive_seed(int(cfg.seed), "explore", t, k))
+    jobs = {
+        f"{t}#{k}": EpisodeJob(
+            id=f"{t}#{k}", task_id=t, seed=derive_seed(int(cfg.seed), "explore", t, k)
+        )
         for t in tasks
         for k in range(num_per_task)
-    ]
+    }
     policy = instantiate(cfg.explorer)
     runner = Rollouts(
         make_env,
         policy,
         num_envs=int(cfg.explore.num_envs),
-        max_retries=int(cfg.explore.max_retries),
+        max_retries=int(cfg.explore.invalid_action_retries),
         max_steps=int(cfg.explore.max_steps),
     )
     split = str(cfg.split)
     store = ResumableJsonl(
         stage.dir / TRAJECTORIES, Trajectory.from_dict, to_json, key=lambda t: t.id
     )
-    todo = [j for j in jobs if j.id not in store]
-    resumed = len(jobs) - len(todo)
-    if resumed:
-        log.info(
-            "explore: resuming, %d of %d trajectories already in %s", resumed, len(jobs), store.path
-        )
     try:
-        with progress(len(jobs), f"explore {cfg.benchmark.name}/{split}", resumed) as bar:
-            for traj in runner.run(todo):
-                store.append(traj)
-                bar.update()
-                bar.set_postfix(reach=f"{_share(store.records.values()):.2f}", refresh=False)
-    except BaseException:
-        policy.close()
-        raise
+        records, resumed = collect(
+            store,
+            list(jobs),
+            lambda todo: runner.run([jobs[i] for i in todo]),
+            f"explore {cfg.benchmark.name}/{split}",
+            postfix=lambda s: {"reach": f"{_share(s.records.values()):.2f}"},
+        )
+        counters = {**runner.counters(), **policy.counters()}
     finally:
-        store.close()
         runner.close()
-    records = store.finalize([j.id for j in jobs])
-    counters = {**runner.counters(), **policy.counters()}
-    policy.close()  # a managed LLM server stops here, not at interpreter exit
+        policy.close()  # a managed LLM server stops here, not at interpreter exit
     prefix = f"explore/{split}"
     metrics = {
         f"{prefix}/n_tasks": len(tasks),
@@ -104,15 +91,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
             prefix, records, "mean_score", lambda rs: statistics.fmean(r.score for r in rs)
         ),
     }
-    stage.count(trajectories=len(records), resumed=resumed, explorer=choice("explorer"))
-    metrics = stage.finish(metrics)
-    log.info(
-        "explore: %d trajectories, success share %.3f -> %s",
-        len(records),
-        _share(records),
-        stage.dir,
+    explorer_llm = choice("llm@explorer_llm") if "llm" in cfg.explorer else None
+    stage.tag(benchmark=records[0].benchmark if records else None, backbone=explorer_llm)
+    stage.count(
+        trajectories=len(records),
+        resumed=resumed,
+        explorer=choice("explorer"),
+        explorer_llm=explorer_llm,
+        benchmark=records[0].benchmark if records else str(cfg.benchmark.name),
     )
-    return metrics
+    return stage.finish(metrics)
 
 
 def _share(records) -> float:
@@ -120,7 +108,7 @@ def _share(records) -> float:
     return sum(r.success for r in records) / len(records) if records else 0.0
 
 
-@hydra.main(config_path=CONF_DIR, config_name="explore", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    metrics = run(cfg)
-    print(summary(metrics))
+main = stage_main("explore", run, USES)
+
+if __name__ == "__main__":
+    main()

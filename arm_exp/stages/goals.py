@@ -22,24 +22,20 @@ import json
 import logging
 from collections import Counter
 
-import hydra
+from collections.abc import Iterator
+
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl, atomic_write_text
-from arm_exp.stages.common import (
-    CONF_DIR,
-    ConfigError,
-    KeySpec,
-    StageRun,
-    choice,
-    progress,
-    summary,
-)
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, choice
+from arm_exp.stages.run import KeySpec, StageRun, collect
 
 log = logging.getLogger(__name__)
 
 GOALS = "goals.jsonl"
+USES = ("benchmark", "goal_writer", "synthesizer_llm", "llm", "goals", "split", "limit")
 ATTEMPTS = "goal_attempts.jsonl"
 KEY_FIELDS = (
     "benchmark.name",
@@ -62,7 +58,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             f"benchmark={cfg.benchmark.name} has no `benchmark.goal_generator`: goal synthesis "
             "is defined for benchmark=webshop (ARMAP's WebShop pipeline)"
         )
-    stage = StageRun(cfg, "goals", key_spec(cfg), artifacts=[GOALS, ATTEMPTS])
+    stage = StageRun(cfg, "goals", key_spec(cfg), artifacts=[GOALS, ATTEMPTS], uses=USES)
     if stage.done:
         return stage.previous_metrics()
     num_products = int(cfg.goals.num_products)
@@ -85,31 +81,34 @@ def run(cfg: DictConfig) -> dict[str, float]:
         )
     shots = generator.shots(int(getattr(writer, "num_shots", 0)), seed)
     store = ResumableJsonl(stage.dir / ATTEMPTS, dict, json.dumps, key=lambda r: r["id"])
-    todo = [r for r in requests if r.id not in store]
-    resumed = len(requests) - len(todo)
+    by_id = {r.id: r for r in requests}
+
+    def produce(todo: list[str]) -> Iterator[dict]:
+        for start in range(0, len(todo), batch_size):
+            batch = [by_id[i] for i in todo[start : start + batch_size]]
+            for outcome in generator.generate(batch, writer, shots):
+                yield outcome.record()
+
     try:
-        with progress(len(requests), f"goals {choice('goal_writer', 'writer')}", resumed) as bar:
-            for start in range(0, len(todo), batch_size):
-                for outcome in generator.generate(todo[start : start + batch_size], writer, shots):
-                    store.append(outcome.record())
-                    bar.update()
+        attempts, resumed = collect(
+            store, list(by_id), produce, f"goals {choice('goal_writer', 'writer')}"
+        )
     finally:
-        store.close()
         writer.close()  # a managed LLM server stops here, not at interpreter exit
-    attempts = store.finalize([r.id for r in requests])
     ok = [a for a in attempts if a["status"] == "ok"]
     atomic_write_text(
         stage.dir / GOALS,
         "".join(json.dumps({"id": a["id"], "goal": a["goal"]}) + "\n" for a in ok),
     )
     metrics = _metrics(attempts, num_products, len(shots), writer.counters())
+    stage.tag(benchmark=generator.env.benchmark)
     stage.count(
         goals=len(ok),
         requests=len(attempts),
         resumed=resumed,
         shots=len(shots),
         goal_writer=choice("goal_writer"),
-        synthesizer_llm=choice("llm@synthesizer_llm"),
+        synthesizer_llm=choice("llm@synthesizer_llm") if "llm" in cfg.goal_writer else None,
         benchmark=generator.env.benchmark,  # webshop_mini on the bundled catalog
     )
     metrics = stage.finish(metrics)
@@ -148,6 +147,7 @@ def _mean(xs: list[int]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-@hydra.main(config_path=CONF_DIR, config_name="goals", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    print(summary(run(cfg)))
+main = stage_main("goals", run, USES)
+
+if __name__ == "__main__":
+    main()

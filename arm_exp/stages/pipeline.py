@@ -1,118 +1,81 @@
-"""``arm-exp pipeline``: explore -> synthesize -> train -> plan (several) -> report, cached.
+"""``arm-exp pipeline``: (goals ->) explore -> synthesize -> train -> plan (one or several) -> report.
 
-Each stage runs in its own subprocess (``python -m arm_exp.cli <stage> ...``), so a GPU stage's
-memory (vLLM, Lightning) is freed before the next one starts. Before running a stage the
-pipeline composes that stage's config in-process with the same overrides and computes its
-content key (the stage's own ``key_spec``); the stage's run dir is
-``<pipeline.cache_dir>/<stage>/<key>``, so a stage whose config and inputs are unchanged is reused
-instead of recomputed (a sweep over planners trains each reward model once), and an interrupted
-stage resumes in place.
+The pipeline composes the same config as every stage (``conf/base.yaml``), so any group or key
+works on its command line (``benchmark=webshop loss=hinge planner=mcts planner.n=16``) and in a
+sweep (``-m``). Each stage runs in its own process (``python -m arm_exp.stages.<stage>``, so a
+GPU stage's memory is freed before the next starts) with the pipeline's command-line overrides
+that it reads (its module's ``USES``) plus what the pipeline decides for it: its tasks
+(``pipeline.explore`` / ``pipeline.plan``, or the pipeline-wide ``limit``), its inputs, the W&B
+group and run name. Experiment files (``experiment=armap``) and ``debug=`` reach every stage.
 
-What each stage gets is spelled out in ``pipeline.*`` (usually set by an experiment file such
-as ``experiment=demo_game24``): ``common`` overrides for every stage, then ``explore``,
-``synthesize``, ``train``, ``plan_common`` and one override list per entry of ``plans``;
-``pipeline.extra.<stage>`` is appended after them (``debug=cpu_smoke`` shrinks a run that way),
-then the pipeline-wide ``llm=NAME`` (every LLM role) and ``limit=N`` (explore and plan). The
-pipeline's logger choice and W&B group (``wandb_group``, else the experiment's name) are passed
-to every stage, so each stage is a W&B run of the experiment's group.
+Before running a stage the pipeline composes its config in-process and computes its content key
+(the stage's ``key_spec``); the stage's run dir is ``<pipeline.cache_dir>/<stage>/<key>``, so a
+stage whose own config and inputs are unchanged is reused (a sweep over planners trains each
+reward model once) and an interrupted stage resumes in place. Jobs that need the same stage at
+the same time (a joblib, submitit or SLURM-array sweep sharing the cache) take a lock per stage
+key: one runs it, the others wait and reuse it; a lock whose holder died is taken over and the
+stage resumes. Explore, synthesize and train run only if a plan run reads the reward model.
+
+``pipeline.plans`` compares several planners in one job (the demo): one plan run per list of
+overrides, each applied after the command line's.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from arm_exp.artifacts import is_complete, load_manifest
-from arm_exp.stages.common import (
-    CONF_DIR,
-    ConfigError,
-    KeySpec,
-    StageRun,
-    choice,
-    compose,
-    objective,
-    run_group,
-)
+from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, compose, override_root
+from arm_exp.stages import explore, goals, plan, report, synthesize, train
+from arm_exp.stages.run import KeySpec, StageRun
+from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
 
-CLI_NAMES = {
-    "explore": "explore",
-    "synthesize": "synthesize",
-    "train": "train",
-    "plan": "plan",
-    "report": "report",
-}
+MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (goals, explore, synthesize, train, plan, report)}
+# Keys every stage gets from the pipeline's command line; the pipeline sets the ones below itself.
+FORWARD_ALWAYS = frozenset({"experiment", "debug", "seed", "paths", "logger", "wandb_group"})
+SET_BY_PIPELINE = frozenset(
+    {"split", "limit", "task_ids", "input_dir", "input_dirs", "rm_ckpt", "force", "run_name"}
+)
+# Keys that are not forwarded (the pipeline's own, or launch settings of the sweep).
+NOT_FORWARDED = SET_BY_PIPELINE | {"pipeline", "launcher", "hparams_search", "optimized_metric"}
+USES = None  # every key: the pipeline reads what its stages read
 
 
-class SubStages:
-    """Runs stages as cached subprocesses and remembers what it did."""
+def forwarded(stage: str, overrides: list[str]) -> list[str]:
+    """The command-line overrides that ``stage`` reads (its ``USES``, the experiment, debug,
+    seed, paths, logger), in order."""
+    uses = set(MODULES[stage].USES) | FORWARD_ALWAYS
+    out = []
+    for o in overrides:
+        root = override_root(o.partition("=")[0])
+        if root in uses and root not in NOT_FORWARDED:
+            out.append(o)
+    return out
 
-    def __init__(self, cache_dir: Path, base: list[str], common: list[str]) -> None:
-        self.cache_dir = cache_dir
-        self.base = base  # for every stage (seed, paths)
-        self.common = common  # for the benchmark stages (not report)
-        self.record: list[dict[str, Any]] = []
 
-    def key(self, stage: str, overrides: list[str]) -> str:
-        module = importlib.import_module(f"arm_exp.stages.{stage}")
-        saved = HydraConfig.instance().cfg  # compose() replaces the global Hydra config
-        try:
-            cfg = compose(stage, overrides, self.cache_dir / ".compose")
-            return module.key_spec(cfg).key(cfg)
-        finally:
-            HydraConfig.instance().cfg = saved
-
-    def run(self, stage: str, overrides: list[str], common: bool = True) -> Path:
-        overrides = [*self.base, *(self.common if common else []), *overrides]
-        key = self.key(stage, overrides)
-        out = self.cache_dir / stage / key
-        entry: dict[str, Any] = {
-            "stage": stage,
-            "dir": str(out),
-            "key": key,
-            "overrides": overrides,
-        }
-        if is_complete(out, key):
-            log.info("pipeline: %s reused from %s", stage, out)
-            print(f"[pipeline] {stage}: reused {out}", flush=True)
-            self.record.append({**entry, "reused": True, "wall_s": 0.0})
-            return out
-        print(f"[pipeline] {stage}: running -> {out}", flush=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "arm_exp.cli",
-            CLI_NAMES[stage],
-            *overrides,
-            f"hydra.run.dir={out}",
-        ]
-        started = time.perf_counter()
-        returncode, peak_rss_mb = run_measured(cmd)
-        wall = time.perf_counter() - started
-        if returncode != 0:
-            raise RuntimeError(
-                f"pipeline: stage {stage} failed with exit code {returncode}; its log is "
-                f"{out / (stage + '.log')} (command: {' '.join(cmd)})"
-            )
-        if not is_complete(out, key):
-            got = load_manifest(out).get("key") if (out / "manifest.json").exists() else None
-            raise RuntimeError(
-                f"pipeline: {stage} in {out} finished with key {got}, expected {key}"
-            )
-        self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb})
-        return out
+def quote(value: str) -> str:
+    """``value`` as a quoted Hydra override value (any characters, read back verbatim)."""
+    # Hydra reads a backslash literally unless it precedes a quote (or ends the string).
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    trailing = len(escaped) - len(escaped.rstrip("\\"))
+    return "'" + escaped + "\\" * trailing + "'"
 
 
 def run_measured(cmd: list[str]) -> tuple[int, float]:
@@ -135,86 +98,160 @@ def run_measured(cmd: list[str]) -> tuple[int, float]:
     return proc.returncode, kib / 1024
 
 
-def _list(node: Any) -> list[str]:
-    return [str(x) for x in (node or [])]
+@contextmanager
+def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
+    """Hold the lock of one stage key while checking for and running it.
 
-
-# The stages that take `llm=` / `limit=` (train and report have no LLM and no task list).
-LLM_STAGES = ("explore", "synthesize", "plan")
-TASK_STAGES = ("explore", "plan")
-
-
-def stage_overrides(cfg: DictConfig) -> dict[str, list[list[str]]]:
-    """Each stage's overrides (without its inputs): one list per stage, one per plan for ``plan``.
-
-    The order is the experiment's lists (``pipeline.common``, then the stage's own), then
-    ``pipeline.extra.<stage>``, then the pipeline-wide knobs ``llm`` and ``limit``, so a command
-    line such as ``llm=smollm2_cpu limit=2`` wins over the experiment.
+    ``filelock.FileLock`` is a kernel lock (``flock``): it dies with its holder, so a killed
+    job never blocks the others. ``lease_s`` switches to ``filelock.SoftFileLease`` (a marker
+    file refreshed by a heartbeat; a peer takes it over once it is ``lease_s`` old or its holder
+    is dead on this host) for shared file systems whose flock does not work. Who holds a lock
+    is recorded beside it, so a waiting job says whom it waits for.
     """
-    p = cfg.pipeline
-    if not p.get("plans"):
-        raise ConfigError(
-            "pipeline.plans is empty: list at least one [planner=..., scorer=...] entry"
+    from filelock import FileLock, SoftFileLease, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path)) if lease_s is None else SoftFileLease(path, lease_duration=lease_s)
+    holder = path.with_name(path.name + ".holder")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        who = read_json(holder) if holder.exists() else {}
+        print(
+            f"[pipeline] {label}: waiting for {who.get('host', '?')}:{who.get('pid', '?')} "
+            f"(running it since {who.get('since', '?')})",
+            flush=True,
         )
-    common = _list(p.common)
-    extra = p.get("extra") or {}
+        lock.acquire()
+    try:
+        atomic_write_json(
+            holder,
+            {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%H:%M:%S")},
+        )
+        yield
+    finally:
+        lock.release()
 
-    llm = choice("llm") if cfg.get("llm") is not None else None
 
-    def knobs(stage: str) -> list[str]:
-        out = _list(extra.get(stage))
-        if llm and stage in LLM_STAGES:
-            out.append(f"llm={llm}")
-            if stage == "synthesize":
-                out.append(f"llm@synthesizer_llm={llm}")
-        if cfg.get("limit") is not None and stage in TASK_STAGES:
-            out.append(f"limit={cfg.limit}")
+class SubStages:
+    """Runs stages as cached subprocesses in ``cache_dir`` and remembers what it did."""
+
+    def __init__(self, cache_dir: Path, base: list[str], lease_s: float | None) -> None:
+        self.cache_dir = cache_dir
+        self.base = base  # for every stage: W&B group and run name
+        self.lease_s = lease_s
+        self.record: list[dict[str, Any]] = []
+
+    def config(self, stage: str, overrides: list[str]) -> DictConfig:
+        """The stage's composed config (not installed as Hydra's global one)."""
+        return compose(stage, [*self.base, *overrides], set_hydra_config=False)
+
+    def run(self, stage: str, overrides: list[str]) -> Path:
+        overrides = [*self.base, *overrides]
+        cfg = compose(stage, overrides, set_hydra_config=False)
+        key = MODULES[stage].key_spec(cfg).key(cfg)
+        out = self.cache_dir / stage / key
+        entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
+        with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
+            if is_complete(out, key):
+                print(f"[pipeline] {stage}: reused {out}", flush=True)
+                self.record.append({**entry, "reused": True, "wall_s": 0.0})
+                return out
+            module = f"arm_exp.stages.{stage}"
+            cmd = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={out}"]
+            print(f"[pipeline] {stage}: running -> {out}", flush=True)
+            log.info("pipeline: %s", " ".join(cmd))
+            started = time.perf_counter()
+            returncode, peak_rss_mb = run_measured(cmd)
+            wall = time.perf_counter() - started
+            if returncode != 0:
+                raise RuntimeError(
+                    f"pipeline: stage {stage} failed with exit code {returncode}; its log is "
+                    f"{out / (stage + '.log')} (command: {' '.join(cmd)})"
+                )
+            if not is_complete(out, key):
+                got = load_manifest(out).get("key") if (out / "manifest.json").exists() else None
+                raise RuntimeError(
+                    f"pipeline: {stage} in {out} finished with key {got}, expected {key}"
+                )
+        self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb})
         return out
 
-    plans = [[*common, *_list(p.plan_common), *_list(spec), *knobs("plan")] for spec in p.plans]
-    return {
-        "explore": [[*common, *_list(p.explore), *knobs("explore")]],
-        "synthesize": [[*common, *_list(p.synthesize), *knobs("synthesize")]],
-        "train": [[*common, *_list(p.train), *knobs("train")]],
-        "plan": plans,
-    }
+
+def _tasks(cfg: DictConfig, stage: str) -> list[str]:
+    """The split and limit the pipeline gives a benchmark stage (``limit`` on the pipeline's
+    command line wins over ``pipeline.<stage>.limit``: a smoke run of any experiment)."""
+    node = cfg.pipeline.get(stage)
+    out = []
+    if node is not None and node.split is not None:
+        out.append(f"split={node.split}")
+    limit = cfg.limit if cfg.limit is not None else (node.limit if node is not None else None)
+    out.append(f"limit={'null' if limit is None else int(limit)}")
+    return out
 
 
-def base_overrides(cfg: DictConfig) -> list[str]:
-    """What every stage inherits from the pipeline: seed, paths, logger and the W&B group."""
-    base = [
-        f"seed={cfg.seed}",
-        f"paths.root_dir={cfg.paths.root_dir}",
-        f"paths.cache_dir={cfg.paths.cache_dir}",
-        f"paths.log_dir={cfg.paths.log_dir}",
-        f"++wandb_group={run_group(cfg)}",
-    ]
-    logger = choice("logger")
-    if logger:
-        base.append(f"logger={logger}")
-    return base
+def _check(cfg: DictConfig) -> None:
+    for key, hint in [
+        ("split", "pipeline.explore.split=... / pipeline.plan.split=..."),
+        ("task_ids", "pipeline.plan.limit=N"),
+        ("input_dir", "the pipeline makes its inputs; run the stage alone to pass one"),
+        ("rm_ckpt", "the pipeline trains its reward model; `arm-exp plan rm_ckpt=...` plans alone"),
+    ]:
+        if cfg.get(key):
+            raise ConfigError(f"{key}={cfg.get(key)} is not a pipeline key: {hint}")
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
-    return KeySpec(("pipeline", "seed", "llm", "limit"))
+    skip = {"hydra", "paths", "logger", "launcher", "hparams_search", "force", "run_name", "stage"}
+    return KeySpec(tuple(str(k) for k in cfg if str(k) not in skip))
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    overrides = stage_overrides(cfg)
-    stage = StageRun(cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"])
+    _check(cfg)
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    stage = StageRun(
+        cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"], uses=list(cfg)
+    )
     if stage.done:
         print((stage.dir / "report.md").read_text())
         return stage.previous_metrics()
-    # The benchmark stages' lists already hold `pipeline.common`; report gets only the base.
-    subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base_overrides(cfg), [])
-    explored = subs.run("explore", overrides["explore"][0])
-    synthesized = subs.run("synthesize", [*overrides["synthesize"][0], f"input_dir={explored}"])
-    trained = subs.run("train", [*overrides["train"][0], f"input_dir={synthesized}"])
-    ckpt = trained / "checkpoints" / "best.ckpt"
-    planned = [subs.run("plan", [*spec, f"rm_ckpt={ckpt}"]) for spec in overrides["plan"]]
+    job = HydraConfig.get().job.get("override_dirname") if HydraConfig.initialized() else ""
+    base = [f"++wandb_group={quote(run_group(cfg))}", *([f"++run_name={quote(job)}"] if job else [])]
+    subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base, cfg.pipeline.lock_lease_s)
+
+    plan_specs = [[str(o) for o in spec] for spec in cfg.pipeline.plans] or [[]]
+    plan_base = [*forwarded("plan", overrides), *_tasks(cfg, "plan")]
+    for spec in plan_specs:
+        clash = {override_root(o.partition("=")[0]) for o in spec} & {
+            override_root(o.partition("=")[0]) for o in forwarded("plan", overrides)
+        }
+        if clash:
+            log.warning("pipeline.plans sets %s for its plan runs over the command line", clash)
+    needs_rm = [plan.needs_checkpoint(subs.config("plan", [*plan_base, *s])) for s in plan_specs]
+
+    ckpt: Path | None = None
+    if any(needs_rm):
+        explore_extra: list[str] = []
+        if cfg.pipeline.goals:
+            goals_dir = subs.run("goals", forwarded("goals", overrides))
+            explore_extra = ["split=extra", f"benchmark.env.goals_file={goals_dir / 'goals.jsonl'}"]
+        explored = subs.run(
+            "explore", [*forwarded("explore", overrides), *_tasks(cfg, "explore"), *explore_extra]
+        )
+        synthesized = subs.run(
+            "synthesize",
+            [*forwarded("synthesize", overrides), "limit=null", f"input_dir={explored}"],
+        )
+        trained = subs.run("train", [*forwarded("train", overrides), f"input_dir={synthesized}"])
+        ckpt = trained / "checkpoints" / "best.ckpt"
+    planned = [
+        subs.run("plan", [*plan_base, *spec, *([f"rm_ckpt={ckpt}"] if uses else [])])
+        for spec, uses in zip(plan_specs, needs_rm, strict=True)
+    ]
     dirs = ",".join(f"'{d}'" for d in planned)
-    reported = subs.run("report", [f"input_dirs=[{dirs}]", "input_dir=null"], common=False)
-    for name in ("report.csv", "report.md", "success_vs_n.png", "planners.png"):
+    reported = subs.run("report", [f"input_dirs=[{dirs}]"])
+    for name in ("report.csv", "report.md", report.PIVOT_MD, report.PIVOT_CSV,
+                 "success_vs_n.png", "planners.png"):  # fmt: skip
         if (reported / name).exists():
             shutil.copy2(reported / name, stage.dir / name)
     stage.count(stages=subs.record, reused=sum(r["reused"] for r in subs.record))
@@ -225,11 +262,21 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "pipeline/peak_rss_mb": max((r.get("peak_rss_mb", 0.0) for r in subs.record), default=0.0),
         **{k: v for k, v in load_manifest(reported).get("metrics", {}).items()},
     }
-    if subs.record[-1]["reused"]:  # a report stage that ran has printed its table already
-        print((stage.dir / "report.md").read_text(), flush=True)
     return stage.finish(metrics)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="pipeline", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    return objective(cfg, run(cfg))
+def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
+    """The report (table and pivot) unless the report stage printed it already (it ran)."""
+    from arm_exp.stages.run import run_dir
+
+    out = run_dir(cfg)
+    stages = load_manifest(out).get("counts", {}).get("stages", [])
+    if stages and not stages[-1]["reused"]:
+        return ""
+    return f"{(out / 'report.md').read_text()}\n{(out / report.PIVOT_MD).read_text()}"
+
+
+main = stage_main("pipeline", run, USES, show=show)
+
+if __name__ == "__main__":
+    main()

@@ -16,41 +16,54 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 
-import hydra
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from arm_exp.artifacts import ResumableJsonl
+from arm_exp.artifacts import ResumableJsonl, load_manifest
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, choice, container
 from arm_exp.planning.base import PlanningError
 from arm_exp.reward.scorer import resolve_checkpoint
-from arm_exp.stages.common import (
-    CONF_DIR,
-    ConfigError,
+from arm_exp.stages.run import (
     KeySpec,
     StageRun,
     benchmark_inputs,
-    by_type_metrics,
-    choice,
-    container,
-    objective,
-    progress,
+    collect,
     select_tasks,
-    summary,
+    upstream_benchmark,
 )
-from arm_exp.stats import mean, wilson
+from arm_exp.stats import by_type_metrics, mean, wilson
 from arm_exp.types import Episode, to_json
 
 log = logging.getLogger(__name__)
 
 EPISODES = "episodes.jsonl"
+USES = ("benchmark", "llm", "policy", "planner", "objective", "scorer", "rm_ckpt", "split",
+        "limit", "task_ids")  # fmt: skip
 KEY_FIELDS = ("benchmark", "split", "limit", "task_ids", "seed", "policy", "planner")
-NEEDS_NO_SCORER = ("greedy", "sampling")
+
+
+def uses_scorer(cfg: DictConfig) -> bool:
+    """Whether the planner ranks by a scorer (greedy and sampling do not: they plan without)."""
+    return bool(getattr(get_class(str(cfg.planner._target_)), "uses_scorer", True))
+
+
+def needs_checkpoint(cfg: DictConfig) -> bool:
+    """Whether this plan run reads a reward-model checkpoint (``scorer=rm`` for a planner that
+    uses its scorer)."""
+    return uses_scorer(cfg) and cfg.get("scorer") is not None and "path" in cfg.scorer
+
+
+def scorer_name(cfg: DictConfig) -> str:
+    return choice("scorer", "scorer") if uses_scorer(cfg) else "none"
 
 
 def _scorer_key(cfg: DictConfig) -> dict:
     """The scorer's config without the checkpoint path (the checkpoint enters by its key)."""
-    node = cfg.get("scorer")
+    node = cfg.get("scorer") if uses_scorer(cfg) else None
     if node is None:
         return {"scorer": None}
     return {"scorer": {k: container(node[k]) for k in node if k != "path"}}
@@ -59,72 +72,96 @@ def _scorer_key(cfg: DictConfig) -> dict:
 def key_spec(cfg: DictConfig) -> KeySpec:
     """Config subtrees + the reward-model checkpoint (by its train run's key, not its path)."""
     planner_name = choice("planner", "planner")
-    scorer_name = choice("scorer", "scorer")
     inputs = benchmark_inputs(cfg)
-    if cfg.get("scorer") is not None and "path" in cfg.scorer:
-        if OmegaConf.is_missing(cfg, "rm_ckpt") or not cfg.get("rm_ckpt"):
+    if needs_checkpoint(cfg):
+        if not cfg.get("rm_ckpt"):
             raise ConfigError(
-                f"scorer={scorer_name} needs rm_ckpt=PATH (a checkpoint or the run dir of `arm-exp train`)"
+                f"scorer={scorer_name(cfg)} needs rm_ckpt=PATH (a checkpoint or the run dir of "
+                "`arm-exp train`)"
             )
         inputs["rm_ckpt"] = resolve_checkpoint(cfg.rm_ckpt)
-    if cfg.get("scorer") is None and planner_name not in NEEDS_NO_SCORER:
+    if cfg.get("scorer") is None and uses_scorer(cfg):
         raise ConfigError(
-            f"planner={planner_name} needs a scorer: scorer=rm rm_ckpt=PATH, scorer=oracle or scorer=policy_judge"
+            f"planner={planner_name} needs a scorer: scorer=rm rm_ckpt=PATH, scorer=oracle or "
+            "scorer=policy_judge"
         )
     return KeySpec(KEY_FIELDS, inputs, _scorer_key(cfg))
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     planner_name = choice("planner", "planner")
-    scorer_name = choice("scorer", "scorer")
+    scorer_label = scorer_name(cfg)
     spec = key_spec(cfg)
     inputs = spec.inputs
-    stage = StageRun(cfg, "plan", spec, artifacts=[EPISODES])
+    stage = StageRun(cfg, "plan", spec, artifacts=[EPISODES], uses=USES)
     if stage.done:
         return stage.previous_metrics()
+    if not uses_scorer(cfg) and cfg.get("scorer") is not None:
+        log.info("plan: planner=%s uses no scorer; scorer=%s is not loaded", planner_name,
+                 choice("scorer"))  # fmt: skip
+    train_run = _train_run(inputs["rm_ckpt"]) if "rm_ckpt" in inputs else {}
+    if "rm_ckpt" in inputs:
+        upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
     env = instantiate(cfg.benchmark.env)
     tasks = select_tasks(env, cfg)
     policy = instantiate(cfg.policy)
     planner = instantiate(cfg.planner)
-    scorer = instantiate(cfg.scorer) if cfg.get("scorer") is not None else None
+    scorer = instantiate(cfg.scorer) if uses_scorer(cfg) and cfg.get("scorer") else None
     split = str(cfg.split)
     policy_name = choice("policy", "policy")
+
+    def produce(todo: list[str]) -> Iterator[Episode]:
+        for task_id in todo:
+            try:
+                episode = planner.plan(task_id, env, policy, scorer)
+            except PlanningError as e:
+                raise ConfigError(str(e)) from None
+            episode.id = task_id
+            episode.split = split
+            episode.policy = policy_name
+            episode.scorer = scorer_label
+            yield episode
+
     store = ResumableJsonl(stage.dir / EPISODES, Episode.from_dict, to_json, key=lambda e: e.id)
-    todo = [t for t in tasks if t not in store]
     try:
-        with progress(
-            len(tasks), f"plan {planner_name}/{scorer_name}", len(tasks) - len(todo)
-        ) as bar:
-            for task_id in todo:
-                try:
-                    episode = planner.plan(task_id, env, policy, scorer)
-                except PlanningError as e:
-                    raise ConfigError(str(e)) from None
-                episode.id = task_id
-                episode.split = split
-                episode.policy = policy_name
-                episode.scorer = scorer_name
-                store.append(episode)
-                bar.update()
+        episodes, _ = collect(store, tasks, produce, f"plan {planner_name}/{scorer_label}")
     finally:
-        store.close()
         env.close()
-    episodes = store.finalize(tasks)
     metrics = episode_metrics(episodes, f"plan/{split}")
+    uses_llm = "llm" in cfg.policy or (scorer is not None and "llm" in cfg.scorer)
+    benchmark = episodes[0].benchmark if episodes else str(cfg.benchmark.name)
+    stage.tag(
+        benchmark=benchmark,  # e.g. webshop_mini
+        backbone=choice("llm") if uses_llm else None,
+        reward_model=train_run.get("reward_model"),
+        loss=train_run.get("loss"),
+    )
     stage.count(
         episodes=len(episodes),
-        benchmark=episodes[0].benchmark if episodes else cfg.benchmark.name,  # e.g. webshop_mini
+        benchmark=benchmark,
         split=split,
         policy=policy_name,
         planner=planner_name,
         objective=objective_label(cfg),
-        scorer=scorer_name,
-        backbone=choice("llm") if policy_name == "llm" or scorer_name == "policy_judge" else None,
-        rm_ckpt=str(inputs.get("rm_ckpt")) if inputs.get("rm_ckpt") else None,
+        scorer=scorer_label,
+        backbone=choice("llm") if uses_llm else None,
+        rm_ckpt=str(Path(inputs["rm_ckpt"]).resolve()) if "rm_ckpt" in inputs else None,
+        reward_model=train_run.get("reward_model"),
+        loss=train_run.get("loss"),
+        report_metric=str(OmegaConf.select(cfg, "benchmark.report_metric", default="success_rate")),
         policy_counters=policy.counters(),
         scorer_counters=scorer.counters() if scorer is not None else {},
     )
     return stage.finish(metrics)
+
+
+def _train_run(ckpt: Path) -> dict[str, str]:
+    """The reward model and loss of the train run that wrote ``ckpt`` (empty if hand-made)."""
+    for d in list(Path(ckpt).parents)[:3]:
+        if (d / "manifest.json").exists():
+            counts = load_manifest(d).get("counts", {})
+            return {k: str(counts[k]) for k in ("reward_model", "loss") if counts.get(k)}
+    return {}
 
 
 def objective_label(cfg: DictConfig) -> str:
@@ -165,8 +202,7 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(config_path=CONF_DIR, config_name="plan", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    metrics = run(cfg)
-    print(summary(metrics))
-    return objective(cfg, metrics)
+main = stage_main("plan", run, USES)
+
+if __name__ == "__main__":
+    main()

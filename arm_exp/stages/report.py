@@ -28,8 +28,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig
 
 from arm_exp.artifacts import (
@@ -39,8 +37,10 @@ from arm_exp.artifacts import (
     load_manifest,
     read_records,
 )
-from arm_exp.stages.common import CONF_DIR, ConfigError, KeySpec, StageRun
-from arm_exp.stats import mean, wilson
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError
+from arm_exp.stages.run import KeySpec, StageRun
+from arm_exp.stats import mean, mean_ci, wilson
 from arm_exp.types import Episode
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ COLUMNS = [
     "wall_s",
 ]
 EXTRA = [
+    "report_metric",
+    "score_ci_low",
+    "score_ci_high",
     "backbone",
     "reward_model",
     "loss",
@@ -86,34 +89,52 @@ GROUP = [
 ]
 
 
+USES = ("input_dir", "input_dirs", "report")
+PIVOT_MD = "report_pivot.md"
+PIVOT_CSV = "report_pivot.csv"
+
+
 def find_plan_runs(roots: list[Path]) -> list[Path]:
-    """Complete plan run dirs at or below ``roots`` (sorted, without duplicates)."""
+    """Complete plan run dirs at or below ``roots`` (sorted, without duplicates), including those
+    a ``pipeline`` run there used (its plan stages live in the pipeline's cache). Incomplete plan
+    runs are skipped with a warning that names them."""
     found: set[Path] = set()
+    skipped: list[Path] = []
     for root in roots:
         if not root.exists():
             raise ArtifactError(f"input_dir={root}: no such directory")
         for manifest in [root / "manifest.json", *root.rglob("manifest.json")]:
             run = manifest.parent
-            if manifest.exists() and is_complete(run) and load_manifest(run).get("stage") == "plan":
-                found.add(run.resolve())
+            if not manifest.exists():
+                continue
+            m = load_manifest(run)
+            if m.get("stage") == "pipeline":
+                for entry in m.get("counts", {}).get("stages", []):
+                    if entry.get("stage") == "plan":
+                        plan_dir = Path(entry["dir"]).resolve()
+                        if is_complete(plan_dir):
+                            found.add(plan_dir)
+                        else:
+                            skipped.append(plan_dir)
+            elif m.get("stage") == "plan":
+                if m.get("complete"):
+                    found.add(run.resolve())
+                else:
+                    skipped.append(run.resolve())
+    missed = sorted(set(skipped) - found)
+    if missed:
+        log.warning(
+            "report: %d incomplete plan run(s) left out (resume them to include them): %s",
+            len(missed),
+            ", ".join(map(str, missed)),
+        )
     return sorted(found)
 
 
-def _train_choices(rm_ckpt: str | None) -> tuple[str, str]:
-    if not rm_ckpt:
-        return "", ""
-    for d in list(Path(rm_ckpt).parents)[:3]:
-        if (d / "manifest.json").exists():
-            counts = load_manifest(d).get("counts", {})
-            return str(counts.get("reward_model") or ""), str(counts.get("loss") or "")
-    return "", ""
-
-
 def load_run(run_dir: Path) -> dict[str, Any]:
-    m = load_manifest(run_dir)
-    counts = m.get("counts", {})
-    reward_model, loss = _train_choices(counts.get("rm_ckpt"))
+    counts = load_manifest(run_dir).get("counts", {})
     episodes = read_records(run_dir / "episodes.jsonl", Episode.from_dict)
+    rm = counts.get("scorer") == "rm"
     return {
         "dir": str(run_dir),
         "benchmark": counts.get("benchmark", ""),
@@ -122,9 +143,10 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "planner": counts.get("planner", ""),
         "scorer": counts.get("scorer", ""),
         "backbone": counts.get("backbone") or "",
-        "reward_model": reward_model if counts.get("scorer") == "rm" else "",
-        "loss": loss if counts.get("scorer") == "rm" else "",
+        "reward_model": (counts.get("reward_model") or "") if rm else "",
+        "loss": (counts.get("loss") or "") if rm else "",
         "objective": counts.get("objective") or "",
+        "report_metric": counts.get("report_metric") or "success_rate",
         "episodes": episodes,
     }
 
@@ -144,12 +166,18 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return mean([float(e.counters.get(name, 0.0)) for e in eps])
 
         row = dict(zip(GROUP, key, strict=True))
+        scores = [e.score for e in eps]
+        score_lo, score_hi = mean_ci(scores)
+        metrics = {str(r["report_metric"]) for r in members}
         row.update(
             n_tasks=n,
             success_rate=wins / n if n else 0.0,
             ci_low=lo,
             ci_high=hi,
-            score=mean([e.score for e in eps]),
+            score=mean(scores),
+            report_metric=metrics.pop() if len(metrics) == 1 else "success_rate",
+            score_ci_low=score_lo,
+            score_ci_high=score_hi,
             llm_calls=cost("llm_calls") or cost("policy_calls"),
             rm_calls=cost("rm_calls") or cost("oracle_calls"),
             env_steps=cost("env_steps"),
@@ -211,9 +239,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
             scorer,
             str(r["n_tasks"]),
             f"{100 * r['success_rate']:.1f} [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]",
-            f"{100 * r['oracle_success']:.1f}"
-            if r["planner"] in ("best_of_n", "mcts", "reflexion")
-            else "",
+            f"{100 * r['oracle_success']:.1f}" if _has_candidates(r) else "",
             f"{r['score']:.3f}",
             f"{r['actions']:.1f}",
             f"{r['price_paid']:.2f}" if r["price_paid"] != "" else "",
@@ -224,6 +250,57 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _has_candidates(row: dict[str, Any]) -> bool:
+    """Whether the row's planner chose among several candidates (an oracle@N is meaningful)."""
+    return any(len(e.candidates) > 1 for e in row["_episodes"])
+
+
+ROW_KEYS = ["backbone", "planner", "scorer", "reward_model", "loss", "objective"]
+
+
+def pivot(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The paper's table: one row per backbone (or policy) x planner (x scorer, reward model,
+    loss, objective where they vary), one column per benchmark/split; each cell the benchmark's
+    headline metric in % with its 95% interval: the success rate (Wilson) or, where the
+    benchmark reports a mean score (WebShop, ScienceWorld: ``benchmark.report_metric``), the
+    mean score (normal interval)."""
+    columns = sorted({f"{r['benchmark']}/{r['split']}" for r in rows})
+    keys = [k for k in ROW_KEYS if any(r[k] for r in rows)]
+
+    def label(r: dict[str, Any]) -> tuple[str, ...]:
+        who = r["backbone"] or r["policy"]
+        return (who, *(str(r[k]) for k in keys if k != "backbone"))
+
+    cells: dict[tuple[str, ...], dict[str, str]] = defaultdict(dict)
+    for r in rows:
+        if r["report_metric"] == "score":
+            value, lo, hi = r["score"], r["score_ci_low"], r["score_ci_high"]
+            text = f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] (score)"
+        else:
+            value, lo, hi = r["success_rate"], r["ci_low"], r["ci_high"]
+            text = f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        cells[label(r)][f"{r['benchmark']}/{r['split']}"] = text
+    head = ["backbone/policy", *(k for k in keys if k != "backbone"), *columns]
+    body = [[*lab, *(cells[lab].get(c, "") for c in columns)] for lab in sorted(cells)]
+    return head, body
+
+
+def pivot_markdown(rows: list[dict[str, Any]]) -> str:
+    head, body = pivot(rows)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def pivot_csv(rows: list[dict[str, Any]]) -> str:
+    head, body = pivot(rows)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(head)
+    w.writerows(body)
+    return out.getvalue()
 
 
 def success_at_k(
@@ -341,13 +418,16 @@ def key_spec(cfg: DictConfig) -> KeySpec:
 def run(cfg: DictConfig) -> dict[str, float]:
     spec = key_spec(cfg)
     runs_dirs = list(spec.inputs.values())
-    stage = StageRun(cfg, "report", spec, artifacts=["report.csv", "report.md"])
+    stage = StageRun(
+        cfg, "report", spec, artifacts=["report.csv", "report.md", PIVOT_MD, PIVOT_CSV], uses=USES
+    )
     if stage.done:
         return stage.previous_metrics()
     rows = aggregate([load_run(d) for d in runs_dirs])
     atomic_write_text(stage.dir / "report.csv", to_csv(rows))
-    md = to_markdown(rows)
-    atomic_write_text(stage.dir / "report.md", md)
+    atomic_write_text(stage.dir / "report.md", to_markdown(rows))
+    atomic_write_text(stage.dir / PIVOT_MD, pivot_markdown(rows))
+    atomic_write_text(stage.dir / PIVOT_CSV, pivot_csv(rows))
     pngs = plot(rows, stage.dir)
     stage.count(
         runs=len(runs_dirs), rows=len(rows), plots=pngs, run_dirs=[str(d) for d in runs_dirs]
@@ -387,7 +467,15 @@ def read_report(run_dir: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@hydra.main(config_path=CONF_DIR, config_name="report", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-    print((Path(HydraConfig.get().runtime.output_dir) / "report.md").read_text())
+def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
+    """What ``arm-exp report`` prints: the table, then the paper-shaped pivot."""
+    from arm_exp.stages.run import run_dir
+
+    out = run_dir(cfg)
+    return f"{(out / 'report.md').read_text()}\n{(out / PIVOT_MD).read_text()}"
+
+
+main = stage_main("report", run, USES, show=show)
+
+if __name__ == "__main__":
+    main()

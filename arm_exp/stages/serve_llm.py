@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import time
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.llm.base import LLMError
 from arm_exp.llm.http_server import serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
-from arm_exp.stages.common import CONF_DIR
+from arm_exp.cli import stage_main
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return {}
 
 
-@hydra.main(config_path=CONF_DIR, config_name="serve_llm", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+USES = ("llm", "serve")
+main = stage_main("serve_llm", run, USES)
+
+if __name__ == "__main__":
+    main()

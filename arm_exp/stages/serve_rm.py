@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.serving import JsonHandler, MicroBatcher, make_server
-from arm_exp.stages.common import CONF_DIR
+from arm_exp.cli import stage_main
+from arm_exp.config import require
 from arm_exp.types import Trajectory
 
 MAX_ITEMS = 4096
@@ -79,6 +79,7 @@ def serve(scorer: RewardScorer, host: str = "127.0.0.1", port: int = 8001, max_b
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    require(cfg, "rm_ckpt")
     scorer = instantiate(cfg.scorer)
     server = serve(scorer, str(cfg.serve.host), int(cfg.serve.port), int(cfg.serve.max_batch))
     host, port = server.server_address[:2]
@@ -90,6 +91,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return {}
 
 
-@hydra.main(config_path=CONF_DIR, config_name="serve_rm", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+USES = ("rm_ckpt", "scorer", "serve")
+main = stage_main("serve_rm", run, USES)
+
+if __name__ == "__main__":
+    main()

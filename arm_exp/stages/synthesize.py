@@ -15,26 +15,22 @@ import logging
 from collections import Counter
 from typing import Any
 
-import hydra
+from collections.abc import Iterator
+
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl, input_file, read_records
-from arm_exp.stages.common import (
-    CONF_DIR,
-    ConfigError,
-    KeySpec,
-    StageRun,
-    choice,
-    progress,
-    summary,
-)
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, choice
+from arm_exp.stages.run import KeySpec, StageRun, collect
 from arm_exp.types import Trajectory, Triplet, to_json
 
 log = logging.getLogger(__name__)
 
 TRIPLETS = "triplets.jsonl"
 PROGRESS = "synthesis_progress.jsonl"
+USES = ("benchmark", "synthesis", "synthesizer_llm", "llm", "synthesize", "input_dir", "limit")
 KEY_FIELDS = ("benchmark.name", "benchmark.synthesis_kit", "synthesis", "limit", "seed")
 
 
@@ -55,7 +51,7 @@ def key_spec(cfg: DictConfig) -> KeySpec:
 def run(cfg: DictConfig) -> dict[str, float]:
     spec = key_spec(cfg)
     traj_path = spec.inputs["trajectories"]
-    stage = StageRun(cfg, "synthesize", spec, artifacts=[TRIPLETS, PROGRESS])
+    stage = StageRun(cfg, "synthesize", spec, artifacts=[TRIPLETS, PROGRESS], uses=USES)
     if stage.done:
         return stage.previous_metrics()
     read_stats: dict[str, int] = {}
@@ -85,41 +81,44 @@ def run(cfg: DictConfig) -> dict[str, float]:
     triplets = ResumableJsonl(stage.dir / TRIPLETS, Triplet.from_dict, to_json, key=lambda t: t.id)
     done = ResumableJsonl(stage.dir / PROGRESS, dict, json.dumps, key=lambda r: r["source"])
     seen = {_content_hash(t) for t in triplets.records.values()}
-    todo = [t for t in trajectories if t.id not in done]
-    resumed = len(trajectories) - len(todo)
+    by_id = {t.id: t for t in trajectories}
+
+    def produce(todo: list[str]) -> Iterator[dict[str, Any]]:
+        """One progress line per source; its triplets are appended first (so a source whose
+        line is written has all of its triplets on disk)."""
+        for start in range(0, len(todo), synth.batch_size):
+            batch = [by_id[i] for i in todo[start : start + synth.batch_size]]
+            for res in synth.synthesize(batch):
+                dropped = dict(res.dropped)
+                for t in res.triplets:
+                    if t.id in triplets:
+                        # Written before an interruption that came before this source's
+                        # progress line: it was kept then (its hash is in `seen`), so it
+                        # is not a duplicate now.
+                        continue
+                    h = _content_hash(t)
+                    if h in seen:
+                        dropped["duplicate"] = dropped.get("duplicate", 0) + 1
+                        continue
+                    seen.add(h)
+                    triplets.append(t)
+                yield {"source": res.source_id, "kept": res.kept, "dropped": dropped}
+
     try:
-        with progress(
-            len(trajectories), f"synthesize {choice('synthesis', 'synthesis')}", resumed
-        ) as bar:
-            for start in range(0, len(todo), synth.batch_size):
-                for res in synth.synthesize(todo[start : start + synth.batch_size]):
-                    dropped = dict(res.dropped)
-                    for t in res.triplets:
-                        if t.id in triplets:
-                            # Written before an interruption that came before this source's
-                            # progress line: it was kept then (its hash is in `seen`), so it
-                            # is not a duplicate now.
-                            continue
-                        h = _content_hash(t)
-                        if h in seen:
-                            dropped["duplicate"] = dropped.get("duplicate", 0) + 1
-                            continue
-                        seen.add(h)
-                        triplets.append(t)
-                    done.append({"source": res.source_id, "kept": res.kept, "dropped": dropped})
-                    bar.update()
+        progress_records, resumed = collect(
+            done, list(by_id), produce, f"synthesize {choice('synthesis', 'synthesis')}"
+        )
     finally:
         triplets.close()
-        done.close()
-
-    order = [t.id for t in trajectories]
-    progress_records = done.finalize(order)
     by_source = {r["source"]: i for i, r in enumerate(progress_records)}
     records = triplets.finalize(
         sorted(triplets.records, key=lambda k: (by_source.get(k.split("|")[0], 0), _index(k)))
     )
     metrics = _metrics(records, progress_records, synth.counters())
+    synthesizer_llm = choice("llm@synthesizer_llm") if "llm" in cfg.synthesis else None
+    stage.tag(benchmark=trajectories[0].benchmark, backbone=synthesizer_llm)
     stage.count(
+        benchmark=trajectories[0].benchmark,
         triplets=len(records),
         sources=len(progress_records),
         resumed_sources=resumed,
@@ -127,7 +126,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         dropped=dict(_sum(progress_records, "dropped")),
         read=read_stats,
         synthesis=choice("synthesis"),
-        synthesizer_llm=choice("llm@synthesizer_llm"),
+        synthesizer_llm=synthesizer_llm,
     )
     return stage.finish(metrics)
 
@@ -171,6 +170,7 @@ def _metrics(
     return metrics
 
 
-@hydra.main(config_path=CONF_DIR, config_name="synthesize", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    print(summary(run(cfg)))
+main = stage_main("synthesize", run, USES)
+
+if __name__ == "__main__":
+    main()

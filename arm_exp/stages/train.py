@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import numpy as np
 import torch
@@ -28,18 +27,13 @@ from arm_exp.artifacts import input_file
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.common import (
-    CONF_DIR,
-    ConfigError,
-    KeySpec,
-    StageRun,
-    choice,
-    objective,
-    summary,
-)
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, choice
+from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark
 
 log = logging.getLogger(__name__)
 
+USES = ("benchmark", "reward_model", "loss", "trainer", "train", "input_dir")
 KEY_FIELDS = ("benchmark.render", "reward_model", "loss", "train", "trainer", "seed")
 CHECKPOINTS = "checkpoints"
 
@@ -129,10 +123,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
     spec = key_spec(cfg)
     trip_path = spec.inputs["triplets"]
     stage = StageRun(
-        cfg, "train", spec, artifacts=[f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"]
+        cfg,
+        "train",
+        spec,
+        artifacts=[f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"],
+        uses=USES,
     )
     if stage.done:
         return stage.previous_metrics()
+    if cfg.train.data.batch_size < 1:
+        raise ConfigError("train.data.batch_size must be >= 1")
+    data_benchmark = upstream_benchmark(cfg, trip_path, "input_dir") or str(cfg.benchmark.name)
+    stage.tag(benchmark=data_benchmark)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     renderer = Renderer(**cfg.benchmark.render)
     loss = instantiate(cfg.loss)
@@ -219,7 +221,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if trainer.global_rank != 0:
         return metrics
     stage.count(
-        checkpoint=str(best_path),
+        benchmark=data_benchmark,
+        checkpoint=str(Path(best_path).resolve()),
         data=data.stats,
         reward_model=choice("reward_model"),
         loss=choice("loss"),
@@ -228,14 +231,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return stage.finish(metrics, step=trainer.global_step)
 
 
-def _check(cfg: DictConfig) -> None:
-    if cfg.train.data.get("batch_size", 1) < 1:
-        raise ConfigError("train.data.batch_size must be >= 1")
+main = stage_main("train", run, USES)
 
-
-@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    _check(cfg)
-    metrics = run(cfg)
-    print(summary(metrics))
-    return objective(cfg, metrics)
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The configuration every arm-exp command composes: typed schema, Hydra helpers.
+
+All stages share one config tree (``conf/base.yaml``: every config group, ``experiment=`` and
+``debug=``), so an experiment file or a command-line override means the same thing to a single
+stage and to ``arm-exp pipeline``, which forwards each override to the stages that read it
+(``USES`` in each stage module). The top-level keys and the stages' own nodes are typed by the
+dataclasses below, registered in Hydra's ConfigStore as ``arm_exp_schema`` (the first entry of
+``conf/base.yaml``'s defaults): Hydra itself rejects an unknown key or a value of the wrong type.
+The config groups' options (``planner/mcts.yaml``, ...) are ``_target_`` nodes whose types are
+their constructors' annotations (checked on the command line by :mod:`arm_exp.config_check`).
+
+LLM roles: ``llm`` is the backbone (the policy, and every role that has no backbone of its own);
+``explorer_llm`` and ``synthesizer_llm`` are ``${llm}`` unless ``llm@explorer_llm=NAME`` /
+``llm@synthesizer_llm=NAME`` picks one, so ``llm=X llm.base_url=URL`` reaches every role.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import SI, DictConfig, ListConfig, OmegaConf
+
+from arm_exp.artifacts import redact
+from arm_exp.sweeps import register_resolvers
+
+# The configs live at the repo root (conf/); stages are used from an editable install or a
+# clone. ARM_EXP_CONF points elsewhere (e.g. a copy with a lab's own configs).
+CONF_DIR = os.environ.get("ARM_EXP_CONF") or str(Path(__file__).resolve().parents[1] / "conf")
+
+
+class ConfigError(ValueError):
+    """A config value is missing or wrong; the message names the key."""
+
+
+# -- the schema --------------------------------------------------------------------------------
+
+
+@dataclass
+class PathsConfig:
+    """``paths.*``: where things live (``conf/paths/default.yaml`` sets them)."""
+
+    root_dir: str = "."
+    log_dir: str = "${paths.root_dir}/outputs"
+    cache_dir: str = "${paths.root_dir}/outputs/.cache"
+    output_dir: str = "${hydra:runtime.output_dir}"
+    webshop_data: str | None = None
+    alfworld_data: str | None = None
+
+
+@dataclass
+class ExploreConfig:
+    """``explore.*``: how ``arm-exp explore`` runs the explorer."""
+
+    num_per_task: int = 4  # trajectories per task (record ids <task>#<k>)
+    num_envs: int = SI("${benchmark.num_envs}")  # episodes in flight, batched policy calls
+    invalid_action_retries: int = SI("${benchmark.invalid_action_retries}")
+    max_steps: int = SI("${benchmark.max_steps}")
+
+
+@dataclass
+class SynthesizeConfig:
+    """``synthesize.*``."""
+
+    skip_bad: bool = False  # skip (and count) malformed input lines instead of failing
+
+
+@dataclass
+class TrainDataConfig:
+    """``train.data.*``: how triplets become batches."""
+
+    batch_size: int = 16  # examples (positive + its negatives) per step
+    val_fraction: float = 0.1  # held-out groups (by intent + positive), carved with `seed`
+    train_fraction: float = 1.0  # the data-amount ablation: a seeded share of training groups
+    negatives_per_example: int | None = None  # None: what the loss wants (1, listwise 4)
+    skip_bad: bool = False
+    num_workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """``train.*``: optimizer and schedule (``_target_`` nodes) and the data."""
+
+    optimizer: Any = field(
+        default_factory=lambda: {
+            "_target_": "torch.optim.AdamW",
+            "_partial_": True,
+            "lr": 2.0e-5,
+            "weight_decay": 0.0,
+        }
+    )
+    scheduler: Any = field(
+        default_factory=lambda: {
+            "_target_": "transformers.get_constant_schedule_with_warmup",
+            "_partial_": True,
+            "num_warmup_steps": 10,
+        }
+    )
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
+
+
+@dataclass
+class GoalsConfig:
+    """``goals.*``: how many goals ``arm-exp goals`` writes."""
+
+    num_products: int = 10000  # ARMAP: ~10k products outside the human test goals
+    per_product: int = 1  # goals (attribute/option draws) per product
+    batch_size: int = 32  # requests per batched writer call (the unit of resumption)
+
+
+@dataclass
+class ReportConfig:
+    """``report.*``."""
+
+    format_version: int = 1
+
+
+@dataclass
+class ServeConfig:
+    """``serve.*``: ``serve-llm`` / ``serve-rm`` endpoints."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_name: str = "arm-exp-llm"
+    max_batch: int = 64
+
+
+@dataclass
+class StageTasks:
+    """Which tasks a benchmark stage of the pipeline runs (None: the stage's own default)."""
+
+    split: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class PipelineConfig:
+    """``pipeline.*``: what ``arm-exp pipeline`` runs beyond the stages' own config.
+
+    Every other key and group (``benchmark=``, ``loss=``, ``planner.n=``, ...) reaches the
+    stages that read it. ``plans`` compares several planners in one job: one plan run per list
+    of overrides (applied after the command line's); empty: one plan run with the composed
+    ``planner`` and ``scorer``.
+    """
+
+    cache_dir: str = "${paths.log_dir}/pipeline/cache"
+    goals: bool = False  # run `arm-exp goals` first and explore its goals (split=extra)
+    explore: StageTasks = field(default_factory=StageTasks)
+    plan: StageTasks = field(default_factory=StageTasks)
+    plans: list[list[str]] = field(default_factory=list)
+    # Stage locks: kernel file locks (released when the holder dies, also on NFS with lockd);
+    # a number makes them heartbeat leases of that many seconds, for shared file systems
+    # without working flock (a crashed holder's lease is taken over once it expires).
+    lock_lease_s: float | None = None
+
+
+@dataclass
+class ArmExpConfig:
+    """The top level of every arm-exp config (see the module docstring)."""
+
+    stage: str = "???"
+    split: str | None = None  # the benchmark split (a stage sets its own default)
+    limit: int | None = None  # first N tasks of the split
+    task_ids: list[str] | None = None  # explicit task ids instead of split/limit
+    seed: int = 0
+    force: bool = False  # recompute even if the run dir holds a complete run
+    input_dir: str | None = None  # the upstream stage's run dir
+    input_dirs: list[str] = field(default_factory=list)  # report: more dirs
+    rm_ckpt: str | None = None  # reward-model checkpoint (or train run dir)
+    wandb_group: str | None = None
+    run_name: str | None = None  # tracker run name (pipeline: its job's overrides)
+    optimized_metric: str | None = None  # what a sweeper (Optuna) optimizes
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+    synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    goals: GoalsConfig = field(default_factory=GoalsConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    # Config groups (each option is a `_target_` node or null).
+    benchmark: Any = None
+    llm: Any = None
+    explorer_llm: Any = None
+    synthesizer_llm: Any = None
+    explorer: Any = None
+    policy: Any = None
+    planner: Any = None
+    scorer: Any = None
+    synthesis: Any = None
+    goal_writer: Any = None
+    reward_model: Any = None
+    loss: Any = None
+    trainer: Any = None
+    logger: Any = None
+    launcher: Any = None
+    hparams_search: Any = None
+
+
+def register_configs() -> None:
+    """Put the schema into Hydra's ConfigStore (idempotent)."""
+    ConfigStore.instance().store(name="arm_exp_schema", node=ArmExpConfig)
+
+
+register_configs()
+# Before any config is composed: the multirun job-dir name (conf/hydra/default.yaml) uses it.
+register_resolvers()
+
+# Keys that every stage reads (or that only steer Hydra); the rest is each stage's `USES`.
+COMMON_KEYS = frozenset(
+    {
+        "stage",
+        "seed",
+        "force",
+        "paths",
+        "logger",
+        "wandb_group",
+        "run_name",
+        "experiment",
+        "debug",
+        "launcher",
+        "hparams_search",
+        "optimized_metric",
+        "hydra",
+    }
+)
+# Groups whose option is selected with `group@package=...`: the package is the key they fill.
+LLM_ROLES = ("explorer_llm", "synthesizer_llm")
+
+
+def override_root(key: str) -> str:
+    """The top-level key an override addresses: ``planner.n`` -> ``planner``,
+    ``llm@synthesizer_llm`` -> ``synthesizer_llm``, ``hydra/launcher`` -> ``hydra``."""
+    key = key.lstrip("+~")
+    if "@" in key:
+        key = key.split("@", 1)[1]
+    return key.split(".", 1)[0].split("/", 1)[0]
+
+
+# -- Hydra helpers -----------------------------------------------------------------------------
+
+
+def choice(group: str, default: str | None = None) -> str | None:
+    """The option chosen for a config group (``planner`` -> ``"mcts"``), from Hydra's runtime.
+
+    An LLM role without a backbone of its own (``llm@synthesizer_llm``) reports ``llm``'s.
+    """
+    if not HydraConfig.initialized():
+        return default
+    choices = HydraConfig.get().runtime.choices
+    value = choices.get(group)
+    if value is None and group.startswith("llm@"):
+        value = choices.get("llm")
+    return default if value is None else str(value)
+
+
+def container(node: Any) -> Any:
+    """A resolved plain-Python copy of a config node (non-config values pass through)."""
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def resolved_config(cfg: DictConfig, keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """The run's config (or its ``keys``) as plain data, resolved, secrets redacted."""
+    wanted = [str(k) for k in cfg if k != "hydra"] if keys is None else list(keys)
+    out: dict[str, Any] = {}
+    for k in wanted:
+        if k not in cfg or k == "hydra":
+            continue
+        out[k] = None if OmegaConf.is_missing(cfg, k) else container(cfg[k])
+    return redact(out)
+
+
+def require(cfg: DictConfig, key: str) -> Any:
+    """``cfg[key]`` (dotted) or a :class:`ConfigError` that says how to pass it."""
+    value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    if value is None or (isinstance(value, str) and value in ("", "???")):
+        raise ConfigError(f"config key `{key}` is required: pass {key}=... on the command line")
+    return value
+
+
+def compose(
+    config_name: str,
+    overrides: Sequence[str] = (),
+    output_dir: str | Path | None = None,
+    set_hydra_config: bool = True,
+) -> DictConfig:
+    """Compose a stage's config in-process, as ``arm-exp <stage> <overrides>`` would.
+
+    Sets Hydra's global config (unless ``set_hydra_config`` is false: the pipeline composes its
+    stages' configs to key them, inside its own app) so ``${hydra:...}`` interpolations and
+    :func:`choice` work; ``output_dir`` becomes the run dir. Used by ``pipeline`` and by tests
+    (to run stages in-process).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    def _compose() -> DictConfig:
+        return hydra_compose(
+            config_name=config_name, overrides=list(overrides), return_hydra_config=True
+        )
+
+    if GlobalHydra.instance().is_initialized():  # inside a running app (``pipeline``)
+        cfg = _compose()
+    else:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = _compose()
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(output_dir)
+            cfg.hydra.run.dir = str(output_dir)
+    if set_hydra_config:
+        HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """``metrics[cfg.optimized_metric]`` for a sweeper (Optuna) to optimize, else None."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(
+            f"optimized_metric={name} is not among this stage's metrics: {sorted(metrics)}"
+        )
+    return float(metrics[name])

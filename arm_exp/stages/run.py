@@ -1,0 +1,309 @@
+"""What every stage shares: its run dir, content key and manifest, task selection, the loop.
+
+A stage's ``run(cfg)`` opens a :class:`StageRun`, which
+
+- resolves the run dir (``hydra.run.dir`` or the multirun job dir),
+- computes the stage's content key from the config subtree that determines its output
+  (:class:`KeySpec`) and the keys of its inputs,
+- refuses to mix artifacts: a run dir that holds another config's artifacts is an error (a dir
+  whose earlier run produced nothing, e.g. it failed on its input, is taken over),
+- reports ``done`` when the dir already holds a complete run with the same key (so re-launched
+  sweeps and ``pipeline`` skip finished work); ``force=true`` deletes the stage's artifacts
+  and recomputes, and
+- on :meth:`StageRun.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
+  sends the metrics to the configured loggers.
+
+:func:`collect` is the loop of the record-writing stages (explore, synthesize, goals, plan):
+resume from the stage's JSONL, produce what is missing under a progress bar, restore the
+canonical order.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from arm_exp.artifacts import (
+    METRICS,
+    ArtifactError,
+    Manifest,
+    ResumableJsonl,
+    atomic_write_json,
+    content_key,
+    input_key,
+    load_manifest,
+)
+from arm_exp.config import COMMON_KEYS, ConfigError, container, resolved_config
+from arm_exp.envs.base import Env
+from arm_exp.tracking import make_loggers, run_tags
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """The stage's output dir: Hydra's run/job dir, or ``paths.output_dir`` outside Hydra."""
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.paths.output_dir)
+
+
+def select_tasks(env: Env, cfg: DictConfig) -> list[str]:
+    """The task ids of ``cfg.split`` (or ``cfg.task_ids``), cut to the first ``cfg.limit``."""
+    ids = [str(t) for t in cfg.task_ids] if cfg.get("task_ids") else env.task_ids(str(cfg.split))
+    limit = cfg.get("limit")
+    if limit is not None:
+        if int(limit) < 1:
+            raise ConfigError(f"limit={limit}: must be a positive number of tasks (or null)")
+        ids = ids[: int(limit)]
+    return ids
+
+
+def benchmark_inputs(cfg: DictConfig) -> dict[str, Path]:
+    """Data files a benchmark reads besides its package data (WebShop's synthesized goals): keyed
+    by their producing run's key or their size and mtime, so new contents are never served from
+    a stale cache."""
+    env = OmegaConf.select(cfg, "benchmark.env")
+    goals = env.get("goals_file") if env is not None else None
+    return {"goals_file": Path(str(goals))} if goals else {}
+
+
+def same_benchmark(name: str, label: str) -> bool:
+    """Whether data labelled ``label`` belongs to benchmark ``name`` (a benchmark may label runs
+    on stand-in data with a suffix: WebShop's bundled mini catalog is ``webshop_mini``)."""
+    return label == name or label.startswith(name + "_")
+
+
+def upstream_benchmark(cfg: DictConfig, path: Path, config_key: str) -> str | None:
+    """The benchmark an input artifact was made on (its producing run's ``counts.benchmark``),
+    refused with one clear line if it is not ``cfg.benchmark.name``; None if the input has no
+    manifest (a hand-made file)."""
+    start = path if path.is_dir() else path.parent
+    for d in [start, *list(start.parents)[:2]]:
+        if (d / "manifest.json").exists():
+            label = load_manifest(d).get("counts", {}).get("benchmark")
+            break
+    else:
+        return None
+    name = str(cfg.benchmark.name)
+    if label and not same_benchmark(name, str(label)):
+        raise ConfigError(
+            f"{config_key}={path} was made on benchmark {label!r} but benchmark={name}; pass "
+            f"benchmark={str(label).split('_mini')[0]} (or an input made on {name})"
+        )
+    return str(label) if label else None
+
+
+def _drop(tree: Any, dotted: str) -> None:
+    head, _, rest = dotted.partition(".")
+    if isinstance(tree, dict) and head in tree:
+        if rest:
+            _drop(tree[head], rest)
+        else:
+            del tree[head]
+
+
+@dataclass
+class KeySpec:
+    """What determines a stage's output: config subtrees (minus ``exclude``), input artifacts,
+    extra data. ``exclude`` keeps knobs that only a later stage reads (``benchmark.planning``)
+    out of an earlier stage's key, so sweeping them reuses its run."""
+
+    fields: Sequence[str]
+    inputs: dict[str, Path] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    exclude: Sequence[str] = ()
+
+    def key(self, cfg: DictConfig) -> str:
+        input_keys = {name: input_key(path) for name, path in self.inputs.items()}
+        # The run dir is where the output goes, not what it is: a path under it (a managed
+        # server's log dir) must not change the key, or no other dir could reuse the run.
+        keyed = OmegaConf.create({k: cfg._get_node(k) for k in cfg if k != "hydra"})
+        if "paths" in keyed:
+            keyed.paths.output_dir = "<run dir>"
+        subtree = {k: container(OmegaConf.select(keyed, k)) for k in self.fields}
+        for dotted in self.exclude:
+            _drop(subtree, dotted)
+        subtree.update(self.extra)
+        return content_key(
+            subtree,
+            [f"{n}:{k or _file_fingerprint(self.inputs[n])}" for n, k in input_keys.items()],
+        )
+
+
+class StageRun:
+    """One stage's run: key, manifest, run dir, loggers (see the module docstring).
+
+    ``uses`` are the top-level keys the stage reads: the manifest keeps their resolved config
+    and the trackers' tags come from them.
+    """
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        stage: str,
+        spec: KeySpec,
+        artifacts: Sequence[str] = (),
+        uses: Iterable[str] = (),
+    ) -> None:
+        self.cfg = cfg
+        self.stage = stage
+        self.uses = [*dict.fromkeys([*uses, "seed"])]
+        self.dir = run_dir(cfg)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        self.key = spec.key(cfg)
+        self.tags: dict[str, str | None] = {
+            "benchmark": OmegaConf.select(cfg, "benchmark.name", default=None)
+        }
+        self.previous: dict[str, Any] | None = None
+        manifest_path = self.dir / "manifest.json"
+        if manifest_path.exists():
+            prev = load_manifest(self.dir)
+            other = prev.get("key") != self.key or prev.get("stage") != stage
+            produced = [name for name in artifacts if _nonempty(self.dir / name)]
+            if other and not prev.get("complete") and not produced:
+                log.warning(
+                    "%s: an earlier %s run with another config produced nothing here; "
+                    "this run takes the dir over",
+                    self.dir,
+                    prev.get("stage"),
+                )
+                prev = {}
+            elif other and cfg.get("force") and prev.get("stage") == stage:
+                log.warning(
+                    "%s: replacing a %s run with another config (force=true)", self.dir, stage
+                )
+                prev = {**prev, "key": self.key}
+            elif other:
+                raise ArtifactError(
+                    f"{manifest_path}: this run dir holds a {prev.get('stage')} run with another "
+                    f"config (key {prev.get('key')} != {self.key}); pick a new hydra.run.dir "
+                    "(or force=true to replace it)"
+                )
+            self.previous = prev
+            if cfg.get("force"):
+                # Recompute from scratch: the stage's own artifacts go, nothing is resumed.
+                for name in artifacts:
+                    (self.dir / name).unlink(missing_ok=True)
+                self.previous = None
+        self._loggers: list[Any] | None = None
+        config = resolved_config(cfg, ["stage", *COMMON_KEYS & set(cfg), *self.uses])
+        self.manifest = Manifest(self.dir, stage, self.key, config)
+        for name, path in spec.inputs.items():
+            self.manifest.add_input(name, Path(path).resolve(), input_key(path))
+        if not self.done:
+            # A finished run's manifest stays as it is: a re-launched sweep that skips this job
+            # must leave it complete (for `report` and for the next re-launch).
+            self.manifest.save()
+
+    def tag(self, **tags: str | None) -> None:
+        """Set tracker tags that the config alone cannot give (``benchmark`` of the data,
+        ``backbone`` only when an LLM was used); call before :attr:`loggers` is first read."""
+        self.tags.update(tags)
+
+    @property
+    def loggers(self) -> list[Any]:
+        """The run's loggers, created once (Lightning's trainer and ``finish`` share them)."""
+        if self._loggers is None:
+            self._loggers = make_loggers(self.cfg, run_tags(self.cfg, self.uses, self.tags))
+        return self._loggers
+
+    @property
+    def done(self) -> bool:
+        """A complete run with this key is already here (and ``force`` is not set)."""
+        return bool(self.previous and self.previous.get("complete"))
+
+    def previous_metrics(self) -> dict[str, float]:
+        assert self.previous is not None
+        log.info("%s: %s is complete (key %s); nothing to do", self.stage, self.dir, self.key)
+        return dict(self.previous.get("metrics", {}))
+
+    def count(self, **counts: Any) -> None:
+        self.manifest.data["counts"].update(counts)
+
+    def timing(self, **timings: float) -> None:
+        self.manifest.data["timings"].update(timings)
+
+    def finish(self, metrics: dict[str, float], step: int | None = None) -> dict[str, float]:
+        wall = time.perf_counter() - self.started
+        self.timing(wall_s=wall)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        atomic_write_json(self.dir / METRICS, metrics)
+        self.manifest.finish(metrics)
+        for logger in self.loggers:
+            logger.log_hyperparams(self.manifest.data["config"])
+            logger.log_metrics(metrics, step=step or 0)
+            logger.finalize("success")
+            finish = getattr(getattr(logger, "_experiment", None), "finish", None)
+            if callable(finish):  # W&B: every (multirun) job is its own run
+                finish()
+        return metrics
+
+
+def _nonempty(path: Path) -> bool:
+    return path.exists() and (path.is_dir() or path.stat().st_size > 0)
+
+
+def collect(
+    store: ResumableJsonl[T],
+    ids: Sequence[str],
+    produce: Callable[[list[str]], Iterable[T]],
+    desc: str,
+    postfix: Callable[[ResumableJsonl[T]], dict[str, str]] | None = None,
+) -> tuple[list[T], int]:
+    """The records of ``ids`` in ``store``: those already there (an interrupted run), then
+    ``produce(todo)`` for the rest, appended as they come under a progress bar; the file is
+    rewritten in ``ids`` order at the end (a resumed run equals an uninterrupted one).
+
+    Returns the records and how many were already there. ``produce`` yields one record per id
+    (in any order); the store is closed even when it raises.
+    """
+    todo = [i for i in ids if i not in store]
+    resumed = len(ids) - len(todo)
+    if resumed:
+        log.info("resuming: %d of %d records already in %s", resumed, len(ids), store.path)
+    try:
+        with progress(len(ids), desc, resumed) as bar:
+            for record in produce(todo):
+                store.append(record)
+                bar.update()
+                if postfix is not None:
+                    bar.set_postfix(postfix(store), refresh=False)
+    finally:
+        store.close()
+    return store.finalize(list(ids)), resumed
+
+
+def progress(total: int, desc: str, initial: int = 0):
+    """A progress bar: live on a terminal, a line every 30 s in batch logs (SLURM, CI)."""
+    from tqdm import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(
+        total=total, initial=initial, desc=desc, mininterval=0.5 if tty else 30.0, dynamic_ncols=tty
+    )
+
+
+def summary(metrics: dict[str, float]) -> str:
+    """Metrics as an aligned two-column table for the terminal."""
+    width = max((len(k) for k in metrics), default=0)
+    return "\n".join(f"{k:<{width}}  {v:g}" for k, v in sorted(metrics.items()))
+
+
+def _file_fingerprint(path: Path) -> str:
+    """For inputs without a manifest (hand-made files): size and mtime stand in for a key."""
+    p = Path(path)
+    if p.is_dir():
+        return f"dir:{p.resolve()}"
+    st = p.stat()
+    return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
