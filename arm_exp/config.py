@@ -10,8 +10,10 @@ The config groups' options (``planner/mcts.yaml``, ...) are ``_target_`` nodes w
 their constructors' annotations (checked on the command line by :mod:`arm_exp.config_check`).
 
 LLM roles: ``llm`` is the backbone (the policy, and every role that has no backbone of its own);
-``explorer_llm`` and ``synthesizer_llm`` are ``${llm}`` unless ``llm@explorer_llm=NAME`` /
-``llm@synthesizer_llm=NAME`` picks one, so ``llm=X llm.base_url=URL`` reaches every role.
+``explorer_llm`` and ``synthesizer_llm`` are null unless ``llm@explorer_llm=NAME`` /
+``llm@synthesizer_llm=NAME`` picks one, and the configs that need them read
+``${arm_exp.llm:explorer_llm}`` (the role's own, else ``llm``), so ``llm=X llm.base_url=URL``
+reaches every role.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class ReportConfig:
     """``report.*``."""
 
     format_version: int = 1
+    show: bool = True  # print the tables at the end (the pipeline prints them itself)
 
 
 @dataclass
@@ -202,9 +205,19 @@ class ArmExpConfig:
     hparams_search: Any = None
 
 
+def role_llm(role: str, *, _root_: DictConfig) -> Any:
+    """``${arm_exp.llm:explorer_llm}``: the role's own LLM config if one was picked
+    (``llm@explorer_llm=NAME``), else ``llm``'s, so overrides of ``llm.*`` reach the role."""
+    node = _root_.get(role)
+    return _root_.llm if node is None else node
+
+
 def register_configs() -> None:
-    """Put the schema into Hydra's ConfigStore (idempotent)."""
+    """Put the schema into Hydra's ConfigStore and the ``arm_exp.llm`` resolver into OmegaConf
+    (idempotent)."""
     ConfigStore.instance().store(name="arm_exp_schema", node=ArmExpConfig)
+    if not OmegaConf.has_resolver("arm_exp.llm"):
+        OmegaConf.register_new_resolver("arm_exp.llm", role_llm)
 
 
 register_configs()

@@ -32,8 +32,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from arm_exp.config import (
-    CONF_DIR,
     COMMON_KEYS,
+    CONF_DIR,
     LLM_ROLES,
     ArmExpConfig,
     ConfigError,
@@ -177,7 +177,7 @@ def _check_job(config_name: str, args: list[str]) -> None:
         group_args = [a for a, o in zip(args, parsed, strict=True) if group_options(o.key_or_group)]
         hints = _key_hints(config_name, group_args, parsed)
         raise ConfigError("\n".join([msg, *hints])) from None
-    errors = [e for o in parsed if (e := _target_type_error(cfg, o)) is not None]
+    errors = [err for o in parsed if (err := _target_type_error(cfg, o)) is not None]
     if errors:
         raise ConfigError("\n".join(errors))
 
@@ -196,7 +196,7 @@ def _key_hints(config_name: str, group_args: list[str], parsed: list) -> list[st
         root = override_root(key)
         if o.is_add() or key.startswith("hydra") or key in keys or group_options(key):
             continue
-        if root in LLM_ROLES and OmegaConf.is_interpolation(base, root):
+        if root in LLM_ROLES and base.get(root) is None:
             hints.append(
                 f"hint: `{root}` follows `llm` (every LLM role does unless given its own): "
                 f"pick one first, e.g. llm@{root}=openai_server {key}=..."
@@ -221,8 +221,12 @@ def _options_with_key(group: str, key: str) -> list[str]:
     """The options of config group ``group`` whose YAML defines ``key`` (dotted)."""
     out = []
     for option in group_options(group) or []:
-        node = OmegaConf.load(Path(CONF_DIR) / group / f"{option}.yaml")
-        if OmegaConf.select(node, key, default=None, throw_on_missing=False) is not None:
+        node: Any = OmegaConf.to_container(
+            OmegaConf.load(Path(CONF_DIR) / group / f"{option}.yaml")
+        )
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
             out.append(option)
     return out
 

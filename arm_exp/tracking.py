@@ -48,7 +48,7 @@ def run_name(cfg: DictConfig) -> str | None:
     multirun job of a single stage is named by its own overrides."""
     name = cfg.get("run_name")
     if not name and HydraConfig.initialized():
-        name = HydraConfig.get().job.get("override_dirname") or None
+        name = getattr(HydraConfig.get().job, "override_dirname", None) or None
     return f"{cfg.get('stage')}:{name}" if name else None
 
 

@@ -104,8 +104,8 @@ TARGETS = {
 def cpu_backends(args) -> dict[str, Callable[[], object]]:
     from hydra.utils import instantiate
 
+    from arm_exp.config import compose
     from arm_exp.llm.hf_local import HFLocalLLM
-    from arm_exp.stages.common import compose
 
     cache = os.environ.get("ARM_EXP_CACHE", str(ROOT / "outputs" / ".cache"))
 

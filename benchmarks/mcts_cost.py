@@ -36,9 +36,9 @@ from typing import Any
 from benchlib import apply_threads, device_arg, interleaved, result, table
 from hydra.utils import instantiate
 
+from arm_exp.config import compose
 from arm_exp.reward.render import Renderer
 from arm_exp.reward.scorer import RewardScorer
-from arm_exp.stages.common import compose
 from arm_exp.types import Trajectory
 
 

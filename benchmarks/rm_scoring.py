@@ -27,9 +27,9 @@ import tempfile
 from benchlib import apply_threads, device_arg, interleaved, median_s, result, table
 from hydra.utils import instantiate
 
+from arm_exp.config import compose
 from arm_exp.reward.render import Renderer
 from arm_exp.reward.scorer import RewardScorer
-from arm_exp.stages.common import compose
 from arm_exp.types import Trajectory
 
 

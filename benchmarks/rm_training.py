@@ -48,8 +48,8 @@ def make_triplets() -> Path:
     """The demo's explore + synthesize stages, run once (reused when already there)."""
     from omegaconf import OmegaConf
 
+    from arm_exp.config import compose
     from arm_exp.stages import explore, synthesize
-    from arm_exp.stages.common import compose
 
     demo = OmegaConf.load(ROOT / "conf" / "experiment" / "demo_game24.yaml").pipeline
     common = [f"paths.root_dir={ROOT}", *demo.common]
@@ -65,8 +65,8 @@ def load_data(args: argparse.Namespace, seed: int):
     """(model spec, our data module after setup) for ``args``: the shared tokenized data."""
     from hydra.utils import instantiate
 
+    from arm_exp.config import compose
     from arm_exp.reward.render import Renderer
-    from arm_exp.stages.common import compose
 
     cfg = compose(
         "train",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arm_exp.stages.common import compose
+from arm_exp.config import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 # One shared converted-model cache for the whole suite (and across runs), not one per tmp dir.

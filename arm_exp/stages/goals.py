@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-
 from collections.abc import Iterator
 
 from hydra.utils import instantiate

@@ -47,7 +47,9 @@ from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
 
-MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (goals, explore, synthesize, train, plan, report)}
+MODULES = {
+    m.__name__.rsplit(".", 1)[1]: m for m in (goals, explore, synthesize, train, plan, report)
+}
 # Keys every stage gets from the pipeline's command line; the pipeline sets the ones below itself.
 FORWARD_ALWAYS = frozenset({"experiment", "debug", "seed", "paths", "logger", "wandb_group"})
 SET_BY_PIPELINE = frozenset(
@@ -190,6 +192,30 @@ def _tasks(cfg: DictConfig, stage: str) -> list[str]:
     return out
 
 
+def stage_overrides(cfg: DictConfig, overrides: list[str]) -> dict[str, list[list[str]]]:
+    """Each stage's overrides (without its inputs) for the pipeline's command line
+    ``overrides``: one list per stage, one per entry of ``pipeline.plans`` for ``plan``;
+    ``goals`` only with ``pipeline.goals``."""
+    plan_base = [*forwarded("plan", overrides), *_tasks(cfg, "plan")]
+    specs = [[str(o) for o in spec] for spec in cfg.pipeline.plans] or [[]]
+    given = {override_root(o.partition("=")[0]) for o in forwarded("plan", overrides)}
+    for spec in specs:
+        clash = given & {override_root(o.partition("=")[0]) for o in spec}
+        if clash:
+            log.warning("pipeline.plans sets %s for its plan runs over the command line", clash)
+    explore_tasks = _tasks(cfg, "explore")
+    out = {
+        "explore": [[*forwarded("explore", overrides), *explore_tasks]],
+        "synthesize": [[*forwarded("synthesize", overrides), "limit=null"]],
+        "train": [forwarded("train", overrides)],
+        "plan": [[*plan_base, *spec] for spec in specs],
+    }
+    if cfg.pipeline.goals:
+        out["goals"] = [forwarded("goals", overrides)]
+        out["explore"][0].append("split=extra")
+    return out
+
+
 def _check(cfg: DictConfig) -> None:
     for key, hint in [
         ("split", "pipeline.explore.split=... / pipeline.plan.split=..."),
@@ -213,43 +239,34 @@ def run(cfg: DictConfig) -> dict[str, float]:
         cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"], uses=list(cfg)
     )
     if stage.done:
-        print((stage.dir / "report.md").read_text())
         return stage.previous_metrics()
-    job = HydraConfig.get().job.get("override_dirname") if HydraConfig.initialized() else ""
-    base = [f"++wandb_group={quote(run_group(cfg))}", *([f"++run_name={quote(job)}"] if job else [])]
+    job = (
+        getattr(HydraConfig.get().job, "override_dirname", "") if HydraConfig.initialized() else ""
+    )
+    base = [
+        f"++wandb_group={quote(run_group(cfg))}",
+        *([f"++run_name={quote(job)}"] if job else []),
+    ]
     subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base, cfg.pipeline.lock_lease_s)
 
-    plan_specs = [[str(o) for o in spec] for spec in cfg.pipeline.plans] or [[]]
-    plan_base = [*forwarded("plan", overrides), *_tasks(cfg, "plan")]
-    for spec in plan_specs:
-        clash = {override_root(o.partition("=")[0]) for o in spec} & {
-            override_root(o.partition("=")[0]) for o in forwarded("plan", overrides)
-        }
-        if clash:
-            log.warning("pipeline.plans sets %s for its plan runs over the command line", clash)
-    needs_rm = [plan.needs_checkpoint(subs.config("plan", [*plan_base, *s])) for s in plan_specs]
-
+    stages = stage_overrides(cfg, overrides)
+    needs_rm = [plan.needs_checkpoint(subs.config("plan", ov)) for ov in stages["plan"]]
     ckpt: Path | None = None
     if any(needs_rm):
-        explore_extra: list[str] = []
-        if cfg.pipeline.goals:
-            goals_dir = subs.run("goals", forwarded("goals", overrides))
-            explore_extra = ["split=extra", f"benchmark.env.goals_file={goals_dir / 'goals.jsonl'}"]
-        explored = subs.run(
-            "explore", [*forwarded("explore", overrides), *_tasks(cfg, "explore"), *explore_extra]
-        )
-        synthesized = subs.run(
-            "synthesize",
-            [*forwarded("synthesize", overrides), "limit=null", f"input_dir={explored}"],
-        )
-        trained = subs.run("train", [*forwarded("train", overrides), f"input_dir={synthesized}"])
+        explore_inputs: list[str] = []
+        if "goals" in stages:
+            goals_dir = subs.run("goals", stages["goals"][0])
+            explore_inputs = [f"benchmark.env.goals_file={goals_dir / 'goals.jsonl'}"]
+        explored = subs.run("explore", [*stages["explore"][0], *explore_inputs])
+        synthesized = subs.run("synthesize", [*stages["synthesize"][0], f"input_dir={explored}"])
+        trained = subs.run("train", [*stages["train"][0], f"input_dir={synthesized}"])
         ckpt = trained / "checkpoints" / "best.ckpt"
     planned = [
-        subs.run("plan", [*plan_base, *spec, *([f"rm_ckpt={ckpt}"] if uses else [])])
-        for spec, uses in zip(plan_specs, needs_rm, strict=True)
+        subs.run("plan", [*ov, *([f"rm_ckpt={ckpt}"] if uses else [])])
+        for ov, uses in zip(stages["plan"], needs_rm, strict=True)
     ]
     dirs = ",".join(f"'{d}'" for d in planned)
-    reported = subs.run("report", [f"input_dirs=[{dirs}]"])
+    reported = subs.run("report", [f"input_dirs=[{dirs}]", "report.show=false"])
     for name in ("report.csv", "report.md", report.PIVOT_MD, report.PIVOT_CSV,
                  "success_vs_n.png", "planners.png"):  # fmt: skip
         if (reported / name).exists():
@@ -266,13 +283,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
-    """The report (table and pivot) unless the report stage printed it already (it ran)."""
+    """The report: its table and the paper-shaped pivot."""
     from arm_exp.stages.run import run_dir
 
     out = run_dir(cfg)
-    stages = load_manifest(out).get("counts", {}).get("stages", [])
-    if stages and not stages[-1]["reused"]:
-        return ""
     return f"{(out / 'report.md').read_text()}\n{(out / report.PIVOT_MD).read_text()}"
 
 

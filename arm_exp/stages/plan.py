@@ -35,7 +35,7 @@ from arm_exp.stages.run import (
     select_tasks,
     upstream_benchmark,
 )
-from arm_exp.stats import by_type_metrics, mean, wilson
+from arm_exp.stats import by_type_metrics, mean, mean_ci, wilson
 from arm_exp.types import Episode, to_json
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def needs_checkpoint(cfg: DictConfig) -> bool:
 
 
 def scorer_name(cfg: DictConfig) -> str:
-    return choice("scorer", "scorer") if uses_scorer(cfg) else "none"
+    return (choice("scorer") or "scorer") if uses_scorer(cfg) else "none"
 
 
 def _scorer_key(cfg: DictConfig) -> dict:
@@ -130,8 +130,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     metrics = episode_metrics(episodes, f"plan/{split}")
     uses_llm = "llm" in cfg.policy or (scorer is not None and "llm" in cfg.scorer)
     benchmark = episodes[0].benchmark if episodes else str(cfg.benchmark.name)
+    report_metric = str(OmegaConf.select(cfg, "benchmark.report_metric", default="success_rate"))
     stage.tag(
         benchmark=benchmark,  # e.g. webshop_mini
+        report_metric=report_metric,
         backbone=choice("llm") if uses_llm else None,
         reward_model=train_run.get("reward_model"),
         loss=train_run.get("loss"),
@@ -148,7 +150,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         rm_ckpt=str(Path(inputs["rm_ckpt"]).resolve()) if "rm_ckpt" in inputs else None,
         reward_model=train_run.get("reward_model"),
         loss=train_run.get("loss"),
-        report_metric=str(OmegaConf.select(cfg, "benchmark.report_metric", default="success_rate")),
+        report_metric=report_metric,
         policy_counters=policy.counters(),
         scorer_counters=scorer.counters() if scorer is not None else {},
     )
@@ -178,12 +180,16 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
     n = len(episodes)
     wins = sum(e.success for e in episodes)
     lo, hi = wilson(wins, n)
+    scores = [e.score for e in episodes]
+    score_lo, score_hi = mean_ci(scores)
     metrics = {
         f"{prefix}/n_tasks": float(n),
         f"{prefix}/success_rate": wins / n if n else 0.0,
         f"{prefix}/ci_low": lo,
         f"{prefix}/ci_high": hi,
-        f"{prefix}/score": mean([e.score for e in episodes]),
+        f"{prefix}/score": mean(scores),
+        f"{prefix}/score_ci_low": score_lo,
+        f"{prefix}/score_ci_high": score_hi,
         f"{prefix}/wall_s": mean([e.wall_s for e in episodes]),
     }
     counters: dict[str, list[float]] = defaultdict(list)

@@ -412,7 +412,9 @@ def key_spec(cfg: DictConfig) -> KeySpec:
     runs_dirs = find_plan_runs(roots)
     if not runs_dirs:
         raise ArtifactError(f"no complete `arm-exp plan` runs under {[str(r) for r in roots]}")
-    return KeySpec(("report",), {f"run{i}": d for i, d in enumerate(runs_dirs)})
+    return KeySpec(
+        ("report",), {f"run{i}": d for i, d in enumerate(runs_dirs)}, exclude=("report.show",)
+    )
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -471,6 +473,8 @@ def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
     """What ``arm-exp report`` prints: the table, then the paper-shaped pivot."""
     from arm_exp.stages.run import run_dir
 
+    if not cfg.report.show:
+        return ""
     out = run_dir(cfg)
     return f"{(out / 'report.md').read_text()}\n{(out / PIVOT_MD).read_text()}"
 

@@ -16,10 +16,10 @@ import time
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from arm_exp.cli import stage_main
 from arm_exp.llm.base import LLMError
 from arm_exp.llm.http_server import serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
-from arm_exp.cli import stage_main
 
 log = logging.getLogger(__name__)
 

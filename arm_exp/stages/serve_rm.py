@@ -15,10 +15,10 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from arm_exp.reward.scorer import RewardScorer
-from arm_exp.serving import JsonHandler, MicroBatcher, make_server
 from arm_exp.cli import stage_main
 from arm_exp.config import require
+from arm_exp.reward.scorer import RewardScorer
+from arm_exp.serving import JsonHandler, MicroBatcher, make_server
 from arm_exp.types import Trajectory
 
 MAX_ITEMS = 4096

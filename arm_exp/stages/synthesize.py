@@ -13,9 +13,8 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from typing import Any
-
 from collections.abc import Iterator
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig

@@ -24,11 +24,11 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import input_file
+from arm_exp.cli import stage_main
+from arm_exp.config import ConfigError, choice
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, choice
 from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class EpochCheckpoint(Callback):
         return {
             "torch": torch.get_rng_state(),
             "python": random.getstate(),
-            "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+            "numpy": [kind, np.asarray(keys).tolist(), pos, has_gauss, cached],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

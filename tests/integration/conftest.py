@@ -46,7 +46,7 @@ def vllm_server(tmp_path_factory) -> Iterator:
         pytest.skip(f"needs {VLLM_PYTHON}: run `make vllm-cpu`")
     from hydra.utils import instantiate
 
-    from arm_exp.stages.common import compose
+    from arm_exp.config import compose
 
     cfg = compose(
         "serve_llm",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from arm_exp.artifacts import ArtifactError
+from arm_exp.config import ConfigError
 from arm_exp.stages import synthesize, train
-from arm_exp.stages.common import ConfigError
 from tests.conftest import run_stage
 
 

@@ -26,7 +26,7 @@ CHAT = [{"role": "user", "content": "Name a fruit."}]
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from arm_exp.stages.common import compose
+    from arm_exp.config import compose
     from tests.conftest import ROOT
 
     cfg = compose(

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from arm_exp.artifacts import load_manifest, read_records
+from arm_exp.config import ConfigError
 from arm_exp.stages import plan, report
-from arm_exp.stages.common import ConfigError
 from arm_exp.stages.report import COLUMNS, read_report
 from arm_exp.types import Episode
 from tests.conftest import ROOT, run_stage
@@ -84,7 +84,7 @@ def test_llm_policy_best_of_n_is_one_generate_call(tmp_path, smollm2):
             "task_ids=[900]",
             "benchmark.agent.max_tokens=24",
             "benchmark.max_steps=4",
-            "benchmark.resample_invalid=0",
+            "benchmark.invalid_action_retries=0",
         ],
         tmp_path,
     )
@@ -95,34 +95,19 @@ def test_llm_policy_best_of_n_is_one_generate_call(tmp_path, smollm2):
     assert 1 <= m["plan/test/llm_calls"] <= max(c.num_steps for c in episode.candidates)
 
 
-def _hydra_list(key: str, items: list[str]) -> str:
-    return f"{key}=[" + ",".join(f"'{x}'" for x in items) + "]"
-
-
 def test_pipeline_second_run_recomputes_nothing(tmp_path):
     cache = tmp_path / "cache"
     overrides = [
         f"paths.root_dir={ROOT}",
         f"pipeline.cache_dir={cache}",
-        _hydra_list(
-            "pipeline.explore",
-            ["explorer=random", "split=train", "limit=6", "explore.num_per_task=2"],
-        ),
-        _hydra_list(
-            "pipeline.synthesize", ["synthesis=rule", "synthesis.negatives_per_positive=1"]
-        ),
-        _hydra_list(
-            "pipeline.train",
-            [
-                "trainer.max_steps=2",
-                "reward_model.max_length=32",
-                "train.data.batch_size=4",
-                "trainer.enable_progress_bar=false",
-            ],
-        ),
-        _hydra_list("pipeline.plan_common", ["policy=random", "limit=2"]),
+        "explorer=random", "pipeline.explore.split=train", "pipeline.explore.limit=6",
+        "explore.num_per_task=2",
+        "synthesis=rule", "synthesis.negatives_per_positive=1",
+        "trainer.max_steps=2", "reward_model.max_length=32", "train.data.batch_size=4",
+        "trainer.enable_progress_bar=false",
+        "policy=random", "pipeline.plan.limit=2",
         "pipeline.plans=[['planner=sampling','scorer=none'],['planner=best_of_n','scorer=rm','planner.n=2']]",
-    ]
+    ]  # fmt: skip
 
     def pipeline(run_dir):
         cmd = [

@@ -48,7 +48,7 @@ def test_api_key_never_reaches_the_run_dir(server, tmp_path, wandb):
         sys.executable, "-m", "arm_exp.cli", "explore", "explorer=llm", "llm=openai_server",
         f"llm.base_url=http://127.0.0.1:{server.server_address[1]}/v1", "llm.model=echo",
         "split=test", "limit=1", "explore.num_per_task=1", "benchmark.max_steps=4",
-        "explore.max_retries=0", *loggers, f"hydra.run.dir={run_dir}", f"paths.root_dir={ROOT}",
+        "explore.invalid_action_retries=0", *loggers, f"hydra.run.dir={run_dir}", f"paths.root_dir={ROOT}",
     ]  # fmt: skip
     env = {**os.environ, "OPENAI_API_KEY": key, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "WANDB_DIR": str(run_dir)}  # fmt: skip

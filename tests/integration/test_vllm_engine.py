@@ -63,7 +63,7 @@ def test_explore_with_the_engine_in_vllm_venv(tmp_path):
             "task_ids=[900,901]",
             "explore.num_per_task=2",
             "benchmark.max_steps=4",
-            "explore.max_retries=1",
+            "explore.invalid_action_retries=1",
             "benchmark.agent.max_tokens=48",
             f"paths.root_dir={ROOT}",
             f"hydra.run.dir={run_dir}",

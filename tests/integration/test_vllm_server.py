@@ -106,7 +106,7 @@ EXPLORE = [
     "split=test",
     "explore.num_per_task=2",
     "benchmark.max_steps=4",
-    "explore.max_retries=1",
+    "explore.invalid_action_retries=1",
     "benchmark.agent.max_tokens=48",
     "seed=5",
 ]

@@ -64,7 +64,7 @@ def test_llm_explorer_with_embedded_model(make_cfg, tmp_path, smollm2):
             "explore.num_per_task=2",
             "benchmark.max_steps=2",
             "benchmark.agent.max_tokens=32",
-            "explore.max_retries=0",
+            "explore.invalid_action_retries=0",
         ],
         tmp_path / "llm",
     )

@@ -16,7 +16,7 @@ STORY = [{"role": "user", "content": "Tell me a story about a cat."}]
 def main(root: str, run_dir: str) -> None:
     from hydra.utils import instantiate
 
-    from arm_exp.stages.common import compose
+    from arm_exp.config import compose
 
     cfg = compose("explore", [f"paths.root_dir={root}", "llm=smollm2_vllm_cpu_engine"], run_dir)
     llm = instantiate(cfg.llm)

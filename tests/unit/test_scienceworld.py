@@ -87,7 +87,7 @@ def test_configs_build_without_starting_the_engine_or_importing_it():
     code = (
         "import sys\n"
         "from hydra.utils import instantiate\n"
-        "from arm_exp.stages.common import compose\n"
+        "from arm_exp.config import compose\n"
         "for b in ['scienceworld', 'scienceworld_seen', 'scienceworld_unseen']:\n"
         f"    cfg = compose('explore', ['benchmark=' + b, 'paths.root_dir={ROOT}'], '/tmp/sw-cfg')\n"
         "    env = instantiate(cfg.benchmark.env)\n"
