@@ -107,6 +107,7 @@ def stage_main(
         from arm_exp.config import CONF_DIR, ConfigError
         from arm_exp.config_check import check_overrides
         from arm_exp.llm.base import LLMError
+        from arm_exp.stages.run import StageFailed
         from arm_exp.sweeps import PluginMissing, check_plugins
 
         overrides = sys.argv[1:]
@@ -125,7 +126,7 @@ def stage_main(
         except KeyboardInterrupt:
             print(f"arm-exp {name}: stopped", file=sys.stderr)
             raise SystemExit(130) from None
-        except (ConfigError, ArtifactError, LLMError) as e:
+        except (ConfigError, ArtifactError, LLMError, StageFailed) as e:
             print(f"arm-exp {name}: error: {e}", file=sys.stderr)
             raise SystemExit(1) from None
         except MissingMandatoryValue as e:

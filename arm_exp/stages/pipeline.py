@@ -42,7 +42,7 @@ from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, rea
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, compose, override_root
 from arm_exp.stages import explore, goals, plan, report, synthesize, train
-from arm_exp.stages.run import KeySpec, StageRun
+from arm_exp.stages.run import KeySpec, StageFailed, StageRun
 from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
@@ -167,13 +167,13 @@ class SubStages:
             returncode, peak_rss_mb = run_measured(cmd)
             wall = time.perf_counter() - started
             if returncode != 0:
-                raise RuntimeError(
+                raise StageFailed(
                     f"pipeline: stage {stage} failed with exit code {returncode}; its log is "
                     f"{out / (stage + '.log')} (command: {' '.join(cmd)})"
                 )
             if not is_complete(out, key):
                 got = load_manifest(out).get("key") if (out / "manifest.json").exists() else None
-                raise RuntimeError(
+                raise StageFailed(
                     f"pipeline: {stage} in {out} finished with key {got}, expected {key}"
                 )
         self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb})

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class StageFailed(RuntimeError):
+    """A stage that ``pipeline`` ran failed; the message names its log and its command."""
+
+
 def run_dir(cfg: DictConfig) -> Path:
     """The stage's output dir: Hydra's run/job dir, or ``paths.output_dir`` outside Hydra."""
     if HydraConfig.initialized():

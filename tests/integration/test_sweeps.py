@@ -306,7 +306,7 @@ def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
     for m in jobs.values():
         for entry in m["counts"]["stages"]:
             runs.setdefault(entry["stage"], []).append(entry)
-    rm_jobs = [n for n in jobs if "scorer=rm" in n]
+    rm_jobs = [n for n, m in jobs.items() if "from_checkpoint" in str(m["config"]["scorer"])]
     assert len(rm_jobs) == 2
     for name, m in jobs.items():
         stages = [e["stage"] for e in m["counts"]["stages"]]
@@ -339,49 +339,55 @@ def test_a_killed_lock_holder_is_taken_over_and_the_stage_resumes(tmp_path):
     import threading
 
     cache = tmp_path / "cache"
-    # The embedded LLM explores one trajectory at a time (seconds each): the kill lands mid-stage.
+    tasks, per_task = 500, 16  # long enough for the kill to land mid-stage
     args = [
         "-m", "arm_exp.stages.pipeline", "experiment=demo_game24", "pipeline.plans=[]",
-        "explorer=llm", "llm=smollm2_cpu", "pipeline.explore.limit=4", "explore.num_per_task=2",
-        "explore.num_envs=1", "benchmark.agent.max_tokens=24", "benchmark.max_steps=3",
-        "policy=random", "planner=best_of_n", "scorer=rm", "benchmark.planning.best_of_n=2",
-        "pipeline.plan.limit=1", "trainer.max_steps=1", "reward_model.max_length=32",
-        "train.data.batch_size=4", f"pipeline.cache_dir={cache}", f"paths.root_dir={ROOT}",
+        f"pipeline.explore.limit={tasks}", f"explore.num_per_task={per_task}",
+        "planner=best_of_n", "scorer=rm", f"pipeline.cache_dir={cache}", f"paths.root_dir={ROOT}",
     ]  # fmt: skip
     a = subprocess.Popen(
         [sys.executable, *args, f"hydra.run.dir={tmp_path / 'a'}"],
         cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    b: subprocess.Popen | None = None
+    lines: list[str] = []
 
     def wait_for(condition, what: str, timeout: float = 600) -> None:
         deadline = time.time() + timeout
         while not condition():
-            assert time.time() < deadline and a.poll() is None, f"timed out waiting for {what}"
-            time.sleep(0.1)
+            assert time.time() < deadline, f"timed out waiting for {what}"
+            assert b is not None or a.poll() is None, f"job A ended before {what}"
+            time.sleep(0.05)
 
     def records() -> list[Path]:
         return [p for p in cache.glob("explore/*/trajectories.jsonl") if _lines(p)]
 
-    wait_for(lambda: records(), "job A's first trajectory")
-    b = subprocess.Popen(
-        [sys.executable, *args, f"hydra.run.dir={tmp_path / 'b'}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(b.stdout.readline, "")))
-    reader.start()
-    wait_for(lambda: any("explore: waiting for" in line for line in lines), "job B to wait")
-    path = records()[0]
-    written = len(_lines(path))
-    os.killpg(a.pid, signal.SIGKILL)
-    a.wait()
-    assert b.wait(timeout=900) == 0, "".join(lines)[-3000:]
-    reader.join()
+    try:
+        wait_for(records, "job A's first trajectories")
+        b = subprocess.Popen(
+            [sys.executable, *args, f"hydra.run.dir={tmp_path / 'b'}"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        reader = threading.Thread(target=lambda: lines.extend(iter(b.stdout.readline, "")))
+        reader.start()
+        wait_for(lambda: any("explore: waiting for" in line for line in lines), "job B to wait")
+        path = records()[0]
+        os.killpg(a.pid, signal.SIGKILL)
+        a.wait()
+        written = len(_lines(path))
+        wait_for(lambda: is_complete(path.parent), "job B to finish the exploration")
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     ids = [json.loads(line)["id"] for line in _lines(path)]
-    assert len(ids) == len(set(ids)) == 4 * 2, ids
+    assert len(ids) == len(set(ids)) == tasks * per_task
     assert 1 <= written < len(ids)  # A had written part of it; B resumed, not restarted
     manifest = load_manifest(path.parent)
-    assert manifest["complete"] and manifest["counts"]["resumed"] >= written
+    # B kept every complete line A wrote (a line torn by the kill is cut and redone)
+    assert written - 1 <= manifest["counts"]["resumed"] <= written, "".join(lines)[-3000:]
 
 
 @pytest.mark.slow
