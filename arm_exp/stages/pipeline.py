@@ -22,6 +22,7 @@ overrides, each applied after the command line's.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -41,15 +42,18 @@ from omegaconf import DictConfig
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, compose, override_root
-from arm_exp.stages import explore, goals, plan, report, synthesize, train
 from arm_exp.stages.run import KeySpec, StageFailed, StageRun
 from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
 
-MODULES = {
-    m.__name__.rsplit(".", 1)[1]: m for m in (goals, explore, synthesize, train, plan, report)
-}
+
+def stage_module(stage: str) -> Any:
+    """``arm_exp.stages.<stage>``, imported on first use (so importing the pipeline stays light:
+    a stage's peak RSS counts its parent's pages, see :func:`run_measured`)."""
+    return importlib.import_module(f"arm_exp.stages.{stage}")
+
+
 # Keys every stage gets from the pipeline's command line; the pipeline sets the ones below itself.
 FORWARD_ALWAYS = frozenset({"experiment", "debug", "seed", "paths", "logger", "wandb_group"})
 SET_BY_PIPELINE = frozenset(
@@ -63,7 +67,7 @@ USES = None  # every key: the pipeline reads what its stages read
 def forwarded(stage: str, overrides: list[str]) -> list[str]:
     """The command-line overrides that ``stage`` reads (its ``USES``, the experiment, debug,
     seed, paths, logger), in order."""
-    uses = set(MODULES[stage].USES) | FORWARD_ALWAYS
+    uses = set(stage_module(stage).USES) | FORWARD_ALWAYS
     out = []
     for o in overrides:
         root = override_root(o.partition("=")[0])
@@ -151,7 +155,7 @@ class SubStages:
     def run(self, stage: str, overrides: list[str]) -> Path:
         overrides = [*self.base, *overrides]
         cfg = compose(stage, overrides, set_hydra_config=False)
-        key = MODULES[stage].key_spec(cfg).key(cfg)
+        key = stage_module(stage).key_spec(cfg).key(cfg)
         out = self.cache_dir / stage / key
         entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
         with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
@@ -250,6 +254,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base, cfg.pipeline.lock_lease_s)
 
     stages = stage_overrides(cfg, overrides)
+    plan = stage_module("plan")
     needs_rm = [plan.needs_checkpoint(subs.config("plan", ov)) for ov in stages["plan"]]
     ckpt: Path | None = None
     if any(needs_rm):
@@ -267,6 +272,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ]
     dirs = ",".join(f"'{d}'" for d in planned)
     reported = subs.run("report", [f"input_dirs=[{dirs}]", "report.show=false"])
+    report = stage_module("report")
     for name in ("report.csv", "report.md", report.PIVOT_MD, report.PIVOT_CSV,
                  "success_vs_n.png", "planners.png"):  # fmt: skip
         if (reported / name).exists():
@@ -287,7 +293,8 @@ def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
     from arm_exp.stages.run import run_dir
 
     out = run_dir(cfg)
-    return f"{(out / 'report.md').read_text()}\n{(out / report.PIVOT_MD).read_text()}"
+    pivot = stage_module("report").PIVOT_MD
+    return f"{(out / 'report.md').read_text()}\n{(out / pivot).read_text()}"
 
 
 main = stage_main("pipeline", run, USES, show=show)
