@@ -30,7 +30,7 @@ from importlib import resources
 from string import Template
 
 from arm_exp.llm.base import Prompt
-from arm_exp.types import Step, Trajectory
+from arm_exp.types import Step, Trajectory, shown_observations
 
 # Matched against stripped lines: a lazy body before `\s*$` is quadratic on whitespace runs.
 _ACTION = re.compile(r"^(?:\d+[.)]\s*)?(?:action|act)\s*:\s*(?P<a>.+)$", re.I)
@@ -47,10 +47,13 @@ def _template(benchmark: str, name: str) -> Template:
 
 
 def _steps_text(traj: Trajectory, limit: int = MAX_STEPS_TEXT) -> str:
+    """The trajectory's turns for a synthesis prompt, without the env's verdict (the terminal
+    observation, :func:`~arm_exp.types.shown_observations`)."""
     lines = []
-    for s in traj.steps[:limit]:
+    for s, obs in list(zip(traj.steps, shown_observations(traj), strict=True))[:limit]:
         lines.append(f"Action: {s.action}")
-        lines.append(f"Observation: {s.observation[:400]}")
+        if obs:
+            lines.append(f"Observation: {obs[:400]}")
     return "\n".join(lines)
 
 

@@ -79,6 +79,9 @@ class ConstantScorer:
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return 10.0
 
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return [float(s) for s in scores]
+
     def counters(self) -> dict[str, float]:
         return {}
 

@@ -91,6 +91,9 @@ class PrefixScorer:
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return self._threshold
 
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return [float(s) for s in scores]  # already in [0, 1]
+
     def counters(self) -> dict[str, float]:
         return {"rm_calls": float(self.calls)}
 
