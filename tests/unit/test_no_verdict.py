@@ -38,18 +38,19 @@ def _text(prompt) -> str:
 
 
 def _failed_game24() -> Trajectory:
-    # puzzle 900: 1 1 4 6; a wrong (but well-formed) solution
+    # puzzle 900: 4 5 6 10; a wrong (but well-formed) solution
     traj = _play(
         Game24Env(),
         "900",
         [
-            "1 + 1 = 2 (left: 2 4 6)",
-            "2 + 4 = 6 (left: 6 6)",
-            "6 + 6 = 12 (left: 12)",
-            "Answer: (1 + 1 + 4) + 6 = 12",
+            "4 + 5 = 9 (left: 6 9 10)",
+            "9 + 6 = 15 (left: 10 15)",
+            "10 + 15 = 25 (left: 25)",
+            "Answer: (4 + 5 + 6) + 10 = 25",
         ],
     )
-    assert traj.done and not traj.success
+    assert traj.done and not traj.success and len(traj.steps) == 4
+    assert not any(s.info.get("invalid") for s in traj.steps)
     assert "Wrong answer" in traj.steps[-1].observation  # the verdict exists: it must not leak
     return traj
 
@@ -72,7 +73,7 @@ def _failed_webshop(tmp_path) -> Trajectory:
 
 def _verdicts(traj: Trajectory) -> list[str]:
     last = traj.steps[-1].observation
-    return [last, "Wrong answer", "Your score", "Correct:", f"{traj.score}"]
+    return [last, "Wrong answer", "not 24", "Your score", "Correct:", f"{traj.score}"]
 
 
 def _assert_clean(prompt_text: str, traj: Trajectory) -> None:
@@ -94,7 +95,7 @@ def test_reflection_prompt_of_a_failed_game24_attempt_holds_no_verdict():
     traj = _failed_game24()
     text = _text(reflection_prompt(traj.intent, traj))
     _assert_clean(text, traj)
-    assert "Answer: (1 + 1 + 4) + 6 = 12" in text  # the attempt itself is shown
+    assert "Answer: (4 + 5 + 6) + 10 = 25" in text and "Remaining numbers: 10 15" in text  # the attempt itself is shown
     assert not hasattr(Game24Agent(), "reflection_prompt")  # the shared prompt is the one used
 
 
