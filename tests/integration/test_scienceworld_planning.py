@@ -31,6 +31,8 @@ def test_best_of_n_and_mcts_on_scienceworld(tmp_path):
     ]
     m = run_stage(plan, "plan", [*common, "planner=best_of_n", "planner.n=2"], tmp_path / "bon")
     assert m["plan/seen/n_candidates"] == 2 and m["plan/seen/env_steps"] <= 2 * 8
+    # both readings of the score: the running max (ARMAP's, the default score) and the final one
+    assert m["plan/seen/max_score"] == m["plan/seen/score"] >= m["plan/seen/final_score"]
     run_stage(
         plan,
         "plan",
