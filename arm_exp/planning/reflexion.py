@@ -72,6 +72,12 @@ class ReflexionPlanner:
             raise ValueError(f"planner.threshold_of={threshold_of!r}: 'negative' or 'positive'")
         if answer not in ANSWERS:
             raise ValueError(f"planner.answer={answer!r}: one of {', '.join(ANSWERS)}")
+        if objective is not None and answer != "best":
+            raise ValueError(
+                f"planner.objective with planner.answer={answer}: a customizable reward target "
+                "ranks the trials, so it needs planner.answer=best (ARMAP's rules return a "
+                "fixed trial)"
+            )
         self.trials = trials
         self.temperature = temperature
         self.answer = answer

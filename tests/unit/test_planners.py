@@ -221,6 +221,10 @@ def test_reflexion_defaults_are_armaps():
     assert (planner.trials, planner.temperature, planner.answer) == (10, 0.0, "last")
     with pytest.raises(ValueError, match="planner.answer"):
         ReflexionPlanner(answer="first")
+    from arm_exp.planning.objectives import FewerActions
+
+    with pytest.raises(ValueError, match="needs planner.answer=best"):
+        ReflexionPlanner(objective=FewerActions())
 
 
 def test_greedy_and_sampling_produce_one_trajectory():
