@@ -27,8 +27,9 @@ ordinary product names but not on every token, so ``title_score`` (hence ``r_typ
 0.1 / 0.2 thresholds) can differ from the original for some wrong products; a product of the
 goal's own type scores the same. Users with spaCy and the model set
 ``benchmark.env.nouns._target_=arm_exp.envs.webshop_reward.SpacyNouns`` for exact parity.
-Goals synthesized from a product keep their options as a ``{name: value}`` dict; their values
-are matched (WebShop passes the dict's ``(name, value)`` pairs, which only works by accident).
+Goals synthesized from a product keep their options as a ``{name: value}`` dict; WebShop passes
+the dict's ``(name, value)`` pairs to its option matching, and so do we
+(:func:`option_targets`): such an option is matched as the text ``"name value"``.
 """
 
 from __future__ import annotations
@@ -254,10 +255,30 @@ def attribute_matches(product: Product, goal_attributes: Sequence[str]) -> int:
     return n
 
 
-def option_matches(selected: Sequence[str], goal_options: Sequence[str]) -> int:
+def option_targets(goal_options: Sequence[str] | dict[str, str]) -> list[str]:
+    """The goal options as WebShop's ``get_option_reward`` compares them.
+
+    A list (human goals): each value normalised to its first colour (substring). A ``{name:
+    value}`` dict (goals synthesized from a product): WebShop passes the dict's ``items()``, so
+    each target is a ``(name, value)`` tuple; ``normalize_color`` on a tuple finds a colour only
+    when it *equals* the name or the value, and fuzzy matching reads the tuple's text, i.e.
+    ``"name value"`` after thefuzz's processing. So ``{"size": "x-large"}`` must match
+    ``"size x-large"``: a chosen ``"xx-large"`` no longer passes, as in the original.
+    """
+    if isinstance(goal_options, dict):
+        out = []
+        for name, value in goal_options.items():
+            pair = (str(name), str(value))
+            out.append(next((c for c in COLOR_SET if c in pair), f"{pair[0]} {pair[1]}"))
+        return out
+    return [normalize_color(str(o)) for o in goal_options]
+
+
+def option_matches(selected: Sequence[str], goal_options: Sequence[str] | dict[str, str]) -> int:
+    """How many goal options a chosen option matches (fuzzy score above 85)."""
     chosen = [normalize_color(o) for o in selected]
     n = 0
-    for g in (normalize_color(o) for o in goal_options):
+    for g in option_targets(goal_options):
         if any(fuzzy_score(p, g) > FUZZY_THRESHOLD for p in chosen):
             n += 1
     return n
@@ -275,7 +296,7 @@ def purchase_reward(
     t = type_reward(product, goal, nouns)
     n_att = attribute_matches(product, goal.attributes)
     wanted = goal.option_values()
-    n_opt = option_matches(list(selected_options.values()), wanted)
+    n_opt = option_matches(list(selected_options.values()), goal.goal_options)
     r_price = price <= goal.price_upper
     denom = len(goal.attributes) + len(wanted) + 1
     total = (n_att + n_opt + int(r_price)) / denom * t.r_type
