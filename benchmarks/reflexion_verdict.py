@@ -67,7 +67,10 @@ def main() -> None:
     env = Game24Env()
     tasks = [str(900 + i) for i in range(args.puzzles)]
     rows, shown = [], {}
-    for name, agent in (("no verdict (fixed)", Game24Agent()), ("verdict (old)", LeakyGame24Agent())):
+    for name, agent in (
+        ("no verdict (fixed)", Game24Agent()),
+        ("verdict (old)", LeakyGame24Agent()),
+    ):
         from arm_exp.agents.policy import LLMPolicy
 
         policy = LLMPolicy(llm, agent, temperature=0.0, seed=0)
@@ -82,13 +85,20 @@ def main() -> None:
                 failed = ep.trajectory if not ep.success else None
                 if failed is not None:
                     make = getattr(agent, "reflection_prompt", None) or reflection_prompt
-                    shown[name] = (make(failed.intent, failed)[0]["content"], ep.meta["reflections"][0])
+                    shown[name] = (
+                        make(failed.intent, failed)[0]["content"],
+                        ep.meta["reflections"][0],
+                    )
         rows.append([name, len(tasks), wins, f"{trials / len(tasks):.2f}", any_wins])
         slug = "fixed" if name.startswith("no") else "leaky"
         print(result(f"reflexion_success_{slug}", wins / len(tasks), "-", "fraction"))
     for name, (prompt, reflection) in shown.items():
-        print(f"\n--- reflection prompt, {name} ---\n{prompt}\n--- its first reflection ---\n{reflection}")
-    print(table(["reflection prompt", "puzzles", "solved", "mean trials", "any trial solved"], rows))
+        print(
+            f"\n--- reflection prompt, {name} ---\n{prompt}\n--- its first reflection ---\n{reflection}"
+        )
+    print(
+        table(["reflection prompt", "puzzles", "solved", "mean trials", "any trial solved"], rows)
+    )
     llm.close()
 
 

@@ -1,7 +1,7 @@
 """WebShop reward model with vs without truncated negatives, judged on complete purchases.
 
     .venv/bin/python benchmarks/webshop_truncated_negatives.py [--train-goals 150] [--eval-goals 100]
-                                                              [--steps 120] [--seeds 0 1]
+                                                              [--steps 60] [--seeds 0]
 
 ARMAP's WebShop pairs (``benchmark.synthesis_kit`` defaults: runs of a goal paired off by
 reward, ties dropped, one negative per positive) against the same pairs plus our former
@@ -63,9 +63,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train-goals", type=int, default=150)
     ap.add_argument("--eval-goals", type=int, default=100)
-    ap.add_argument("--steps", type=int, default=120)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "webshop_trunc")
     args = ap.parse_args()
     apply_threads(args.threads)
@@ -106,9 +106,9 @@ def main() -> None:
                     f"trainer.max_steps={args.steps}",
                     "trainer.enable_progress_bar=false",
                 ],
-                out / f"t_{tag}_{seed}",
+                out / f"t_{tag}_{seed}_{args.steps}",
             )
-            scorer = RewardScorer.from_checkpoint(out / f"t_{tag}_{seed}")
+            scorer = RewardScorer.from_checkpoint(out / f"t_{tag}_{seed}_{args.steps}")
             better = scorer.score([a.intent for a, _ in pairs], [a for a, _ in pairs])
             worse = scorer.score([b.intent for _, b in pairs], [b for _, b in pairs])
             acc = sum(x > y for x, y in zip(better, worse, strict=True)) / max(len(pairs), 1)

@@ -150,7 +150,9 @@ class LLMPolicy:
                 out[i] = parse(g.texts[0])[:n]
         rest = [i for i, p in enumerate(prompts) if p is None]
         if rest:
-            for i, props in zip(rest, self.propose([contexts[i] for i in rest], n, temp), strict=True):
+            for i, props in zip(
+                rest, self.propose([contexts[i] for i in rest], n, temp), strict=True
+            ):
                 out[i] = props
         return out
 

@@ -240,9 +240,7 @@ class MCTSPlanner:
                     f"planner.expansion_mode=propose: the policy {type(policy).__name__} cannot "
                     "list next steps (no propose_steps)"
                 )
-            return propose_steps([ctx], n=self.expansion, temperature=self.expansion_temperature)[
-                0
-            ]
+            return propose_steps([ctx], n=self.expansion, temperature=self.expansion_temperature)[0]
         greedy = policy.propose([ctx], n=1, temperature=0.0)[0]
         if self.expansion <= 1:
             return greedy
@@ -307,8 +305,13 @@ class MCTSPlanner:
                     score = scorer.score([base.intent], [leaf.done_traj])[0]
                     leaf.score_cache = score
                     completed.append(
-                        (combine([score], [leaf.done_traj], self.objective)[0], score, leaf.done_traj)
+                        (
+                            combine([score], [leaf.done_traj], self.objective)[0],
+                            score,
+                            leaf.done_traj,
+                        )
                     )
+                assert leaf.score_cache is not None
                 traj, score = leaf.done_traj, leaf.score_cache
             else:
                 if leaf.children is None and leaf.depth < horizon:
@@ -325,7 +328,6 @@ class MCTSPlanner:
                 traj = cursor.trajectory
                 score = scorer.score([base.intent], [traj])[0]
                 completed.append((combine([score], [traj], self.objective)[0], score, traj))
-            assert score is not None
             bonus = combine([0.0], [traj], self.objective)[0]
             self._backup(path, self._value(scorer, score), bonus, leaf.terminal)
             per_rollout_steps.append(int(env_steps() - before))

@@ -9,7 +9,6 @@ from arm_exp.planning.objectives import Objective, combine
 from arm_exp.rollout import EpisodeJob, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode, Trajectory
 
-
 ANSWERS = ("last", "passing_else_first", "best")
 
 

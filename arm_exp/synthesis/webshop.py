@@ -94,6 +94,8 @@ class WebShopKit(ScoreRankedKit):
         reason = super().validate_negative(positive, negative)
         replayed = reason is None and negative.meta.get("replayed")
         margin = 0.0 if self.pairs else self.margin
-        if replayed and (negative.score >= positive.score or negative.score > positive.score - margin):
+        if replayed and (
+            negative.score >= positive.score or negative.score > positive.score - margin
+        ):
             return "llm_negative_not_worse"  # ranked by the env reward, ties dropped
         return reason

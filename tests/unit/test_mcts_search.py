@@ -200,8 +200,9 @@ def test_calibrated_unit_is_increasing_bounded_and_shift_invariant():
     cal = Calibration(positive=[0.5, 1.0, 2.0, 2.0], negative=[-3.0, -1.0, 0.0])
     xs = [-50.0, -3.0, -2.0, 0.0, 0.7, 2.0, 3.0, 80.0]
     us = cal.unit(xs)
-    assert all(0.0 <= u <= 1.0 for u in us) and all(a < b for a, b in zip(us, us[1:]))
-    assert us[1] == pytest.approx(1 / 8) and us[5] == pytest.approx(6.5 / 8)  # rank / (n+1), ties share
+    assert all(0.0 <= u <= 1.0 for u in us) and all(a < b for a, b in zip(us, us[1:], strict=False))
+    # knots at rank / (n + 1); tied scores share their mean rank
+    assert us[1] == pytest.approx(1 / 8) and us[5] == pytest.approx(6.5 / 8)
     shifted = Calibration([p - 10 for p in cal.positive], [n - 10 for n in cal.negative])
     assert shifted.unit([x - 10 for x in xs]) == pytest.approx(us)
     with pytest.raises(ValueError, match="planner.value=sigmoid"):
@@ -225,7 +226,9 @@ class ScriptedLLM:
         self.text = text
         self.calls: list[dict] = []
 
-    def generate(self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=128, stop=None, seed=None):
+    def generate(
+        self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=128, stop=None, seed=None
+    ):
         self.calls.append({"prompts": prompts, "n": n, "temperature": temperature})
         return [Generation([self.text] * n) for _ in prompts]
 
@@ -237,7 +240,9 @@ class ScriptedLLM:
 
 
 def test_propose_expansion_lists_next_steps_from_one_generation():
-    listing = "4 + 5 = 9 (left: 6 9 10)\n10 - 6 = 4 (left: 4 4 5)\nsome prose\n5 * 6 = 30 (left: 4 10 30)"
+    listing = (
+        "4 + 5 = 9 (left: 6 9 10)\n10 - 6 = 4 (left: 4 4 5)\nsome prose\n5 * 6 = 30 (left: 4 10 30)"
+    )
     llm = ScriptedLLM(listing)
     policy = LLMPolicy(llm, Game24Agent())
     env = Game24Env()

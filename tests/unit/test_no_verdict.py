@@ -95,7 +95,9 @@ def test_reflection_prompt_of_a_failed_game24_attempt_holds_no_verdict():
     traj = _failed_game24()
     text = _text(reflection_prompt(traj.intent, traj))
     _assert_clean(text, traj)
-    assert "Answer: (4 + 5 + 6) + 10 = 25" in text and "Remaining numbers: 10 15" in text  # the attempt itself is shown
+    assert (
+        "Answer: (4 + 5 + 6) + 10 = 25" in text and "Remaining numbers: 10 15" in text
+    )  # the attempt itself is shown
     assert not hasattr(Game24Agent(), "reflection_prompt")  # the shared prompt is the one used
 
 

@@ -26,7 +26,9 @@ ARMAP = {  # lr, epochs, effective batch (GPUs x per-device batch x accumulation
 
 @pytest.mark.parametrize("benchmark", sorted(ARMAP))
 def test_benchmark_configs_carry_armaps_training_budget(benchmark, tmp_path):
-    cfg = compose("train", [f"paths.root_dir={ROOT}", f"benchmark={benchmark}", "input_dir=x"], tmp_path)
+    cfg = compose(
+        "train", [f"paths.root_dir={ROOT}", f"benchmark={benchmark}", "input_dir=x"], tmp_path
+    )
     b = cfg.benchmark.reward_training
     assert (b.lr, b.epochs, b.effective_batch, b.max_length) == ARMAP[benchmark]
     assert (b.warmup_ratio, b.max_grad_norm) == (0.1, 0.3)
