@@ -104,6 +104,9 @@ class TrainConfig:
         }
     )
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
+    # The scheduler's warmup as a share of the run's optimizer steps (ARMAP: 0.1); None keeps
+    # the scheduler's own num_warmup_steps.
+    warmup_ratio: float | None = None
 
 
 @dataclass
@@ -212,12 +215,24 @@ def role_llm(role: str, *, _root_: DictConfig) -> Any:
     return _root_.llm if node is None else node
 
 
+def grad_accumulation(effective_batch: int, batch_size: int) -> int:
+    """``${arm_exp.accumulate:EFFECTIVE,BATCH}``: optimizer steps that see ``effective_batch``
+    examples with ``batch_size`` per forward pass (one device); refuses a remainder."""
+    if effective_batch % batch_size:
+        raise ValueError(
+            f"an effective batch of {effective_batch} is not a multiple of "
+            f"train.data.batch_size={batch_size}"
+        )
+    return max(1, effective_batch // batch_size)
+
+
 def register_configs() -> None:
-    """Put the schema into Hydra's ConfigStore and the ``arm_exp.llm`` resolver into OmegaConf
-    (idempotent)."""
+    """Put the schema into Hydra's ConfigStore and our resolvers into OmegaConf (idempotent)."""
     ConfigStore.instance().store(name="arm_exp_schema", node=ArmExpConfig)
     if not OmegaConf.has_resolver("arm_exp.llm"):
         OmegaConf.register_new_resolver("arm_exp.llm", role_llm)
+    if not OmegaConf.has_resolver("arm_exp.accumulate"):
+        OmegaConf.register_new_resolver("arm_exp.accumulate", grad_accumulation)
 
 
 register_configs()

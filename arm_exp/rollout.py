@@ -166,7 +166,7 @@ def advance(
     traj.score = float(info.get("score", traj.score))
     traj.success = bool(info.get("success", False))
     if done or len(traj.steps) >= max_steps:
-        traj.meta["stop_reason"] = "done" if done else "max_steps"
+        traj.meta["stop_reason"] = str(info.get("stop_reason") or ("done" if done else "max_steps"))
         if info.get("error"):  # the env had to abort the episode (its engine crashed)
             traj.meta["stop_reason"] = "error"
             traj.meta["error"] = str(info["error"])

@@ -140,6 +140,23 @@ class Episode:
         return cls(**d)
 
 
+def shown_observations(trajectory: Trajectory) -> list[str]:
+    """Each step's observation as a prompt built from a *finished* trajectory may show it: the
+    terminal one (the done step's, or the last step's when the run was cut off) is ``""``.
+
+    The terminal observation is the environment's verdict (Game of 24's "Wrong answer: ...",
+    WebShop's score page, ScienceWorld's completion message); whatever judges or learns from a
+    trajectory (the reward model's renderer, the Reflexion prompt, the policy-as-judge prompt,
+    the synthesis prompts) must judge it from what the agent did, as ARMAP's reward model and
+    reflections do. This is the one rule they all share.
+    """
+    last = len(trajectory.steps) - 1
+    return [
+        "" if (step.done or i == last) else step.observation
+        for i, step in enumerate(trajectory.steps)
+    ]
+
+
 Record = Step | Trajectory | Triplet | Episode
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from benchlib import apply_threads, device_arg, interleaved, result, table
@@ -128,6 +129,9 @@ class OneAtATime:
 
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return self.scorer.threshold(quantile, of)
+
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return self.scorer.unit(scores)
 
 
 def env_total_steps(env: Any) -> float:

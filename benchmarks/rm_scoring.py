@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from collections.abc import Sequence
 
 from benchlib import apply_threads, device_arg, interleaved, median_s, result, table
 from hydra.utils import instantiate
@@ -49,6 +50,9 @@ class Recorder:
 
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return self.inner.threshold(quantile, of)
+
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return self.inner.unit(scores)
 
 
 def build(args: argparse.Namespace):

@@ -21,7 +21,7 @@ from string import Template
 from typing import Protocol, runtime_checkable
 
 from arm_exp.llm.base import Prompt
-from arm_exp.types import Trajectory
+from arm_exp.types import Trajectory, shown_observations
 
 
 @dataclass
@@ -83,13 +83,17 @@ def reflection_prompt(intent: str, trajectory: Trajectory) -> Prompt:
     """The default Reflexion prompt: the failed attempt, then a request for a new plan.
 
     Agents may define their own ``reflection_prompt(intent, trajectory)``; this one works for any
-    benchmark because it only uses the trajectory's actions and observations.
+    benchmark because it only uses the trajectory's actions and observations. The terminal
+    observation (the environment's verdict: Game of 24's "Wrong answer", WebShop's score page)
+    is never shown (:func:`~arm_exp.types.shown_observations`): ARMAP-R learns that an attempt
+    failed from the reward model, not from the ground truth, and its reflection prompt shows no
+    verdict either (``Eval/sciworld/agents/local_agent.py``).
     """
     lines = [f"Task: {intent}", trajectory.initial_observation, "", "Your attempt:"]
-    for s in trajectory.steps:
+    for s, obs in zip(trajectory.steps, shown_observations(trajectory), strict=True):
         lines.append(f"Action: {s.action}")
-        if s.observation:
-            lines.append(f"Observation: {s.observation}")
+        if obs:
+            lines.append(f"Observation: {obs}")
     lines += [
         "",
         "The attempt did not accomplish the task. In two or three sentences, write "

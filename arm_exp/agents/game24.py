@@ -29,6 +29,32 @@ class Game24Agent:
         self.max_tokens = max_tokens
         self.stop: list[str] | None = ["\n\nInput:"]
         self._template = load_prompt("game24", template)
+        self._propose = load_prompt("game24", "propose")
+
+    def propose_prompt(self, ctx: AgentContext) -> Prompt | None:
+        """A prompt that asks for a list of possible next steps from the remaining numbers, in
+        the spirit of Tree of Thoughts' "propose" prompt (our own wording and examples), for
+        MCTS's ``propose`` expansion (ARMAP's Game of 24). None once one number is left: then
+        the answer line is all that remains, which the ordinary prompt writes."""
+        left = ctx.trajectory.initial_observation.removeprefix("Input:").split()
+        for s in ctx.trajectory.steps:
+            if not s.info.get("invalid") and isinstance(s.info.get("left"), list):
+                left = [str(x) for x in s.info["left"]]
+        if len(left) <= 1:
+            return None
+        return [{"role": "user", "content": self._propose.substitute(numbers=" ".join(left))}]
+
+    def parse_steps(self, text: str) -> list[Proposal]:
+        """Each well-formed step line of a propose answer as a one-action proposal, in order
+        (answer lines and prose are skipped; never raises)."""
+        if not isinstance(text, str):
+            return []
+        out = []
+        for raw in text[:_MAX_TEXT].splitlines()[: 4 * _MAX_ACTIONS]:
+            line = _PREFIX.sub("", raw.replace("**", "").replace("`", "")).strip()
+            if line and len(line) <= MAX_ACTION_CHARS and _STEP_LINE.match(line):
+                out.append(Proposal([line], text=line))
+        return out
 
     def prompt(self, ctx: AgentContext) -> Prompt:
         numbers = ctx.trajectory.initial_observation.removeprefix("Input:").strip()

@@ -48,6 +48,12 @@ class RandomPolicy:
             out.append([Proposal([a], text=a) for a in picks])
         return out
 
+    def propose_steps(
+        self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
+    ) -> list[list[Proposal]]:
+        """MCTS's ``propose`` expansion: for a random policy, ``n`` distinct valid actions."""
+        return self.propose(contexts, n, temperature)
+
     def counters(self) -> dict[str, float]:
         return dict(self._counters)
 
@@ -110,6 +116,45 @@ class LLMPolicy:
         else:
             texts = [g.texts for g in self.llm.generate(prompts, n=n, **kw)]
         return [[self.agent.parse(t) for t in ts] for ts in texts]
+
+    def propose_steps(
+        self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
+    ) -> list[list[Proposal]]:
+        """Possible next steps, listed by the model in one generation per context (Tree of
+        Thoughts' "propose", ARMAP's Game of 24 MCTS expansion): the agent's
+        ``propose_prompt(ctx)`` and ``parse_steps(text)``; at most ``n`` per context, in the
+        order written. A context the agent has no propose prompt for (``None``, e.g. Game of 24
+        when only the answer is left) gets ``n`` ordinary proposals instead."""
+        make = getattr(self.agent, "propose_prompt", None)
+        parse = getattr(self.agent, "parse_steps", None)
+        if not callable(make) or not callable(parse):
+            raise TypeError(
+                f"planner.expansion_mode=propose: agent {type(self.agent).__name__} has no "
+                "propose_prompt/parse_steps (Game of 24's agent has them)"
+            )
+        temp = self.temperature if temperature is None else temperature
+        prompts = [make(c) for c in contexts]
+        listed = [i for i, p in enumerate(prompts) if p is not None]
+        out: list[list[Proposal]] = [[] for _ in contexts]
+        if listed:
+            seed = None if self.seed is None else self.seed + self._calls
+            self._calls += 1
+            gens = self.llm.generate(
+                [prompts[i] for i in listed],
+                temperature=temp,
+                top_p=self.top_p,
+                max_tokens=self.max_tokens or self.agent.max_tokens,
+                seed=seed,
+            )
+            for i, g in zip(listed, gens, strict=True):
+                out[i] = parse(g.texts[0])[:n]
+        rest = [i for i, p in enumerate(prompts) if p is None]
+        if rest:
+            for i, props in zip(
+                rest, self.propose([contexts[i] for i in rest], n, temp), strict=True
+            ):
+                out[i] = props
+        return out
 
     def reflect(self, intent: str, trajectory: Trajectory, max_tokens: int = 128) -> str:
         """A Reflexion note on a failed attempt, written greedily by the policy LLM."""

@@ -13,9 +13,19 @@ Output y: text actions (``"teleport to kitchen"``, ``"focus on lead"``), at most
 step limit (ETO's ``max_steps.json``; ``default_max_steps`` for the six types it lacks). Every
 ``step`` call counts towards the limit, rejected actions included, as in ETO.
 
-Reward r: the engine's score at the end of the episode in [0, 1]: score/100, with the engine's
--100 failure (focusing on a wrong object) mapped to 0; success is a score of 100. ``info``
-keeps the raw engine score as ``engine_score`` (-100..100).
+Reward r (``score``): as ARMAP and ETO score ScienceWorld (ARMAP's ``envs/sciworld_env.py:
+103-104``), the **running maximum** of the engine's score over the episode, in [0, 1] (score/100;
+the engine's -100 failure, focusing on a wrong object, never lowers it); ``score="final"``
+uses the score at the end instead (-100 counted as 0). Every step's ``info`` carries both,
+``max_score`` and ``final_score``, whichever is the env's score, plus the raw engine score as
+``engine_score`` (-100..100); success is a score of 100.
+
+Episode end: the task is completed or failed (-100), the step limit is reached, or, as in
+ARMAP's and ETO's evaluation loop (ARMAP ``Eval/sciworld/main.py:71-81``), the engine answers
+"No known action matches that input" (``end_on_no_known_action``) or the last
+``end_on_repeats`` observations were identical after more than that many steps
+(``info["stop_reason"]`` says which). ``end_on_no_known_action=false end_on_repeats=null``
+lets an agent recover from such steps instead.
 
 Speed:
 
@@ -145,6 +155,8 @@ class Snapshot:
     credited: int
     done: bool
     observation: str
+    max_score: int = 0
+    recent: tuple[str, ...] = ()
 
 
 class _Engine:
@@ -232,6 +244,10 @@ class ScienceWorldEnv:
         jvm_heap_mb: the JVM's maximum heap (``-Xmx``); 1 GiB holds every task type.
         java_opts: extra JVM options.
         call_timeout_s: a call into the engine that takes longer counts as a crash.
+        score: ``max`` (the running maximum, ARMAP/ETO) or ``final`` (the score at the end).
+        end_on_no_known_action: end the episode when the engine matches no action (ARMAP).
+        end_on_repeats: end the episode on this many identical observations in a row after
+            more than this many steps (ARMAP: 4); None never does.
     """
 
     benchmark = "scienceworld"
@@ -244,7 +260,14 @@ class ScienceWorldEnv:
         jvm_heap_mb: int = 1024,
         java_opts: list[str] | None = None,
         call_timeout_s: float = 120.0,
+        score: str = "max",
+        end_on_no_known_action: bool = True,
+        end_on_repeats: int | None = 4,
     ) -> None:
+        if score not in ("max", "final"):
+            raise ValueError(f"benchmark.env.score={score!r}: 'max' (ARMAP) or 'final'")
+        if end_on_repeats is not None and end_on_repeats < 2:
+            raise ValueError(f"benchmark.env.end_on_repeats={end_on_repeats}: >= 2 or null")
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps={max_steps}: must be >= 1 (or null for ETO's limits)")
         if jvm_heap_mb < 256:
@@ -255,6 +278,9 @@ class ScienceWorldEnv:
         self.jvm_heap_mb = jvm_heap_mb
         self.java_opts = [f"-Xmx{jvm_heap_mb}m", "-XX:+UseSerialGC", *(java_opts or [])]
         self.call_timeout_s = call_timeout_s
+        self.score = score
+        self.end_on_no_known_action = end_on_no_known_action
+        self.end_on_repeats = end_on_repeats
         self._engine: _Engine | None = None
         self._task_id: str | None = None
         self._intent = ""
@@ -262,7 +288,9 @@ class ScienceWorldEnv:
         self._history: list[Replay] = []  # what reached the engine (the replay prefix)
         self._n_steps = 0
         self._score = 0  # engine score, -100..100
-        self._credited = 0  # the part of it already paid out as step rewards
+        self._max_score = 0  # its running maximum over the episode
+        self._recent: tuple[str, ...] = ()  # the last observations (for end_on_repeats)
+        self._credited = 0  # the part of the env's score already paid out as step rewards
         self._done = False
         self._observation = ""
         self._crashed: str | None = None
@@ -389,6 +417,8 @@ class ScienceWorldEnv:
         self._history = []
         self._n_steps = 0
         self._credited = 0
+        self._max_score = 0
+        self._recent = ()
         self._done = False
         self._crashed = None
         self._valid = None
@@ -448,20 +478,41 @@ class ScienceWorldEnv:
             self._observation = obs
             self._valid = None
         self._score = score
+        self._max_score = max(self._max_score, score)
         self._done = completed or score < 0
+        stop = self._stop_rule(obs) if not self._done else None
+        self._done = self._done or stop is not None
         truncated = not self._done and self._n_steps >= self._limit
         if truncated:
             self._done = True
         info = self._info(invalid=invalid, truncated=truncated)
+        if stop is not None:
+            info["stop_reason"] = stop
         if obs.startswith(_AMBIGUOUS):
             info["ambiguous"] = True
         return obs, self._pay_out(), self._done, info
 
+    def _stop_rule(self, obs: str) -> str | None:
+        """ARMAP's (and ETO's) extra episode ends: no known action, or a repeated observation."""
+        if self.end_on_no_known_action and obs.startswith(_NO_MATCH):
+            return "no_known_action"
+        k = self.end_on_repeats
+        if k is None:
+            return None
+        self._recent = (*self._recent, obs)[-k:]
+        if self._n_steps > k and len(self._recent) == k and len(set(self._recent)) == 1:
+            return "repeated_observation"
+        return None
+
+    def _metric(self) -> int:
+        """The env's score in engine units: the running max (ARMAP) or the current score."""
+        return self._max_score if self.score == "max" else self._score
+
     def _pay_out(self) -> float:
-        """The step's reward: the score gained since the last one. Some tasks give credit for
-        the start state; it goes to the first step, so the rewards always sum to the score."""
-        reward = _unit(self._score) - _unit(self._credited)
-        self._credited = self._score
+        """The step's reward: the env's score gained since the last one. Some tasks give credit
+        for the start state; it goes to the first step, so the rewards always sum to the score."""
+        reward = _unit(self._metric()) - _unit(self._credited)
+        self._credited = self._metric()
         return reward
 
     @staticmethod
@@ -473,10 +524,14 @@ class ScienceWorldEnv:
     def _rejected(self, obs: str) -> StepResult:
         """An action refused before it reached the engine (empty, too long)."""
         self._counters["invalid_actions"] += 1
-        truncated = self._n_steps >= self._limit
-        if truncated:
+        stop = self._stop_rule(obs)
+        truncated = stop is None and self._n_steps >= self._limit
+        if truncated or stop is not None:
             self._done = True
-        return obs, self._pay_out(), self._done, self._info(invalid=True, truncated=truncated)
+        info = self._info(invalid=True, truncated=truncated)
+        if stop is not None:
+            info["stop_reason"] = stop
+        return obs, self._pay_out(), self._done, info
 
     def _crash(self, reason: str) -> None:
         self._crashed = reason
@@ -486,6 +541,7 @@ class ScienceWorldEnv:
     def _crash_result(self) -> StepResult:
         reason = self._crashed or "unknown"
         self._score = 0
+        self._max_score = 0  # an aborted episode counts as failed
         obs = f"The ScienceWorld engine failed ({reason}); this episode ends."
         info = self._info()
         info["error"] = f"scienceworld engine failure: {reason}"
@@ -493,9 +549,11 @@ class ScienceWorldEnv:
 
     def _info(self, invalid: bool = False, truncated: bool = False) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "score": _unit(self._score),
-            "success": self._score == 100,
+            "score": _unit(self._metric()),
+            "success": self._metric() == 100,
             "invalid": invalid,
+            "max_score": _unit(self._max_score),
+            "final_score": _unit(self._score),
             "engine_score": self._score,
             "steps": self._n_steps,
             "step_limit": self._limit,
@@ -516,6 +574,8 @@ class ScienceWorldEnv:
             self._credited,
             self._done,
             self._observation,
+            self._max_score,
+            self._recent,
         )
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -561,6 +621,8 @@ class ScienceWorldEnv:
         self._n_steps = snapshot.n_steps
         self._score = snapshot.score
         self._credited = snapshot.credited
+        self._max_score = snapshot.max_score
+        self._recent = snapshot.recent
         self._done = snapshot.done
         self._observation = snapshot.observation
         self._valid = None

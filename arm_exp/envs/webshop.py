@@ -29,6 +29,8 @@ silently ignores is reported as invalid (the observation says why, then repeats 
 arm-exp's Env protocol requires; the done page leaves out the hidden debug block (goal and
 purchase details) that WebShop's HTML carries; ``reveal_score=False`` also drops the score;
 WebShop's developer search prefixes (``<r>``, ``<a>``, ``<c>``, ``<q>``) are plain words here.
+``think[...]`` is valid, as in WebShop: the page comes back unchanged (the step counts towards
+``max_steps``, as a turn of AgentBench's harness does).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ NEXT_PAGE = "next >"
 PREV_PAGE = "< prev"
 BACK_TO_SEARCH = "back to search"
 SUB_PAGES = ("Description", "Features", "Reviews", "Attributes")
-_ACTION = re.compile(r"^\s*(search|click)\s*\[(.*)\]", re.IGNORECASE | re.DOTALL)
+_ACTION = re.compile(r"^\s*(search|click|think)\s*\[(.*)\]", re.IGNORECASE | re.DOTALL)
 _PRICE_CLAUSE = re.compile(r",? and price lower than [\d.]+ dollars\s*$")
 
 # Splits by goal index (WebShop's shuffled human goals). test: AgentBench "webshop-std" (ARMAP);
@@ -439,9 +441,13 @@ class WebShopEnv:
             return None, f"action longer than {MAX_ACTION_CHARS} characters"
         m = _ACTION.match(action)
         if m is None or "\n" in m.group(2):
-            return None, "expected search[keywords] or click[value] on one line"
+            return None, "expected search[keywords], click[value] or think[...] on one line"
         name, arg = m.group(1).lower(), m.group(2).strip().lower()
         n = s.n_steps + 1
+        if name == "think":
+            # WebShop's text env answers any action but search/click with the page unchanged
+            # (ReAct-style prompts from the original use think[...]); it costs a turn.
+            return replace(s, n_steps=n), ""
         if name == "search":
             if not arg:
                 return None, "search[] needs keywords"

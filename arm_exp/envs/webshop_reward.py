@@ -22,13 +22,18 @@ Success is ``r == 1``.
 Deviation: WebShop finds name nouns with spaCy's ``en_core_web_sm`` tagger (tokens tagged NOUN
 or PROPN), a model that cannot be installed here. :class:`HeuristicNouns` replaces it: spaCy-like
 tokenisation, then every token that is not a number, punctuation, a function word, or an
-adjective by a closed lexicon and suffix rules counts as a noun. It agrees with spaCy on
-ordinary product names but not on every token, so ``title_score`` (hence ``r_type`` near the
-0.1 / 0.2 thresholds) can differ from the original for some wrong products; a product of the
-goal's own type scores the same. Users with spaCy and the model set
-``benchmark.env.nouns._target_=arm_exp.envs.webshop_reward.SpacyNouns`` for exact parity.
-Goals synthesized from a product keep their options as a ``{name: value}`` dict; their values
-are matched (WebShop passes the dict's ``(name, value)`` pairs, which only works by accident).
+adjective by a closed lexicon and suffix rules counts as a noun. It is an approximation, not
+spaCy: measured against spaCy 3.8 with ``en_core_web_sm`` 3.8.0 on the 360 product names of
+the bundled mini catalog, its noun list is identical for 21 names (mean set F1 0.84, spaCy
+tags most capitalised title words PROPN), and the type reward's band (title score 0, < 0.1,
+0.1-0.2, > 0.2) agrees on 87% of 2,000 random (goal name, product name) pairs. On 4,602
+purchases of the mini catalog scored against WebShop's own ``goal.py`` (issue 16), 97.9% of
+rewards are equal (99.8% with :class:`SpacyNouns`): a product of the goal's own type mostly
+scores the same, wrong products near the 0.1 / 0.2 thresholds can differ. Users with spaCy and
+the model set ``benchmark.env.nouns._target_=arm_exp.envs.webshop_reward.SpacyNouns``.
+Goals synthesized from a product keep their options as a ``{name: value}`` dict; WebShop passes
+the dict's ``(name, value)`` pairs to its option matching, and so do we
+(:func:`option_targets`): such an option is matched as the text ``"name value"``.
 """
 
 from __future__ import annotations
@@ -133,8 +138,10 @@ class HeuristicNouns:
     character on its own (so ``Off-White`` -> ``Off``, ``-``, ``White``). A token is a noun unless
     it has no letter (numbers, symbols), is a function word, or is an adjective (lexicon, or an
     adjective or participle suffix such as ``-able``, ``-less``, ``-proof``, ``-ed``, or an
-    adverb in ``-ly``, outside a short list of nouns). On the title pairs of WebShop's own reward tests it gives 0.294 and
-    0.154 where spaCy gives 0.3 and 0.15, and 0 for unrelated names.
+    adverb in ``-ly``, outside a short list of nouns). On the title pairs of WebShop's own reward
+    tests it gives 0.294 and 0.154 where spaCy gives 0.3 and 0.15, and 0 for unrelated names; on
+    other names it often differs from spaCy (same noun list for 21 of the mini catalog's 360
+    names; the module docstring has the measurements).
     """
 
     def nouns(self, text: str) -> list[str]:
@@ -254,10 +261,30 @@ def attribute_matches(product: Product, goal_attributes: Sequence[str]) -> int:
     return n
 
 
-def option_matches(selected: Sequence[str], goal_options: Sequence[str]) -> int:
+def option_targets(goal_options: Sequence[str] | dict[str, str]) -> list[str]:
+    """The goal options as WebShop's ``get_option_reward`` compares them.
+
+    A list (human goals): each value normalised to its first colour (substring). A ``{name:
+    value}`` dict (goals synthesized from a product): WebShop passes the dict's ``items()``, so
+    each target is a ``(name, value)`` tuple; ``normalize_color`` on a tuple finds a colour only
+    when it *equals* the name or the value, and fuzzy matching reads the tuple's text, i.e.
+    ``"name value"`` after thefuzz's processing. So ``{"size": "x-large"}`` must match
+    ``"size x-large"``: a chosen ``"xx-large"`` no longer passes, as in the original.
+    """
+    if isinstance(goal_options, dict):
+        out = []
+        for name, value in goal_options.items():
+            pair = (str(name), str(value))
+            out.append(next((c for c in COLOR_SET if c in pair), f"{pair[0]} {pair[1]}"))
+        return out
+    return [normalize_color(str(o)) for o in goal_options]
+
+
+def option_matches(selected: Sequence[str], goal_options: Sequence[str] | dict[str, str]) -> int:
+    """How many goal options a chosen option matches (fuzzy score above 85)."""
     chosen = [normalize_color(o) for o in selected]
     n = 0
-    for g in (normalize_color(o) for o in goal_options):
+    for g in option_targets(goal_options):
         if any(fuzzy_score(p, g) > FUZZY_THRESHOLD for p in chosen):
             n += 1
     return n
@@ -275,7 +302,7 @@ def purchase_reward(
     t = type_reward(product, goal, nouns)
     n_att = attribute_matches(product, goal.attributes)
     wanted = goal.option_values()
-    n_opt = option_matches(list(selected_options.values()), wanted)
+    n_opt = option_matches(list(selected_options.values()), goal.goal_options)
     r_price = price <= goal.price_upper
     denom = len(goal.attributes) + len(wanted) + 1
     total = (n_att + n_opt + int(r_price)) / denom * t.r_type

@@ -10,8 +10,10 @@ and any scorer:
 - ``policy_judge``: the policy LLM rates its own trajectory (the paper's ablation);
 - ``none``: no scorer (greedy and sampling only).
 
-Every scorer has ``score(intents, trajectories) -> list[float]``, ``counters()`` and
-``threshold(quantile, of)``: a calibrated "looks successful" bar for Reflexion.
+Every scorer has ``score(intents, trajectories) -> list[float]``, ``counters()``,
+``threshold(quantile, of)``: a calibrated "looks successful" bar for Reflexion, and
+``unit(scores)``: its scores mapped into [0, 1], increasing (the reward model through its
+validation scores' CDF), for MCTS, whose discounted backup needs values that cannot be negative.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Scorer(Protocol):
     def counters(self) -> dict[str, float]: ...
 
     def threshold(self, quantile: float, of: str = "negative") -> float: ...
+
+    def unit(self, scores: Sequence[float]) -> list[float]: ...
 
 
 @runtime_checkable

@@ -7,22 +7,45 @@ Each iteration:
    child;
 2. an unvisited child is **materialized**: the env is restored to its parent's snapshot and the
    child's action is taken (one env step). A child whose state equals a sibling's (same
-   observation) is merged into it; an invalid action is pruned;
-3. **expansion**: the policy proposes ``expansion`` actions at once (one batched call, sampled at
-   ``expansion_temperature``), deduplicated; they become children without env steps;
+   observation) is merged into it; an invalid action that does not end the episode is pruned;
+3. **expansion** (``expansion_mode``): ``sample``: the policy proposes ``expansion`` actions in
+   one batched call at ``expansion_temperature``, deduplicated (ARMAP's WebShop: 10 at T 1.5);
+   ``greedy_distinct``: the greedy action first, then the most frequent other actions among
+   ``expansion_pool`` samples, up to ``expansion`` distinct ones (our stand-in for ARMAP's
+   ScienceWorld beam search at T 0: the LLM protocol has no beams; greedy first, then the
+   modes of the policy's distribution); ``propose``: one generation that lists possible next
+   steps (Tree of Thoughts' "propose" prompt, ARMAP's Game of 24; the agent's
+   ``propose_prompt``), up to ``expansion`` distinct ones. Children cost no env step;
 4. **simulation**: from the node's snapshot, the policy completes the trajectory (greedy by
-   default) until the episode ends or ``horizon`` steps; the scorer scores it (value 0 for all
-   non-terminal steps, the score at the end);
-5. **backpropagation**: each node on the path keeps the max of its discounted returns
-   (``gamma ** distance * score``, gamma 0.9) and counts the visit.
+   default) until the episode ends or ``horizon`` steps; the scorer scores it;
+5. **backpropagation**, as ARMAP's (``Eval/sciworld/mcts_agents/mcts.py:146-153``): the
+   transition into a terminal node earns the rollout's value, every other transition 0, and a
+   terminal leaf's own estimate is 0; going up, ``estimate = reward + gamma * estimate`` once
+   per tree level. So a node ``k`` levels above a terminal leaf gets ``gamma ** k * v``, and
+   ``gamma ** (k + 1) * v`` above a leaf that was simulated from; steps of the simulation
+   beyond the tree are not discounted. Each node keeps the max of its backed-up returns.
+
+The backed-up ``v`` is the scorer's score mapped into [0, 1] (``value``): discounting a
+negative raw reward-model score makes the deeper (or longer) trajectory look *better*, and
+adding a constant to every score (which changes nothing the reward model prefers) changed the
+search's answer. ``value=cdf`` (default) is the score's place among the checkpoint's stored
+validation scores (a smoothed empirical CDF, :meth:`~arm_exp.reward.model.Calibration.unit`):
+in (0, 1), increasing, and unchanged by any shift of the model's output, so the search depends
+only on how the reward model ranks trajectories, which is all it was trained to know; on the
+validation data it is also spread evenly over [0, 1], so the discount keeps one meaning across
+checkpoints. ``value=sigmoid`` (``1 / (1 + exp(-score))``, the Bradley-Terry probability
+against a zero-score trajectory) needs no calibration but depends on the model's offset;
+``value=raw`` backs up the raw score, exactly as ARMAP's code does (the sign bug included).
+Oracle and policy-as-judge scores already lie in [0, 1] (their ``unit`` is the identity).
 
 Envs are restored from snapshots, never replayed from the start, so an iteration costs at most
 ``depth + 1`` env steps (the new child plus the simulation; the counts are in
 ``meta["rollout_env_steps"]``). The answer is the best-scored completed rollout.
 
-With ``objective`` (a customizable reward target, :mod:`arm_exp.planning.objectives`) a
-rollout's value is its score + weight * objective value, both in the backed-up returns and in
-the choice of the answer; the episode keeps the scorer's own score of the answer.
+With ``objective`` (a customizable reward target, :mod:`arm_exp.planning.objectives`) the
+backed-up return is the discounted value plus weight * objective value (undiscounted: it is a
+property of the whole trajectory), and the answer is the rollout with the best score + weight *
+objective value; the episode keeps the scorer's own score of the answer.
 """
 
 from __future__ import annotations
@@ -30,17 +53,27 @@ from __future__ import annotations
 import copy
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from arm_exp.agents.base import AgentContext, Policy
+from arm_exp.agents.base import AgentContext, Policy, Proposal
 from arm_exp.envs.base import Env
-from arm_exp.planning.base import Meter, Scorer, candidate, make_episode, require_scorer
+from arm_exp.planning.base import (
+    Meter,
+    PlanningError,
+    Scorer,
+    candidate,
+    make_episode,
+    require_scorer,
+)
 from arm_exp.planning.objectives import Objective, combine
 from arm_exp.rollout import Cursor, EpisodeJob, clean_info, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode, Step, Trajectory
 
-ARMAP_C = 4.5 * math.sqrt(2)
+ARMAP_C = 4.5 * math.sqrt(2)  # ARMAP's uct.py: 4.5 * sqrt(2) = 6.364
+VALUES = ("cdf", "sigmoid", "raw")
+EXPANSION_MODES = ("sample", "greedy_distinct", "propose")
 
 
 @dataclass(eq=False)
@@ -63,11 +96,15 @@ class Node:
 class MCTSPlanner:
     """Args:
     rollouts: iterations (ARMAP: 100 Game of 24, 10 WebShop/ScienceWorld).
-    expansion: actions proposed per expansion (ARMAP WebShop: 10 samples at T=1.5).
-    expansion_temperature: sampling temperature of the expansion proposals.
+    expansion: children per expansion at most (ARMAP: 10).
+    expansion_mode: ``sample`` | ``greedy_distinct`` | ``propose`` (module docstring).
+    expansion_temperature: sampling temperature of the expansion proposals (``sample``,
+        ``propose``) or of the pool (``greedy_distinct``).
+    expansion_pool: samples drawn by ``greedy_distinct`` besides the greedy one.
     rollout_temperature: temperature of simulations (0: greedy completion, as in ARMAP).
     horizon: max trajectory length of a simulation (None: ``max_steps``).
-    c: UCT exploration constant; gamma: discount of backed-up returns.
+    c: UCT exploration constant (None: ARMAP's 4.5 * sqrt(2)); gamma: discount per tree level.
+    value: how a score becomes the backed-up value: ``cdf`` | ``sigmoid`` | ``raw``.
     objective: a customizable reward target added to the scorer's score (None: score only).
     """
 
@@ -79,23 +116,35 @@ class MCTSPlanner:
         rollouts: int = 100,
         expansion: int = 5,
         expansion_temperature: float = 1.0,
+        expansion_mode: str = "sample",
+        expansion_pool: int = 20,
         rollout_temperature: float = 0.0,
         horizon: int | None = None,
-        c: float = ARMAP_C,
+        c: float | None = None,
         gamma: float = 0.9,
+        value: str = "cdf",
         max_steps: int = 100,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
         if rollouts < 1 or expansion < 1:
             raise ValueError("planner.rollouts and planner.expansion must be >= 1")
+        if value not in VALUES:
+            raise ValueError(f"planner.value={value!r}: one of {', '.join(VALUES)}")
+        if expansion_mode not in EXPANSION_MODES:
+            raise ValueError(
+                f"planner.expansion_mode={expansion_mode!r}: one of {', '.join(EXPANSION_MODES)}"
+            )
         self.rollouts = rollouts
         self.expansion = expansion
         self.expansion_temperature = expansion_temperature
+        self.expansion_mode = expansion_mode
+        self.expansion_pool = expansion_pool
         self.rollout_temperature = rollout_temperature
         self.horizon = horizon
-        self.c = c
+        self.c = ARMAP_C if c is None else float(c)
         self.gamma = gamma
+        self.value = value
         self.max_steps = max_steps
         self.seed = seed
         self.objective = objective
@@ -167,18 +216,62 @@ class MCTSPlanner:
         env.restore(leaf.snap)
         traj = self._trajectory(base, path, "expand")
         ctx = AgentContext(base.intent, traj, env.valid_actions, rng)
-        proposals = policy.propose([ctx], n=self.expansion, temperature=self.expansion_temperature)[
-            0
-        ]
         seen: set[str] = set()
         children = []
-        for p in proposals:
+        for p in self._candidates(policy, ctx):
             action = p.actions[0] if p.actions else (p.text or "").strip()[:300]
             if action in seen:
                 continue
             seen.add(action)
             children.append(Node(action, leaf, leaf.depth + 1, thought=p.thought))
+            if len(children) >= self.expansion:
+                break
         leaf.children = children
+
+    def _candidates(self, policy: Policy, ctx: AgentContext) -> list[Proposal]:
+        """The expansion's proposals, best first (see ``expansion_mode``)."""
+        if self.expansion_mode == "sample":
+            return policy.propose([ctx], n=self.expansion, temperature=self.expansion_temperature)[
+                0
+            ]
+        if self.expansion_mode == "propose":
+            propose_steps = getattr(policy, "propose_steps", None)
+            if not callable(propose_steps):
+                raise PlanningError(
+                    f"planner.expansion_mode=propose: the policy {type(policy).__name__} cannot "
+                    "list next steps (no propose_steps)"
+                )
+            return propose_steps([ctx], n=self.expansion, temperature=self.expansion_temperature)[0]
+        greedy = policy.propose([ctx], n=1, temperature=0.0)[0]
+        if self.expansion <= 1:
+            return greedy
+        pool = policy.propose([ctx], n=self.expansion_pool, temperature=self.expansion_temperature)[
+            0
+        ]
+        counts: Counter[str] = Counter()
+        first: dict[str, Proposal] = {}
+        for p in pool:
+            key = p.actions[0] if p.actions else (p.text or "").strip()[:300]
+            counts[key] += 1
+            first.setdefault(key, p)
+        # most frequent first; ties keep the order they were drawn in (Counter is ordered)
+        return greedy + [first[k] for k, _ in counts.most_common()]
+
+    def _backup(self, path: list[Node], value: float, bonus: float, leaf_terminal: bool) -> None:
+        """ARMAP's backup: ``estimate = reward + gamma * estimate`` once per tree level (module
+        docstring); ``bonus`` (the objective's term) is added undiscounted."""
+        leaf = len(path) - 1
+        for k, node in enumerate(path):
+            levels = leaf - k if leaf_terminal else leaf - k + 1
+            node.visits += 1
+            node.value = max(node.value, self.gamma**levels * value + bonus)
+
+    def _value(self, scorer: Scorer, score: float) -> float:
+        if self.value == "cdf":
+            return scorer.unit([score])[0]
+        if self.value == "sigmoid":
+            return 1 / (1 + math.exp(-score)) if score > -700 else 0.0
+        return score
 
     # -- the search -----------------------------------------------------------------------
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
@@ -211,9 +304,16 @@ class MCTSPlanner:
                 if leaf.done_traj is None:
                     leaf.done_traj = self._trajectory(base, path, f"r{r}")
                     score = scorer.score([base.intent], [leaf.done_traj])[0]
-                    leaf.score_cache = combine([score], [leaf.done_traj], self.objective)[0]
-                    completed.append((leaf.score_cache, score, leaf.done_traj))
-                traj, value = leaf.done_traj, leaf.score_cache
+                    leaf.score_cache = score
+                    completed.append(
+                        (
+                            combine([score], [leaf.done_traj], self.objective)[0],
+                            score,
+                            leaf.done_traj,
+                        )
+                    )
+                assert leaf.score_cache is not None
+                traj, score = leaf.done_traj, leaf.score_cache
             else:
                 if leaf.children is None and leaf.depth < horizon:
                     self._expand(env, policy, base, path, rng)
@@ -228,15 +328,11 @@ class MCTSPlanner:
                 run_cursors(env, policy, [cursor], self.rollout_temperature, 0, horizon)
                 traj = cursor.trajectory
                 score = scorer.score([base.intent], [traj])[0]
-                value = combine([score], [traj], self.objective)[0]
-                completed.append((value, score, traj))
-            assert value is not None
-            length = len(traj.steps)
-            for node in path:
-                node.visits += 1
-                node.value = max(node.value, (self.gamma ** (length - node.depth)) * value)
+                completed.append((combine([score], [traj], self.objective)[0], score, traj))
+            bonus = combine([0.0], [traj], self.objective)[0]
+            self._backup(path, self._value(scorer, score), bonus, leaf.terminal)
             per_rollout_steps.append(int(env_steps() - before))
-            depths.append(length)
+            depths.append(len(traj.steps))
 
         if not completed:
             raise RuntimeError(

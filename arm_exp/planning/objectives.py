@@ -62,11 +62,18 @@ def price_paid(trajectory: Trajectory) -> float | None:
 
 
 def measure(trajectory: Trajectory) -> dict[str, float]:
-    """What the objectives target, measured on a trajectory (for every planner's episodes)."""
+    """What the objectives target, measured on a trajectory (for every planner's episodes), and
+    both readings of the score where the env gives them (ScienceWorld: ``max_score``, the
+    running max ARMAP reports, and ``final_score``, the score at the end)."""
     out = {"actions": float(len(trajectory.steps))}
     price = price_paid(trajectory)
     if price is not None:
         out["price_paid"] = price
+    if trajectory.steps:
+        for key in ("max_score", "final_score"):
+            value = trajectory.steps[-1].info.get(key)
+            if value is not None:
+                out[key] = float(value)
     return out
 
 

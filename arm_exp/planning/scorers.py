@@ -29,6 +29,10 @@ class OracleScorer:
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return self.success_score
 
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        """The benchmark's score already is in [0, 1]."""
+        return [float(s) for s in scores]
+
     def counters(self) -> dict[str, float]:
         return dict(self._counters)
 
@@ -93,6 +97,10 @@ class PolicyJudgeScorer:
 
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return 0.5  # a majority of "yes"
+
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        """A share of "yes" answers already is in [0, 1]."""
+        return [float(s) for s in scores]
 
     def counters(self) -> dict[str, float]:
         return {**self._counters, **{f"judge_{k}": v for k, v in self.llm.counters().items()}}

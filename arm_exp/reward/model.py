@@ -15,7 +15,9 @@ model (``RewardScorer.from_checkpoint``).
 
 from __future__ import annotations
 
+import bisect
 import importlib
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -177,10 +179,54 @@ class RewardModel(nn.Module):
 
 @dataclass
 class Calibration:
-    """Reward-model scores on the validation split, for calibrated thresholds (Reflexion)."""
+    """Reward-model scores on the validation split: calibrated thresholds (Reflexion) and the
+    map of a raw score into [0, 1] that MCTS backs up (:meth:`unit`)."""
 
     positive: list[float] = field(default_factory=list)
     negative: list[float] = field(default_factory=list)
+
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        """Each raw score as its place among the validation scores (positives and negatives
+        together): a smoothed empirical CDF, strictly increasing, in (0, 1).
+
+        The ``n`` sorted validation scores are knots at probabilities ``rank / (n + 1)`` (tied
+        scores share their mean rank), joined linearly; beyond the lowest and highest knot the
+        map approaches 0 and 1 exponentially with the scores' standard deviation as the scale,
+        so scores outside the validation range keep their order instead of tying at 0 or 1.
+        It depends on the scores only through their order and spread: adding a constant to the
+        model's output (and so to its stored validation scores) changes no value.
+        """
+        values = sorted([*self.positive, *self.negative])
+        if not values:
+            raise ValueError(
+                "no validation scores stored in this checkpoint: planner.value=cdf needs them "
+                "(use planner.value=sigmoid)"
+            )
+        n = len(values)
+        knots: list[float] = []
+        probs: list[float] = []
+        i = 0
+        while i < n:
+            j = i
+            while j + 1 < n and values[j + 1] == values[i]:
+                j += 1
+            knots.append(values[i])
+            probs.append((i + j + 2) / 2 / (n + 1))  # mean of the 1-based ranks i+1..j+1
+            i = j + 1
+        mean = sum(values) / n
+        scale = math.sqrt(sum((v - mean) ** 2 for v in values) / n) or 1.0
+        out = []
+        for x in scores:
+            x = float(x)
+            if x <= knots[0]:
+                out.append(probs[0] * math.exp((x - knots[0]) / scale))
+            elif x >= knots[-1]:
+                out.append(1 - (1 - probs[-1]) * math.exp(-(x - knots[-1]) / scale))
+            else:
+                k = bisect.bisect_right(knots, x)
+                lo, hi = knots[k - 1], knots[k]
+                out.append(probs[k - 1] + (probs[k] - probs[k - 1]) * (x - lo) / (hi - lo))
+        return out
 
     def threshold(self, quantile: float, of: str = "negative") -> float:
         """The ``quantile`` of the validation scores of ``of`` (positive or negative) trajectories.

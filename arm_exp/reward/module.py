@@ -9,6 +9,7 @@ so that ``RewardScorer.from_checkpoint(path)`` needs nothing else, and they load
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -30,6 +31,10 @@ class RewardModule(L.LightningModule):
     optimizer: ``params -> torch.optim.Optimizer`` (a Hydra partial).
     scheduler: ``optimizer -> LR scheduler`` stepped every step, or None.
     renderer: how (intent, trajectory) became text (stored in checkpoints).
+    warmup_ratio: when set, the scheduler's ``num_warmup_steps`` is this share of the run's
+        optimizer steps (ARMAP: 0.1 of all steps, ``--warmup_ratio 0.1``), counted by Lightning
+        (``estimated_stepping_batches``: epochs, ``max_steps`` and gradient accumulation
+        included); None keeps the scheduler's own ``num_warmup_steps``.
     """
 
     def __init__(
@@ -39,8 +44,12 @@ class RewardModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         renderer: Renderer,
         scheduler: Callable[..., Any] | None = None,
+        warmup_ratio: float | None = None,
     ) -> None:
         super().__init__()
+        if warmup_ratio is not None and not 0 <= warmup_ratio < 1:
+            raise ValueError(f"train.warmup_ratio={warmup_ratio}: must be in [0, 1)")
+        self.warmup_ratio = warmup_ratio
         self.spec = spec
         self.model = spec.build()
         self.loss_fn = loss
@@ -102,7 +111,12 @@ class RewardModule(L.LightningModule):
         optimizer = self.optimizer_factory(params)
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
+        if self.warmup_ratio is None:
+            scheduler = self.scheduler_factory(optimizer)
+        else:
+            total = int(self.trainer.estimated_stepping_batches)
+            warmup = math.ceil(self.warmup_ratio * total)
+            scheduler = self.scheduler_factory(optimizer, num_warmup_steps=warmup)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

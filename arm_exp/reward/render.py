@@ -12,7 +12,9 @@ closing user turn asking whether the task was accomplished. The text comes in tw
   the final state decides success.
 
 The terminal observation is never shown: it is the environment's verdict (WebShop's score page,
-Game of 24's "Correct"), which a reward model must not read. Benchmarks whose observations are
+Game of 24's "Correct"), which a reward model must not read
+(:func:`~arm_exp.types.shown_observations`, the rule every prompt built from a finished
+trajectory shares). Benchmarks whose observations are
 pure bookkeeping (Game of 24's remaining numbers, already in each action) set
 ``observations=False``, matching ARMAP's Game of 24 reward model, which reads the solution text.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from arm_exp.types import Trajectory
+from arm_exp.types import Trajectory, shown_observations
 
 CLOSING = "Does the agent's last response accomplish the task above? Answer yes or no."
 
@@ -46,15 +48,14 @@ class Renderer:
         if first:
             head += f"\n{first}"
         lines: list[str] = []
-        last = len(trajectory.steps) - 1
-        for i, step in enumerate(trajectory.steps):
+        shown = shown_observations(trajectory)  # the terminal observation (verdict) is ""
+        for step, obs in zip(trajectory.steps, shown, strict=True):
             act = step.action.strip()
             if self.thoughts and step.thought.strip():
                 act = f"Thought: {step.thought.strip()}\nAction: {act}"
             lines.append(f"Agent: {act}")
-            terminal = step.done or i == last
-            if self.observations and not terminal and step.observation.strip():
-                lines.append(f"Observation: {step.observation.strip()}")
+            if self.observations and obs.strip():
+                lines.append(f"Observation: {obs.strip()}")
         lines.append(f"User: {self.closing}")
         return head, "\n".join(lines)
 

@@ -186,6 +186,11 @@ class RewardScorer:
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return self.calibration.threshold(quantile, of)
 
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        """Scores mapped into [0, 1] through the checkpoint's validation scores (their smoothed
+        empirical CDF, :meth:`~arm_exp.reward.model.Calibration.unit`)."""
+        return self.calibration.unit(scores)
+
     def counters(self) -> dict[str, float]:
         with self._lock:
             return dict(self._counters)

@@ -7,10 +7,13 @@ distinguish runs of a sweep, pools their episodes, and writes:
 - ``report.csv``: the columns fixed by the design (``benchmark, split, policy, planner, scorer,
   n_tasks, success_rate, ci_low, ci_high, score, llm_calls, rm_calls, env_steps, wall_s``; costs
   are means per episode, the interval is a 95% Wilson interval), then ``backbone, reward_model,
-  loss, oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid``
+  loss, oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid,
+  max_score, final_score``
   (``objective``: the customizable reward target, e.g. ``fewer_actions(w=0.1)``, empty for the
   pure scorer; ``actions`` and ``price_paid``: means over the picked trajectories, the price over
-  those that bought something);
+  those that bought something), ``max_score, final_score`` (ScienceWorld: the running max of the
+  score, which ARMAP reports and ``score`` is by default, and the score at the end; empty for
+  benchmarks without the distinction);
 - ``report.md``: the same as a Markdown table;
 - ``success_vs_n.png``: for Best-of-N runs, success of the scorer's pick among k of the N
   samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of k) and
@@ -75,6 +78,8 @@ EXTRA = [
     "objective",
     "actions",
     "price_paid",
+    "max_score",
+    "final_score",
 ]
 GROUP = [
     "benchmark",
@@ -188,6 +193,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             runs=len(members),
             actions=cost("actions"),
             price_paid=_mean_present(eps, "price_paid"),
+            max_score=_mean_present(eps, "max_score"),
+            final_score=_mean_present(eps, "final_score"),
             _episodes=eps,
         )
         rows.append(row)

@@ -144,6 +144,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         optimizer=instantiate(cfg.train.optimizer),
         renderer=renderer,
         scheduler=instantiate(cfg.train.scheduler) if cfg.train.get("scheduler") else None,
+        warmup_ratio=cfg.train.get("warmup_ratio"),
     )
     data_cfg = dict(cfg.train.data)
     if data_cfg.get("negatives_per_example") is None:

@@ -101,7 +101,9 @@ class LLMSynthesizer:
         slots: list[tuple[Trajectory, int, str]] = []
         for i, positive in enumerate(positives):
             if positive is not None:
-                kinds = fill_kinds(self.kit.negative_kinds(), self.negatives_per_positive, rngs[i])
+                # a kit without rule error kinds (WebShop's pairs) still gets LLM-edited ones
+                taxonomy = self.kit.negative_kinds() or ["edited"]
+                kinds = fill_kinds(taxonomy, self.negatives_per_positive, rngs[i])
                 slots += [(positive, i, k) for k in kinds]
         texts: list[str] = []
         if slots:

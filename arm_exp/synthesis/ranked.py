@@ -1,16 +1,25 @@
 """A synthesis kit for benchmarks with graded scores (ScienceWorld, WebShop, ALFWorld).
 
 Ground truth here is the environment's own score, so the rule strategy ranks trajectories of
-the same task by it, as ARMAP does for WebShop (two agents, the higher reward is the positive,
-ties dropped):
+the same task by it. Two ways to pair them:
 
-- positive: an explored trajectory with score >= ``min_positive_score``, for the task it was
-  run on (the env's own intent);
-- ``natural`` negatives: trajectories of the same task whose score is lower by at least
-  ``margin``;
+- ``pairs=True`` (ARMAP's WebShop data, ``Eval/webshop/data_generation/data_modules.py:
+  225-239``): the runs of a task are paired off in input order, (1st, 2nd), (3rd, 4th), ...;
+  in each pair the run with the higher reward is the positive and the other its one negative
+  (``natural``); a tie gives nothing. ARMAP pairs the runs of two policies of different
+  strength on each goal: explore each policy once per goal and concatenate the two
+  ``trajectories.jsonl`` files goal by goal (or explore one policy with
+  ``explore.num_per_task=2``, two runs of one policy);
+- ``pairs=False``: positive: an explored trajectory with score >= ``min_positive_score``, for
+  the task it was run on (the env's own intent); ``natural`` negatives: trajectories of the same
+  task whose score is lower by at least ``margin``.
+
+Either way, with ``truncated_negatives``:
+
 - ``truncated`` negatives: the positive cut before its last ``1..k`` steps, kept only if the score
   it had reached there (recorded by the env on each step) is lower by at least ``margin``: a
-  plausible-looking attempt that stops short;
+  plausible-looking attempt that stops short. Not in ARMAP; on WebShop it is a shortcut (a
+  trajectory without a purchase scores 0) that says nothing about ranking complete purchases;
 - the ``llm`` strategy: the synthesizer LLM writes the task description the trajectory
   accomplishes (ScienceWorld's hindsight labelling; prompt per benchmark in
   ``synthesis/prompts/<benchmark>/``) and an edited trajectory that fails that task.
@@ -30,7 +39,7 @@ from importlib import resources
 from string import Template
 
 from arm_exp.llm.base import Prompt
-from arm_exp.types import Step, Trajectory
+from arm_exp.types import Step, Trajectory, shown_observations
 
 # Matched against stripped lines: a lazy body before `\s*$` is quadratic on whitespace runs.
 _ACTION = re.compile(r"^(?:\d+[.)]\s*)?(?:action|act)\s*:\s*(?P<a>.+)$", re.I)
@@ -47,22 +56,28 @@ def _template(benchmark: str, name: str) -> Template:
 
 
 def _steps_text(traj: Trajectory, limit: int = MAX_STEPS_TEXT) -> str:
+    """The trajectory's turns for a synthesis prompt, without the env's verdict (the terminal
+    observation, :func:`~arm_exp.types.shown_observations`)."""
     lines = []
-    for s in traj.steps[:limit]:
+    for s, obs in list(zip(traj.steps, shown_observations(traj), strict=True))[:limit]:
         lines.append(f"Action: {s.action}")
-        lines.append(f"Observation: {s.observation[:400]}")
+        if obs:
+            lines.append(f"Observation: {obs[:400]}")
     return "\n".join(lines)
 
 
 class ScoreRankedKit:
     """Args:
     benchmark: whose prompts to use (``synthesis/prompts/<benchmark>/``).
-    min_positive_score: a positive must have reached at least this score.
-    margin: a negative must score at least this much lower than its positive.
+    min_positive_score: a positive must have reached at least this score (not with ``pairs``).
+    margin: a negative must score at least this much lower than its positive (not with
+        ``pairs``, where any lower reward counts, as in ARMAP).
     max_truncations: truncated negatives cut 1..this many final steps.
+    pairs: pair the runs of a task off in input order, the higher reward the positive and the
+        other its one negative, ties dropped (ARMAP's WebShop pairs; module docstring).
+    truncated_negatives: also make truncated negatives (the rule strategy's error kind).
     """
 
-    kinds = ["truncated"]
     llm_intents = True
 
     def __init__(
@@ -71,12 +86,18 @@ class ScoreRankedKit:
         min_positive_score: float = 0.5,
         margin: float = 0.1,
         max_truncations: int = 3,
+        pairs: bool = False,
+        truncated_negatives: bool = True,
     ) -> None:
         self.benchmark = benchmark
         self.min_positive_score = min_positive_score
         self.margin = margin
         self.max_truncations = max_truncations
+        self.pairs = pairs
+        self.truncated_negatives = truncated_negatives
+        self.kinds = ["truncated"] if truncated_negatives else []
         self._by_task: dict[str, list[Trajectory]] = {}
+        self._partner: dict[str, Trajectory] = {}
         self._intent_tpl = _template(benchmark, "intent")
         self._negative_tpl = _template(benchmark, "negative")
 
@@ -84,6 +105,10 @@ class ScoreRankedKit:
         self._by_task = {}
         for t in trajectories:
             self._by_task.setdefault(t.task_id, []).append(t)
+        self._partner = {}
+        for runs in self._by_task.values():
+            for a, b in zip(runs[0::2], runs[1::2], strict=False):
+                self._partner[a.id], self._partner[b.id] = b, a
 
     # -- rule ----------------------------------------------------------------------------
     def hindsight(self, source: Trajectory) -> Trajectory | str:
@@ -91,12 +116,24 @@ class ScoreRankedKit:
             return "empty_trajectory"
         if source.meta.get("stop_reason") == "error":
             return "episode_error"
-        if source.score < self.min_positive_score:
+        if self.pairs:
+            partner = self._partner.get(source.id)
+            if partner is None:
+                return "unpaired"
+            if source.score == partner.score:
+                return "tie_in_pair"  # ARMAP drops ties
+            if source.score < partner.score:
+                return "lower_in_pair"  # the pair's negative, taken with its positive
+        elif source.score < self.min_positive_score:
             return "low_score"
         return replace(source, meta={**source.meta, "source": source.id, "hindsight": False})
 
     def validate_positive(self, positive: Trajectory) -> str | None:
-        return None if positive.steps and positive.score >= self.min_positive_score else "low_score"
+        if not positive.steps:
+            return "empty_trajectory"
+        if self.pairs or positive.score >= self.min_positive_score:
+            return None
+        return "low_score"
 
     def validate_negative(self, positive: Trajectory, negative: Trajectory) -> str | None:
         if not negative.steps:
@@ -104,7 +141,10 @@ class ScoreRankedKit:
         if [s.action for s in negative.steps] == [s.action for s in positive.steps]:
             return "same_as_positive"
         synthetic_llm = negative.meta.get("negative_kind", "").startswith("llm")
-        if not synthetic_llm and negative.score > positive.score - self.margin:
+        margin = 0.0 if self.pairs else self.margin
+        if not synthetic_llm and (
+            negative.score >= positive.score or negative.score > positive.score - margin
+        ):
             return "tie_or_better"  # ties dropped, as ARMAP does
         return None
 
@@ -114,11 +154,15 @@ class ScoreRankedKit:
         if k <= 0:
             return []
         source_id = positive.meta.get("source", positive.id)
-        pool = [
-            t
-            for t in self._by_task.get(positive.task_id, [])
-            if t.id != source_id and t.steps and t.score <= positive.score - self.margin
-        ]
+        if self.pairs:
+            partner = self._partner.get(source_id)
+            pool = [partner] if partner is not None and partner.score < positive.score else []
+        else:
+            pool = [
+                t
+                for t in self._by_task.get(positive.task_id, [])
+                if t.id != source_id and t.steps and t.score <= positive.score - self.margin
+            ]
         picks = rng.sample(pool, min(k, len(pool)))
         return [
             replace(
@@ -131,6 +175,7 @@ class ScoreRankedKit:
         ]
 
     def negative_kinds(self) -> list[str]:
+        """``["truncated"]``, or none with ``truncated_negatives=False``."""
         return list(self.kinds)
 
     def rule_negative(

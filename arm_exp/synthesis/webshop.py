@@ -1,10 +1,11 @@
 """WebShop's synthesis kit: ARMAP's WebShop triplets from explored goals, ranked by the env reward.
 
 ARMAP's WebShop data: goals synthesized for sampled products (``arm-exp goals``,
-:mod:`arm_exp.synthesis.webshop_goals`), an explorer run several times on each goal, and, per
-goal, the higher-reward trajectory as the positive and a lower-reward one as the negative
-(ties dropped). :class:`WebShopKit` is :class:`~arm_exp.synthesis.ranked.ScoreRankedKit` with
-two WebShop-specific changes:
+:mod:`arm_exp.synthesis.webshop_goals`), two policies of different strength run on each goal,
+and per goal the higher-reward trajectory as the positive and the other as its one negative
+(ties dropped): ``pairs=True`` with the ``rule`` strategy and no truncated negatives is that
+(the defaults in ``conf/benchmark/webshop.yaml``). :class:`WebShopKit` is
+:class:`~arm_exp.synthesis.ranked.ScoreRankedKit` with two WebShop-specific changes:
 
 - intents are the goals the trajectories were run for (``llm_intents = False``): a synthesized
   goal already is the intent, so the ``llm`` strategy does not relabel it in hindsight;
@@ -31,7 +32,8 @@ from arm_exp.types import Step, Trajectory
 class WebShopKit(ScoreRankedKit):
     """Args:
     env: a WebShop env (``benchmark.env``) to replay LLM-edited negatives in.
-    min_positive_score / margin / max_truncations: as :class:`ScoreRankedKit`.
+    min_positive_score / margin / max_truncations / pairs / truncated_negatives: as
+        :class:`ScoreRankedKit` (defaults: ARMAP's reward-ranked pairs, no truncated negatives).
     replay: replay LLM-edited negatives (off: keep them unchecked with score 0, as the generic
         kit does).
     """
@@ -45,8 +47,12 @@ class WebShopKit(ScoreRankedKit):
         margin: float = 0.1,
         max_truncations: int = 2,
         replay: bool = True,
+        pairs: bool = True,
+        truncated_negatives: bool = False,
     ) -> None:
-        super().__init__("webshop", min_positive_score, margin, max_truncations)
+        super().__init__(
+            "webshop", min_positive_score, margin, max_truncations, pairs, truncated_negatives
+        )
         self.env = env
         self.replay = replay
 
@@ -87,6 +93,9 @@ class WebShopKit(ScoreRankedKit):
     def validate_negative(self, positive: Trajectory, negative: Trajectory) -> str | None:
         reason = super().validate_negative(positive, negative)
         replayed = reason is None and negative.meta.get("replayed")
-        if replayed and negative.score > positive.score - self.margin:
+        margin = 0.0 if self.pairs else self.margin
+        if replayed and (
+            negative.score >= positive.score or negative.score > positive.score - margin
+        ):
             return "llm_negative_not_worse"  # ranked by the env reward, ties dropped
         return reason

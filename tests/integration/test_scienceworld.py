@@ -31,8 +31,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def env():
-    """One engine for the module's tests (step limits off, so gold paths run to the end)."""
-    e = ScienceWorldEnv(max_steps=1000)
+    """One engine for the module's tests (step limits off, so gold paths run to the end; rejected
+    and repeated actions do not end an episode, so the tests can probe them one after another)."""
+    e = ScienceWorldEnv(max_steps=1000, end_on_no_known_action=False, end_on_repeats=None)
     yield e
     e.close()
 
@@ -98,7 +99,7 @@ def test_rejected_actions_come_back_as_observations(env):
 
 
 def test_step_limit_and_focus_failure():
-    e = ScienceWorldEnv()
+    e = ScienceWorldEnv(end_on_repeats=None, score="final")
     try:
         e.reset("lifespan-longest-lived/2")  # ETO limit: 10 steps
         infos = [e.step("look around")[3] for _ in range(10)]
@@ -110,8 +111,53 @@ def test_step_limit_and_focus_failure():
         obs, reward, done, info = e.step(wrong)
         assert done and info["engine_score"] == -100 and info["score"] == 0.0
         assert not info["success"] and reward <= 0
+        assert info["max_score"] > 0  # the credit reached before the failure (the ARMAP score)
     finally:
         e.close()
+
+
+def test_armap_episode_ends_and_running_max_score():
+    """ARMAP/ETO (Eval/sciworld/main.py:71-81, envs/sciworld_env.py:103-104): an episode ends on
+    "No known action" and on 4 identical observations after more than 4 steps; the score is the
+    running max (a later -100 failure does not take back what was reached)."""
+    e = ScienceWorldEnv()
+    try:
+        e.reset("find-animal/218")
+        obs, _, done, info = e.step("fly to the moon")
+        assert obs.startswith("No known action") and done and info["invalid"]
+        assert info["stop_reason"] == "no_known_action"
+        e.reset("find-animal/218")
+        dones = [e.step("look around")[2] for _ in range(5)]
+        assert dones == [False] * 4 + [True]  # 5 steps, the last 4 observations identical
+        e.reset("find-animal/218")
+        _, _, _, info = e.step("look around")  # this task credits the start state: 8
+        assert info["score"] == info["max_score"] == info["final_score"] == 0.08
+        reached = e.step("teleport to outside")[3]["score"]
+        assert reached >= 0.08
+        wrong = next(a for a in e.valid_actions() if a.startswith("focus on") and "air" in a)
+        _, reward, done, info = e.step(wrong)
+        assert done and info["engine_score"] == -100 and not info["success"]
+        assert info["score"] == info["max_score"] == reached and info["final_score"] == 0.0
+        assert reward == 0.0  # the running max did not move
+        snap = e.snapshot()
+        e.reset("find-animal/218")
+        e.restore(snap)  # the max and the recent observations are part of the state
+        assert e.snapshot() == snap
+    finally:
+        e.close()
+    final = ScienceWorldEnv(score="final", end_on_no_known_action=False)
+    try:
+        final.reset("find-animal/218")
+        final.step("look around")
+        _, _, done, info = final.step("fly to the moon")
+        assert not done and info["score"] == 0.08
+        reached = final.step("teleport to outside")[3]["score"]
+        wrong = next(a for a in final.valid_actions() if a.startswith("focus on") and "air" in a)
+        _, reward, _, info = final.step(wrong)
+        assert info["score"] == info["final_score"] == 0.0 and reward == pytest.approx(-reached)
+        assert info["max_score"] == reached
+    finally:
+        final.close()
 
 
 def test_snapshot_restore_by_replay(env):

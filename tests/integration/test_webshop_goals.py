@@ -105,7 +105,10 @@ def test_explore_and_synthesize_the_synthesized_goals(goal_run, tmp_path):
     assert sm["synth/n_triplets"] == len(triplets) > 0
     for t in triplets:
         assert t.intent == by_id[t.positive.task_id]["instruction_text"]  # the goal, no relabel
-        assert t.positive.score >= 0.5 and t.negative.score <= t.positive.score - 0.1
+        # ARMAP's pairs: runs paired off per goal, the higher reward positive, one negative
+        assert t.negative.score < t.positive.score and t.meta["negative_kind"] == "natural"
+        assert t.negative.task_id == t.positive.task_id
+    assert len({t.positive.id for t in triplets}) == len(triplets) <= 48 // 2
 
     # The llm strategy: no intent call (goals are the intents); LLM-edited negatives replayed.
     env = WebShopEnv(cache_dir=str(tmp_path / "cache"))
@@ -114,7 +117,8 @@ def test_explore_and_synthesize_the_synthesized_goals(goal_run, tmp_path):
         f"Action: {a}\nObservation: x" for a in [*positive.actions[:2], "click[buy now]"]
     )
     llm = _FixedLLM([edited])
-    synth = LLMSynthesizer(WebShopKit(env), llm, negatives_per_positive=2, natural_negatives=1)
+    kit = WebShopKit(env, pairs=False)  # the best run vs every run 0.1 below it (our option)
+    synth = LLMSynthesizer(kit, llm, negatives_per_positive=2, natural_negatives=1)
     synth.prepare(trajs)
     [res] = synth.synthesize([positive])
     assert llm.counters()["llm_calls"] == 1  # negatives only

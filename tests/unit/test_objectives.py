@@ -79,6 +79,9 @@ class ConstantScorer:
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return 10.0
 
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return [float(s) for s in scores]
+
     def counters(self) -> dict[str, float]:
         return {}
 
@@ -148,10 +151,11 @@ def test_lower_price_picks_the_cheapest_purchase():
 
 
 def test_reflexion_returns_the_shortest_of_equally_scored_trials():
-    plain = ReflexionPlanner(trials=6, seed=0).plan(
+    """With ``answer=best`` (ours; ARMAP's rules return a fixed trial, objective or not)."""
+    plain = ReflexionPlanner(trials=6, seed=0, answer="best").plan(
         "t", LineEnv(), RandomPolicy(), ConstantScorer()
     )
-    ep = ReflexionPlanner(trials=6, seed=0, objective=FewerActions()).plan(
+    ep = ReflexionPlanner(trials=6, seed=0, answer="best", objective=FewerActions()).plan(
         "t", LineEnv(), RandomPolicy(), ConstantScorer()
     )
     lengths = [c.num_steps for c in ep.candidates]

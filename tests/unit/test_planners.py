@@ -91,6 +91,9 @@ class PrefixScorer:
     def threshold(self, quantile: float, of: str = "negative") -> float:
         return self._threshold
 
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return [float(s) for s in scores]  # already in [0, 1]
+
     def counters(self) -> dict[str, float]:
         return {"rm_calls": float(self.calls)}
 
@@ -179,21 +182,49 @@ class ScriptedPolicy:
         return {"policy_calls": 0.0}
 
 
-def test_reflexion_stops_at_the_calibrated_threshold_and_carries_reflections():
+@pytest.mark.parametrize("answer", ["last", "passing_else_first", "best"])
+def test_reflexion_stops_at_the_calibrated_threshold_and_carries_reflections(answer):
     policy = ScriptedPolicy(["LLL", "RLL", "RLR", "RRR"])
-    ep = ReflexionPlanner(trials=10).plan("t0", TreeEnv(), policy, PrefixScorer(threshold=0.6))
-    # RLL scores 2/3 >= 0.6: stop after the second attempt.
+    planner = ReflexionPlanner(trials=10, answer=answer)
+    ep = planner.plan("t0", TreeEnv(), policy, PrefixScorer(threshold=0.6))
+    # RLL scores 2/3 >= 0.6: stop after the second attempt, which every rule then returns.
     assert ep.counters["trials"] == 2 and ep.counters["stopped_at_threshold"] == 1.0
     assert policy.seen_reflections == [[], ["reflection 1"]]
-    assert "".join(ep.trajectory.actions) == "RLL"  # the best-scored attempt
+    assert "".join(ep.trajectory.actions) == "RLL" and ep.counters["answer_trial"] == 1
 
 
-def test_reflexion_returns_the_best_not_the_last_attempt():
-    policy = ScriptedPolicy(["RLL", "LLL", "LRR"])
-    ep = ReflexionPlanner(trials=3).plan("t0", TreeEnv(), policy, PrefixScorer(threshold=1.0))
+@pytest.mark.parametrize(
+    ("answer", "picked"), [("last", "LRR"), ("passing_else_first", "LLL"), ("best", "RLL")]
+)
+def test_reflexion_answer_rules_when_no_attempt_clears_the_threshold(answer, picked):
+    """ARMAP: the last attempt (Game of 24, WebShop) or the first (ScienceWorld, nothing
+    passed); ours: the best-scored."""
+    policy = ScriptedPolicy(["LLL", "RLL", "LRR"])
+    planner = ReflexionPlanner(trials=3, answer=answer)
+    ep = planner.plan("t0", TreeEnv(), policy, PrefixScorer(threshold=1.0))
     assert ep.counters["trials"] == 3 and ep.counters["stopped_at_threshold"] == 0.0
-    assert "".join(ep.trajectory.actions) == "RLL"
+    assert "".join(ep.trajectory.actions) == picked
     assert policy.seen_reflections[-1] == ["reflection 1", "reflection 2"]
+
+
+def test_reflexion_raw_threshold_must_be_exceeded_as_armap():
+    """ARMAP stops on ``score > threshold`` (a raw score): 2/3 does not pass 2/3."""
+    policy = ScriptedPolicy(["RLL", "RLR", "RRR"])
+    planner = ReflexionPlanner(trials=5, threshold=2 / 3, answer="passing_else_first")
+    ep = planner.plan("t0", TreeEnv(), policy, PrefixScorer(threshold=0.0))
+    assert ep.counters["trials"] == 2 and ep.counters["threshold"] == pytest.approx(2 / 3)
+    assert "".join(ep.trajectory.actions) == "RLR" and ep.success
+
+
+def test_reflexion_defaults_are_armaps():
+    planner = ReflexionPlanner()
+    assert (planner.trials, planner.temperature, planner.answer) == (10, 0.0, "last")
+    with pytest.raises(ValueError, match="planner.answer"):
+        ReflexionPlanner(answer="first")
+    from arm_exp.planning.objectives import FewerActions
+
+    with pytest.raises(ValueError, match="needs planner.answer=best"):
+        ReflexionPlanner(objective=FewerActions())
 
 
 def test_greedy_and_sampling_produce_one_trajectory():

@@ -47,6 +47,42 @@ def test_rule_pairs_are_ranked_by_score_with_ties_dropped():
     } == {"a#1"}
 
 
+def test_armap_pairs_pair_runs_off_by_reward_with_ties_dropped():
+    """ARMAP's WebShop pairs (data_modules.py:225-239): the runs of a goal in input order, paired
+    off; the higher reward is the positive, the other its one negative; ties give nothing."""
+    pool = [
+        _traj("g1#0", "g1", [0.0, 0.1, 0.3]),  # pair (g1#0, g1#1): g1#1 wins, even below 0.5
+        _traj("g1#1", "g1", [0.1, 0.4]),
+        _traj("g1#2", "g1", [0.2, 0.5]),  # pair (g1#2, g1#3): a tie, dropped
+        _traj("g1#3", "g1", [0.5]),
+        _traj("g1#4", "g1", [0.9]),  # odd one out: unpaired
+        _traj("g2#0", "g2", [1.0]),
+        _traj("g2#1", "g2", [0.0, 0.0]),
+    ]
+    kit = ScoreRankedKit("webshop", pairs=True, truncated_negatives=False)
+    synth = RuleSynthesizer(kit, negatives_per_positive=4, natural_negatives=1, seed=0)
+    synth.prepare(pool)
+    results = {r.source_id: r for r in synth.synthesize(pool)}
+    pairs = {
+        (t.positive.id, t.negative.meta["source"]) for r in results.values() for t in r.triplets
+    }
+    assert pairs == {("g1#1", "g1#0"), ("g2#0", "g2#1")}
+    assert results["g1#0"].dropped == {"lower_in_pair": 1}
+    assert results["g1#2"].dropped == results["g1#3"].dropped == {"tie_in_pair": 1}
+    assert results["g1#4"].dropped == {"unpaired": 1}
+    assert all(len(r.triplets) <= 1 for r in results.values())  # one negative per positive
+    assert kit.negative_kinds() == []  # no truncated negatives (ARMAP has none)
+
+
+def test_truncated_negatives_are_a_named_option_on_pairs():
+    pool = [_traj("g#0", "g", [0.1, 0.5, 1.0]), _traj("g#1", "g", [0.0, 0.2])]
+    kit = ScoreRankedKit("webshop", pairs=True, truncated_negatives=True, margin=0.1)
+    synth = RuleSynthesizer(kit, negatives_per_positive=1, natural_negatives=1, seed=0)
+    synth.prepare(pool)
+    kinds = sorted(t.meta["negative_kind"] for r in synth.synthesize(pool) for t in r.triplets)
+    assert kinds == ["natural", "truncated"]
+
+
 def test_truncation_uses_the_recorded_partial_score():
     kit = ScoreRankedKit("scienceworld", margin=0.1, max_truncations=2)
     pos = _traj("p", "boil/1", [0.1, 0.2, 0.9, 1.0])

@@ -319,3 +319,14 @@ def test_search_ranks_the_exact_title_first(env):
         assert env.engine.search(p.Title.lower())[0] == p.asin or p.Title in {
             q.Title for q in env.catalog.products if q.asin != p.asin
         }
+
+
+def test_think_returns_the_page_unchanged_as_webshop_does(env):
+    """WebShop's text env answers any action but search/click with the page as it was; ReAct
+    prompts from the original use ``think[...]``. It is valid here and costs a turn."""
+    env.reset("0")
+    page = env.step("search[bedspread set king]")[0]
+    obs, reward, done, info = env.step("think[I should open the first product.]")
+    assert obs == page and reward == 0.0 and not done and not info["invalid"]
+    assert env.snapshot()[2].n_steps == 2
+    assert env.step("Think [ ]")[0] == page  # case and spacing as for search/click

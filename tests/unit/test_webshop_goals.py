@@ -74,7 +74,8 @@ def test_rule_goals_validate_and_score_1_for_the_target(gen, env):
 
 def test_synthesized_goals_score_exactly_as_human_goals(env):
     """A human goal rebuilt as a synthesized one (dict options, same attributes and bound)
-    gives the same reward for every purchase."""
+    gives the same reward for these purchases: the dict's options are matched as "name value"
+    (WebShop's way), which a chosen value equal to the goal's still matches."""
     rng = random.Random(0)
     for idx in rng.sample(range(len(env.catalog.goals)), 15):
         human = env.catalog.goals[idx]

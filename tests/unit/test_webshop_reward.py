@@ -12,6 +12,7 @@ from arm_exp.envs.webshop_reward import (
     fuzzy_score,
     normalize_color,
     option_matches,
+    option_targets,
     purchase_reward,
     type_reward,
 )
@@ -131,6 +132,17 @@ def test_attributes_match_fuzzily_then_in_the_texts():
     assert attribute_matches(p, ["sulfate free", "oil free"]) == 0
     # The text fallback is a case-sensitive substring test of the goal attribute (as WebShop).
     assert attribute_matches(p, ["Dry Hair"]) == 0
+
+
+def test_dict_goal_options_are_matched_as_name_value_as_webshop_does():
+    """WebShop's get_reward passes ``goal_options.items()``: tuples, colour-normalised only when
+    a colour equals the name or the value, fuzzy-matched as "name value"."""
+    targets = option_targets({"size": "x-large", "color": "black", "flavor": "dark chocolate"})
+    assert targets == ["size x-large", "black", "flavor dark chocolate"]
+    assert option_matches(["x-large"], {"size": "x-large"}) == 1
+    # value-to-value would accept a neighbouring size (token_set_ratio 93); the original does not
+    assert option_matches(["xx-large"], ["x-large"]) == 1
+    assert option_matches(["xx-large"], {"size": "x-large"}) == 0
 
 
 def test_option_matches():

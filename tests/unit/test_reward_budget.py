@@ -1,0 +1,52 @@
+"""ARMAP's per-benchmark reward-model budgets (RM/RLHF/scripts/train_reward_*.sh) and the
+warmup-as-a-ratio they use."""
+
+from __future__ import annotations
+
+from functools import partial
+from types import SimpleNamespace
+
+import pytest
+import torch
+import transformers
+from hydra.utils import instantiate
+
+from arm_exp.reward.losses import BradleyTerryLoss
+from arm_exp.reward.module import RewardModule
+from arm_exp.reward.render import Renderer
+from arm_exp.stages.common import compose
+from tests.conftest import ROOT
+
+ARMAP = {  # lr, epochs, effective batch (GPUs x per-device batch x accumulation), max length
+    "game24": (1e-5, 10, 64, 4000),
+    "scienceworld": (1e-5, 10, 128, 4096),
+    "webshop": (2e-5, 3, 4, 8192),
+}
+
+
+@pytest.mark.parametrize("benchmark", sorted(ARMAP))
+def test_benchmark_configs_carry_armaps_training_budget(benchmark, tmp_path):
+    cfg = compose(
+        "train", [f"paths.root_dir={ROOT}", f"benchmark={benchmark}", "input_dir=x"], tmp_path
+    )
+    b = cfg.benchmark.reward_training
+    assert (b.lr, b.epochs, b.effective_batch, b.max_length) == ARMAP[benchmark]
+    assert (b.warmup_ratio, b.max_grad_norm) == (0.1, 0.3)
+
+
+def test_warmup_ratio_counts_the_runs_optimizer_steps(tmp_path):
+    cfg = compose("train", [f"paths.root_dir={ROOT}", "input_dir=x"], tmp_path)
+    module = RewardModule(
+        instantiate(cfg.reward_model),
+        BradleyTerryLoss(),
+        partial(torch.optim.AdamW, lr=1e-3),
+        Renderer(),
+        scheduler=partial(transformers.get_constant_schedule_with_warmup, num_warmup_steps=3),
+        warmup_ratio=0.1,
+    )
+    module.trainer = SimpleNamespace(estimated_stepping_batches=95)  # Lightning's own count
+    (lam,) = module.configure_optimizers()["lr_scheduler"]["scheduler"].lr_lambdas
+    assert [lam(i) for i in (0, 5, 9, 10, 60)] == [0.0, 0.5, 0.9, 1.0, 1.0]  # ceil(9.5) = 10
+    with pytest.raises(ValueError, match="train.warmup_ratio"):
+        RewardModule(instantiate(cfg.reward_model), BradleyTerryLoss(), torch.optim.AdamW,
+                     Renderer(), warmup_ratio=1.5)  # fmt: skip
