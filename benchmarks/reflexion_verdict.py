@@ -25,11 +25,11 @@ from hydra.utils import instantiate
 
 from arm_exp.agents.base import reflection_prompt
 from arm_exp.agents.game24 import Game24Agent
+from arm_exp.config import compose
 from arm_exp.envs.game24 import Game24Env
 from arm_exp.llm.base import Prompt
 from arm_exp.planning.reflexion import ReflexionPlanner
 from arm_exp.planning.scorers import OracleScorer
-from arm_exp.stages.common import compose
 from arm_exp.types import Trajectory
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,9 +30,9 @@ from pathlib import Path
 from benchlib import apply_threads, result, table
 
 from arm_exp.artifacts import read_records
+from arm_exp.config import compose
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.stages import explore, synthesize, train
-from arm_exp.stages.common import compose
 from arm_exp.types import Trajectory
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,10 +11,10 @@ import torch
 import transformers
 from hydra.utils import instantiate
 
+from arm_exp.config import compose
 from arm_exp.reward.losses import BradleyTerryLoss
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.common import compose
 from tests.conftest import ROOT
 
 ARMAP = {  # lr, epochs, effective batch (GPUs x per-device batch x accumulation), max length
@@ -50,3 +50,19 @@ def test_warmup_ratio_counts_the_runs_optimizer_steps(tmp_path):
     with pytest.raises(ValueError, match="train.warmup_ratio"):
         RewardModule(instantiate(cfg.reward_model), BradleyTerryLoss(), torch.optim.AdamW,
                      Renderer(), warmup_ratio=1.5)  # fmt: skip
+
+
+@pytest.mark.parametrize("benchmark", sorted(ARMAP))
+def test_the_paper_experiment_trains_with_the_budget(benchmark, tmp_path):
+    """experiment=armap: the train stage's optimizer, schedule, epochs, clip, length and the
+    effective batch (per-step batch x gradient accumulation) are the benchmark's budget."""
+    cfg = compose(
+        "train",
+        [f"paths.root_dir={ROOT}", "experiment=armap", f"benchmark={benchmark}", "input_dir=x"],
+        tmp_path,
+    )
+    lr, epochs, effective, max_length = ARMAP[benchmark]
+    assert cfg.train.optimizer.lr == lr and cfg.trainer.max_epochs == epochs
+    assert cfg.train.data.batch_size * cfg.trainer.accumulate_grad_batches == effective
+    assert cfg.reward_model.max_length == max_length
+    assert (cfg.train.warmup_ratio, cfg.trainer.gradient_clip_val) == (0.1, 0.3)
