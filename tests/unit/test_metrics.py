@@ -141,7 +141,10 @@ def test_aggregate_pools_runs_of_one_group_and_splits_the_others():
     rows = aggregate(
         [_run(seed0), _run(oracle, scorer="oracle", reward_model="", loss=""), _run(seed1)]
     )
-    assert [(r["scorer"], r["runs"], r["n_tasks"]) for r in rows] == [("oracle", 1, 2), ("rm", 2, 5)]
+    assert [(r["scorer"], r["runs"], r["n_tasks"]) for r in rows] == [
+        ("oracle", 1, 2),
+        ("rm", 2, 5),
+    ]
     oracle_row, rm = rows
     assert rm["success_rate"] == 2 / 5
     assert (rm["ci_low"], rm["ci_high"]) == pytest.approx(_scipy_wilson(2, 5), abs=2e-5)
@@ -258,7 +261,9 @@ def _exact_success_at_k(episodes: list[Episode], k: int, weight: float = 0.0):
     for e in episodes:
         c = e.candidates
         for sub in itertools.combinations(range(len(c)), k):
-            best = max(sub, key=lambda i: (c[i].scorer_score or 0.0) + weight * (c[i].objective or 0))
+            best = max(
+                sub, key=lambda i: (c[i].scorer_score or 0.0) + weight * (c[i].objective or 0)
+            )
             pick += c[best].success
             oracle += any(c[i].success for i in sub)
             avg += sum(c[i].success for i in sub) / k
@@ -304,7 +309,9 @@ def test_success_at_k_ranks_by_score_plus_the_objective_term():
 
 
 def test_success_at_k_skips_episodes_it_cannot_use():
-    unscored = _episode(5, True, 1, candidates=[Candidate(None, 1.0, True, 1), *_cands([(0.1, True)])])
+    unscored = _episode(
+        5, True, 1, candidates=[Candidate(None, 1.0, True, 1), *_cands([(0.1, True)])]
+    )
     few = _episode(6, True, 1, candidates=_cands([(0.3, True)]))
     assert success_at_k([unscored, few], 2) == (0.0, 0.0, 0.0)
     assert success_at_k([*BON, unscored, few], 4) == success_at_k(BON, 4)
