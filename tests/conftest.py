@@ -105,4 +105,23 @@ def have_cuda() -> bool:
         return False
 
 
+class Payload:
+    """Unpickling this runs code: ``exec`` writes ``marker``. Checkpoints are data; loading one
+    must never get this far (the checkpoint-safety tests plant it and check ``marker``)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('payload ran')",)
+
+
+def write_poisoned_checkpoint(path: Path, marker: Path, obj: dict) -> Path:
+    """``torch.save`` of ``obj`` plus an entry holding a :class:`Payload` that writes ``marker``."""
+    import torch
+
+    torch.save({**obj, "callbacks": {"evil": Payload(marker)}}, path)
+    return path
+
+
 requires_cuda = pytest.mark.skipif(not have_cuda(), reason="needs a CUDA GPU")
