@@ -27,7 +27,8 @@ CALIBRATION = Calibration(positive=[0.5, 1.0, 2.0], negative=[-1.0, -0.5, 0.0, 0
 
 def _traj(i: int, n_steps: int) -> Trajectory:
     steps = [
-        Step(action=f"{i} + {k} = {i + k}", observation=f"left {k}", thought="") for k in range(n_steps)
+        Step(action=f"{i} + {k} = {i + k}", observation=f"left {k}", thought="")
+        for k in range(n_steps)
     ]
     return Trajectory(f"t{i}", "game24", str(i), f"use {i} to make 24", f"numbers {i}", steps)
 
@@ -171,7 +172,9 @@ def test_resolve_checkpoint_takes_a_file_or_a_train_run_dir(tmp_path, ckpt):
 def test_not_an_arm_exp_checkpoint(tmp_path, model):
     for i, obj in enumerate([[1, 2], {"state_dict": {}}, {CKPT_KEY: {}}]):
         torch.save(obj, tmp_path / f"{i}.ckpt")
-        with pytest.raises(ArtifactError, match=f"{i}.ckpt: not an arm-exp reward-model checkpoint"):
+        with pytest.raises(
+            ArtifactError, match=f"{i}.ckpt: not an arm-exp reward-model checkpoint"
+        ):
             RewardScorer.from_checkpoint(tmp_path / f"{i}.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ArtifactError, match=r"junk\.ckpt: not a readable checkpoint \(\w+"):
@@ -182,7 +185,10 @@ def test_weights_that_do_not_fit_the_backbone(tmp_path, model):
     good = _checkpoint(model)
     wrong_shape = {**good, "state_dict": {**good["state_dict"]}}
     wrong_shape["state_dict"]["model.head.weight"] = torch.zeros(1, 7)
-    missing = {**good, "state_dict": {k: v for k, v in good["state_dict"].items() if "head" not in k}}
+    missing = {
+        **good,
+        "state_dict": {k: v for k, v in good["state_dict"].items() if "head" not in k},
+    }
     extra = {**good, "state_dict": {**good["state_dict"], "model.backbone.bogus": torch.zeros(1)}}
     # keys outside the model ("model." prefix only) are not the model's and are ignored
     other = {**good, "state_dict": {**good["state_dict"], "loss.weight": torch.zeros(1)}}
