@@ -46,6 +46,9 @@ def test_plan_writes_episodes_and_metrics(two_plan_runs):
     ):
         assert f"plan/test/{key}" in m
     assert m["plan/test/ci_low"] <= m["plan/test/success_rate"] <= m["plan/test/ci_high"]
+    wins = sum(e.success for e in episodes)
+    assert m["plan/test/success_rate"] == wins / 3
+    assert m["plan/test/oracle_success"] == sum(e.counters["oracle_success"] for e in episodes) / 3
     counts = load_manifest(run)["counts"]
     assert counts["planner"] == "best_of_n" and counts["rm_ckpt"].endswith("best.ckpt")
 
@@ -68,6 +71,21 @@ def test_report_on_two_runs_writes_table_and_plots(two_plan_runs, tmp_path):
     assert list(rows[0])[: len(COLUMNS)] == COLUMNS
     assert sorted(r["scorer"] for r in rows) == ["oracle", "rm"]
     assert all(r["n_tasks"] == "3" and r["planner"] == "best_of_n" for r in rows)
+    # every number of a row, recomputed from that run's episodes.jsonl
+    for r in rows:
+        eps = read_records(two_plan_runs / r["scorer"] / "episodes.jsonl", Episode.from_dict)
+        wins = sum(e.success for e in eps)
+        ci = sps.binomtest(wins, len(eps)).proportion_ci(method="wilson")
+        assert float(r["success_rate"]) == pytest.approx(wins / len(eps), rel=1e-5)
+        assert float(r["ci_low"]) == pytest.approx(ci.low, abs=2e-5)
+        assert float(r["ci_high"]) == pytest.approx(ci.high, abs=2e-5)
+        assert float(r["score"]) == pytest.approx(sum(e.score for e in eps) / 3, rel=1e-5)
+        for col in ("env_steps", "oracle_success", "mean_success", "actions"):
+            want = sum(e.counters[col] for e in eps) / 3
+            assert float(r[col]) == pytest.approx(want, rel=1e-5, abs=1e-9), col
+        rm_calls = sum(e.counters.get("rm_calls", 0.0) for e in eps) / 3
+        assert float(r["rm_calls"]) == pytest.approx(rm_calls, rel=1e-5, abs=1e-9)
+        assert (rm_calls > 0) == (r["scorer"] == "rm")
     md = (tmp_path / "report.md").read_text()
     assert md.count("\n") == 4 and "best_of_n" in md
     for png in ("success_vs_n.png", "planners.png"):
