@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,38 @@ def write_poisoned_checkpoint(path: Path, marker: Path, obj: dict) -> Path:
 
     torch.save({**obj, "callbacks": {"evil": Payload(marker)}}, path)
     return path
+
+
+class ClientClock:
+    """The client's clock (``arm_exp.llm.openai_server.time``), made deterministic: a backoff
+    sleep passes instantly and each HTTP attempt is charged the whole timeout it was granted,
+    the most it may block. The budget is then checked on what the client *scheduled*, not on
+    how fast a loaded CI box ran it."""
+
+    perf_counter = staticmethod(time.perf_counter)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.attempts: list[tuple[float, float]] = []  # (started at, timeout granted)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def charge(self, attempt):
+        def charged(url, prompt, kw, timeout_s):
+            self.attempts.append((self.now, timeout_s))
+            try:
+                return attempt(url, prompt, kw, timeout_s)
+            finally:
+                self.now += timeout_s
+
+        return charged
 
 
 requires_cuda = pytest.mark.skipif(not have_cuda(), reason="needs a CUDA GPU")
