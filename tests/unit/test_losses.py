@@ -103,3 +103,11 @@ def test_losses_decrease_when_positive_wins_more():
         worse = loss(torch.tensor([0.0]), torch.tensor([[0.0]]), torch.tensor([[True]]))
         better = loss(torch.tensor([3.0]), torch.tensor([[0.0]]), torch.tensor([[True]]))
         assert better < worse
+
+
+def test_listwise_target_lives_on_the_inputs_device():
+    # On the meta device (shapes only), a target built on the default device would not match.
+    r_pos, r_neg = torch.zeros(2, device="meta"), torch.zeros(2, 3, device="meta")
+    mask = torch.ones(2, 3, dtype=torch.bool, device="meta")
+    out = ListwiseLoss()(r_pos, r_neg, mask)
+    assert out.device.type == "meta" and out.shape == ()

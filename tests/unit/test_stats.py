@@ -56,9 +56,11 @@ def test_wilson_other_confidence_levels_follow_z():
 
 
 def test_wilson_extremes_stay_in_0_1_and_touch_the_bound():
-    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
-    assert wilson(0, 10)[1] == pytest.approx(_wilson_by_roots(0, 10)[1], abs=1e-12)
-    assert wilson(10, 10)[0] == pytest.approx(_wilson_by_roots(10, 10)[0], abs=1e-12)
+    # For 0 or n successes of n = 5 the unclamped formula rounds to just outside [0, 1]
+    # (1.0000000000000002 and -2.8e-17): the clamp is what keeps the bounds exact.
+    assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+    assert wilson(0, 5)[1] == pytest.approx(_wilson_by_roots(0, 5)[1], abs=1e-12)
+    assert wilson(5, 5)[0] == pytest.approx(_wilson_by_roots(5, 5)[0], abs=1e-12)
 
 
 def test_wilson_of_no_tasks_is_the_whole_range():
