@@ -22,6 +22,38 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+CONFIG_TESTS = Path(__file__).resolve().parent / "config"
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests under tests/config/ check that configs compose, build and fail clearly: they get
+    the ``config`` marker (``-m config`` / ``-m "not config"``), and the summary counts them
+    apart from the behaviour tests."""
+    for item in items:
+        if CONFIG_TESTS in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.config)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per kind of test: behaviour tests and config-composition tests (marker)."""
+    kinds: dict[str, dict[str, int]] = {"behaviour": {}, "config-composition": {}}
+    seen: set[tuple[str, str]] = set()
+    for outcome in OUTCOMES:
+        for rep in terminalreporter.stats.get(outcome, []):
+            if not hasattr(rep, "nodeid") or (rep.nodeid, outcome) in seen:
+                continue
+            seen.add((rep.nodeid, outcome))
+            kind = "config-composition" if "config" in rep.keywords else "behaviour"
+            kinds[kind][outcome] = kinds[kind].get(outcome, 0) + 1
+    if not any(kinds.values()):
+        return
+    terminalreporter.write_sep("-", "tests by kind")
+    for kind, counts in kinds.items():
+        text = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)) or "none"
+        terminalreporter.write_line(f"{kind} tests: {text}")
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     """``make_cfg("explore", ["limit=2"], run_dir=None)`` -> a composed config with Hydra set."""

@@ -21,10 +21,11 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "tests" / "mutation.toml"
@@ -51,7 +52,9 @@ class Target:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9]+", "_", self.dotted + "_" + "_".join(self.functions)).strip("_")
+        return re.sub(r"[^A-Za-z0-9]+", "_", self.dotted + "_" + "_".join(self.functions)).strip(
+            "_"
+        )
 
     def only_mutate(self) -> str:
         return self.module if self.module.endswith(".py") else self.module.rstrip("/") + "/*"
@@ -181,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         caught = sum(counts[s] for s in CAUGHT)
         n = len(statuses)
         rate = caught / (n - len(eq)) if n - len(eq) else 1.0
-        rows.append((t.label, n, caught, counts["survived"], counts["no tests"], len(eq), rate, seconds))
+        rows.append(
+            (t.label, n, caught, counts["survived"], counts["no tests"], len(eq), rate, seconds)
+        )
         for name, status in sorted(statuses.items()):
             if status not in CAUGHT and name not in equivalent:
                 unexplained.append((name, status, work))
