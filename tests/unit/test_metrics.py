@@ -232,7 +232,10 @@ def test_markdown_row_worked_by_hand():
     )
     lines = to_markdown(rows).splitlines()
     assert len(lines) == 4 and lines[1] == "|" + "---|" * 15
-    assert lines[0].startswith("| benchmark | split | policy | planner | scorer | tasks |")
+    assert lines[0] == (
+        "| benchmark | split | policy | planner | scorer | tasks | success % [95% CI] "
+        "| oracle@N % | score | actions | price paid | LLM calls | RM calls | env steps | s/task |"
+    )
     lo, hi = (100 * x for x in _scipy_wilson(2, 4))
     assert lines[2] == (
         "| game24 | test | random (smollm2) | best_of_n + fewer_actions(w=0.1) "
@@ -244,6 +247,14 @@ def test_markdown_row_worked_by_hand():
         "| game24 | test | random | greedy | none | 1 | 100.0 [20.7, 100.0] |  | 1.000 "
         "| 0.0 |  | 3.0 | 2.0 | 0.0 | 1.00 |"
     )
+
+
+@pytest.mark.parametrize("planner", ["best_of_n", "mcts", "reflexion", "sampling", "greedy"])
+def test_markdown_shows_oracle_at_n_for_the_search_planners_only(planner):
+    eps = [_episode(0, False, 0.0, {"oracle_success": 1.0})]
+    (row,) = aggregate([_run(eps, planner=planner)])
+    cells = to_markdown([row]).splitlines()[2].split(" | ")
+    assert cells[7] == ("100.0" if planner in ("best_of_n", "mcts", "reflexion") else "")
 
 
 def _cands(spec: list[tuple[float, bool]], objective: list[float] | None = None) -> list[Candidate]:
@@ -308,6 +319,23 @@ def test_success_at_k_ranks_by_score_plus_the_objective_term():
     assert success_at_k([e], 2) == (0.0, 1.0, 0.5)
 
 
+def test_success_at_k_reads_a_zero_score_and_a_missing_objective_as_zero():
+    # scorer_score 0.0 is a score (below 0.5), not a missing one; a candidate without an
+    # objective value adds nothing (weight 1 here), it is not ranked as if it had one.
+    zero = _episode(0, True, 1, candidates=_cands([(0.0, False), (0.5, True)]))
+    assert success_at_k([zero], 2) == (1.0, 1.0, 0.5)
+    cands = _cands([(0.5, False), (0.8, True)], objective=[0.0, -0.1])
+    cands[0].objective = None
+    no_objective = _episode(1, True, 1, candidates=cands, meta={"objective": {"weight": 1.0}})
+    assert success_at_k([no_objective], 2) == (1.0, 1.0, 0.5)  # 0.8 - 0.1 > 0.5 + 0
+
+
+def test_success_at_k_defaults_are_200_draws_with_seed_0():
+    assert success_at_k(BON, 2) == success_at_k(BON, 2, draws=200, seed=0)
+    assert success_at_k(BON, 2) != success_at_k(BON, 2, draws=201, seed=0)
+    assert success_at_k(BON, 2) != success_at_k(BON, 2, draws=200, seed=1)
+
+
 def test_success_at_k_skips_episodes_it_cannot_use():
     unscored = _episode(
         5, True, 1, candidates=[Candidate(None, 1.0, True, 1), *_cands([(0.1, True)])]
@@ -315,6 +343,7 @@ def test_success_at_k_skips_episodes_it_cannot_use():
     few = _episode(6, True, 1, candidates=_cands([(0.3, True)]))
     assert success_at_k([unscored, few], 2) == (0.0, 0.0, 0.0)
     assert success_at_k([*BON, unscored, few], 4) == success_at_k(BON, 4)
+    assert success_at_k([unscored, few, *BON], 4) == success_at_k(BON, 4)
     # draws and seed are honoured: a fixed seed repeats, the estimate is a mean of `draws` draws
     assert success_at_k(BON, 2, draws=7, seed=5) == success_at_k(BON, 2, draws=7, seed=5)
     pick = success_at_k(BON, 2, draws=7, seed=5)[0]
