@@ -86,6 +86,9 @@ test-slow: $(STAMP)
 # does: .ci/run); without it they skip.
 ALFWORLD_STAMP := $(VENV)/.arm-exp-alfworld
 $(ALFWORLD_STAMP): $(STAMP)
+	@{ command -v cmake && command -v g++; } >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq cmake g++ make; }
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PIP) install --quiet -e '.[alfworld]'
 	touch $(ALFWORLD_STAMP)
 
