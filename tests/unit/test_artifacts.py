@@ -141,6 +141,57 @@ def test_atomic_write_text_creates_parents_and_cleans_up_on_failure(tmp_path, mo
     assert sorted(p.name for p in target.parent.iterdir()) == ["x.txt"]  # no temp file left
 
 
+def test_atomic_write_text_renames_a_hidden_temp_file_beside_the_target(tmp_path, monkeypatch):
+    import os
+
+    moves: list[tuple[str, str]] = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (moves.append((str(a), str(b))), real(a, b)))
+    atomic_write_text(tmp_path / "x.txt", "1")
+    ((src, dst),) = moves
+    # same directory (so the rename is atomic, on one filesystem), a dotfile that globs like
+    # "*.jsonl" never pick up, and a .tmp suffix
+    assert dst == str(tmp_path / "x.txt") and os.path.dirname(src) == str(tmp_path)
+    assert re.fullmatch(r"\.x\.txt\..+\.tmp", os.path.basename(src))
+
+
+def test_artifacts_are_utf8_whatever_the_locale(tmp_path):
+    """Files are written and read as UTF-8 even where the locale's encoding is ASCII."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import arm_exp
+
+    code = (
+        "import json, sys\n"
+        "from arm_exp.artifacts import ResumableJsonl, atomic_write_json, read_json\n"
+        "d = sys.argv[1]\n"
+        "atomic_write_json(d + '/m.json', {'k': '\\u00e9'})\n"
+        "assert read_json(d + '/m.json') == {'k': '\\u00e9'}\n"
+        "s = ResumableJsonl(d + '/x.jsonl', dict, lambda r: json.dumps(r, ensure_ascii=False),\n"
+        "                   key=lambda r: r['id'])\n"
+        "s.append({'id': '\\u00e9'})\n"
+        "s.close()\n"
+        "assert '\\u00e9' in ResumableJsonl(d + '/x.jsonl', dict, json.dumps, key=lambda r: r['id'])\n"
+    )
+    env = {
+        **os.environ,
+        "LC_ALL": "C",
+        "LANG": "C",
+        "PYTHONUTF8": "0",
+        "PYTHONCOERCECLOCALE": "0",  # keep the ASCII locale (Python would coerce C to UTF-8)
+        "PYTHONPATH": str(Path(arm_exp.__file__).resolve().parents[1]),  # this very package
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "m.json").read_bytes() == b'{\n  "k": "\xc3\xa9"\n}\n'
+    assert (tmp_path / "x.jsonl").read_bytes() == b'{"id": "\xc3\xa9"}\n'
+
+
 def test_atomic_write_json_is_indented_unicode_and_ends_with_a_newline(tmp_path):
     atomic_write_json(tmp_path / "m.json", {"b": "é", "a": [1]})
     text = (tmp_path / "m.json").read_text(encoding="utf-8")
@@ -177,6 +228,17 @@ def test_redact_recurses_into_lists_and_keeps_empty_secrets_and_non_string_keys(
     assert cfg["auth_token"] == "t"  # a copy
     assert redact(["x", {"password": "p"}]) == ["x", {"password": REDACTED}]
     assert redact("plain") == "plain"
+
+
+def test_content_key_is_stable_across_releases():
+    # Run dirs and the pipeline cache are found by these keys: a change of the hashing format
+    # would silently orphan every cached run. The format, spelled out: the first 16 hex digits
+    # of the SHA-256 of the canonical JSON (sorted keys) of {"config", "inputs" (sorted)}.
+    import hashlib
+
+    canonical = b'{"config": {"x": 1, "y": [1, 2]}, "inputs": ["in:abc"]}'
+    want = hashlib.sha256(canonical).hexdigest()[:16]
+    assert content_key({"y": [1, 2], "x": 1}, ["in:abc"]) == want == "c9e6be4b0913844f"
 
 
 def test_content_key_is_16_hex_digits_and_input_order_free():
@@ -230,6 +292,10 @@ def test_iter_jsonl_line_numbers_blank_lines_and_non_objects(tmp_path):
     stats: dict = {}
     assert list(iter_jsonl(path, skip_bad=True, stats=stats)) == [(1, {"a": 1})]
     assert stats == {"skipped_lines": 1}
+    path.write_text('{"a": 1}\n[1]\nnope\n{"a": 4}\n')
+    assert [i for i, _ in iter_jsonl(path, skip_bad=True, stats=stats)] == [1, 4]
+    assert stats == {"skipped_lines": 3}  # added to what was there
+    path.write_text('{"a": 1}\n[1, 2]\n')
     assert len(list(iter_jsonl(path, skip_bad=True))) == 1  # no stats dict: fine too
     path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
     with pytest.raises(JsonlError, match=r"x\.jsonl:2"):
@@ -246,6 +312,12 @@ def test_iter_jsonl_torn_last_line_is_skipped_and_counted_even_when_strict(tmp_p
     assert stats == {"torn_lines": 1}
     assert len(list(iter_jsonl(path))) == 2  # without stats
     path.write_text('{"a": 1}\n{"a"\n{"a": 3}\n')  # a bad line in the middle is not "torn"
+    with pytest.raises(JsonlError, match=r"x\.jsonl:2"):
+        list(iter_jsonl(path))
+    path.write_text('{"a": 1}\n\n{"a"')  # a blank line before the torn tail
+    stats = {"torn_lines": 2}  # counts add up across files read with the same stats
+    assert len(list(iter_jsonl(path, stats=stats))) == 1 and stats == {"torn_lines": 3}
+    path.write_text('{"a": 1}\nbad\n{"a"')  # torn at the end, and a bad line before it
     with pytest.raises(JsonlError, match=r"x\.jsonl:2"):
         list(iter_jsonl(path))
     path.write_text('{"a": 1}\n[2]')  # a complete last line that is not an object: torn too
@@ -265,6 +337,8 @@ def test_read_records_malformed_record_names_the_line_or_is_counted(tmp_path):
     stats: dict = {}
     assert read_records(path, parse, skip_bad=True, stats=stats) == [("a", 1), ("c", 3)]
     assert stats == {"skipped_records": 1}
+    read_records(path, parse, skip_bad=True, stats=stats)
+    assert stats == {"skipped_records": 2}  # added to what was there
     assert read_records(path, parse, skip_bad=True) == [("a", 1), ("c", 3)]
     for exc in (TypeError, ValueError):
 
@@ -276,8 +350,8 @@ def test_read_records_malformed_record_names_the_line_or_is_counted(tmp_path):
 
 
 def test_resumable_recovers_and_refuses_duplicates(tmp_path):
-    path = tmp_path / "sub" / "x.jsonl"
-    s = _store(path)  # creates the parent dir
+    path = tmp_path / "sub" / "dir" / "x.jsonl"
+    s = _store(path)  # creates the parent dirs
     assert len(s) == 0 and s.done_ids == set() and s.stats == {}
     s.append({"id": "a"})
     s.append({"id": "b"})
@@ -315,7 +389,7 @@ def test_append_refuses_a_multiline_record_and_fsyncs_every_n(tmp_path, monkeypa
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     s = ResumableJsonl(tmp_path / "x.jsonl", dict, lambda r: json.dumps(r, indent=1),
                        key=lambda r: r["id"])  # fmt: skip
-    with pytest.raises(ValueError, match="one line"):
+    with pytest.raises(ValueError, match="^a JSONL record must serialize to one line$"):
         s.append({"id": "a"})
     assert "a" not in s
     s.close()
@@ -350,6 +424,8 @@ def test_finalize_orders_by_id_by_default_and_keeps_extras_sorted(tmp_path):
     s.append({"id": "a"})
     with pytest.raises(JsonlError, match=r"z\.jsonl: finalize with missing ids \['q', 'r'\]"):
         s.finalize(["a", "q", "r"])
+    with pytest.raises(JsonlError, match=r"missing ids \['0', '1', '2', '3', '4'\]$"):
+        s.finalize([str(i) for i in range(9)])  # the first five are enough to say what is wrong
 
 
 def test_resumable_as_a_context_manager_closes(tmp_path):

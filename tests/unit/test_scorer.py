@@ -164,7 +164,8 @@ def test_cache_hits_within_and_across_calls(make_scorer):
     assert scorer.counters()["rm_forward_items"] == 5  # recomputed after clear_cache
     # the key is the whole rendered pair: another intent, or another trajectory for the same
     # intent, is another entry
-    other = scorer.score(["another task", INTENTS[0]], [TRAJS[0], TRAJS[1]])
+    longer = _traj(0, 4)  # same intent and first observation as TRAJS[0], other steps
+    other = scorer.score(["another task", INTENTS[0]], [TRAJS[0], longer])
     assert other[0] != first[0] and other[1] != first[0]
     assert scorer.counters()["rm_forward_items"] == 7
 
