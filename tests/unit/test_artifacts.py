@@ -176,6 +176,11 @@ def test_artifacts_are_utf8_whatever_the_locale(tmp_path):
         "s.close()\n"
         "assert '\\u00e9' in ResumableJsonl(d + '/x.jsonl', dict, json.dumps, key=lambda r: r['id'])\n"
     )
+    # The same calls in this process first (mutmut maps a test to the code it runs in-process).
+    atomic_write_json(tmp_path / "here.json", {"k": "\u00e9"})
+    assert read_json(tmp_path / "here.json") == {"k": "\u00e9"}
+    with ResumableJsonl(tmp_path / "here.jsonl", dict, json.dumps, key=lambda r: r["id"]) as s:
+        s.append({"id": "\u00e9"})
     env = {
         **os.environ,
         "LC_ALL": "C",
