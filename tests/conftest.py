@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,38 @@ os.environ.setdefault("ARM_EXP_CACHE", str(ROOT / "outputs" / ".cache"))
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+CONFIG_TESTS = Path(__file__).resolve().parent / "config"
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests under tests/config/ check that configs compose, build and fail clearly: they get
+    the ``config`` marker (``-m config`` / ``-m "not config"``), and the summary counts them
+    apart from the behaviour tests."""
+    for item in items:
+        if CONFIG_TESTS in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.config)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per kind of test: behaviour tests and config-composition tests (marker)."""
+    kinds: dict[str, dict[str, int]] = {"behaviour": {}, "config-composition": {}}
+    seen: set[tuple[str, str]] = set()
+    for outcome in OUTCOMES:
+        for rep in terminalreporter.stats.get(outcome, []):
+            if not hasattr(rep, "nodeid") or (rep.nodeid, outcome) in seen:
+                continue
+            seen.add((rep.nodeid, outcome))
+            kind = "config-composition" if "config" in rep.keywords else "behaviour"
+            kinds[kind][outcome] = kinds[kind].get(outcome, 0) + 1
+    if not kinds["config-composition"]:
+        return  # a run without config tests: pytest's own summary says it all
+    terminalreporter.write_sep("-", "tests by kind")
+    for kind, counts in kinds.items():
+        text = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)) or "none"
+        terminalreporter.write_line(f"{kind} tests: {text}")
 
 
 @pytest.fixture
@@ -103,6 +136,57 @@ def have_cuda() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
+
+
+class Payload:
+    """Unpickling this runs code: ``exec`` writes ``marker``. Checkpoints are data; loading one
+    must never get this far (the checkpoint-safety tests plant it and check ``marker``)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('payload ran')",)
+
+
+def write_poisoned_checkpoint(path: Path, marker: Path, obj: dict) -> Path:
+    """``torch.save`` of ``obj`` plus an entry holding a :class:`Payload` that writes ``marker``."""
+    import torch
+
+    torch.save({**obj, "callbacks": {"evil": Payload(marker)}}, path)
+    return path
+
+
+class ClientClock:
+    """The client's clock (``arm_exp.llm.openai_server.time``), made deterministic: a backoff
+    sleep passes instantly and each HTTP attempt is charged the whole timeout it was granted,
+    the most it may block. The budget is then checked on what the client *scheduled*, not on
+    how fast a loaded CI box ran it."""
+
+    perf_counter = staticmethod(time.perf_counter)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.attempts: list[tuple[float, float]] = []  # (started at, timeout granted)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def charge(self, attempt):
+        def charged(url, prompt, kw, timeout_s):
+            self.attempts.append((self.now, timeout_s))
+            try:
+                return attempt(url, prompt, kw, timeout_s)
+            finally:
+                self.now += timeout_s
+
+        return charged
 
 
 requires_cuda = pytest.mark.skipif(not have_cuda(), reason="needs a CUDA GPU")

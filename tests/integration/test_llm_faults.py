@@ -19,6 +19,7 @@ import pytest
 from arm_exp.llm.base import BaseLLM, Generation, LLMError
 from arm_exp.llm.http_server import LLMHandler, serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
+from tests.conftest import ClientClock
 
 CHAT = [{"role": "user", "content": "Name a fruit."}]
 HANG_S = 3.0
@@ -114,22 +115,31 @@ def test_fault_is_retried_then_the_request_succeeds(server, fault):
 
 
 @pytest.mark.parametrize("fault", ["503", "hang", "truncated", "empty"])
-def test_persistent_fault_is_a_clear_error_within_the_bounded_wait(server, fault):
+def test_persistent_fault_is_a_clear_error_within_the_bounded_wait(server, fault, monkeypatch):
+    import arm_exp.llm.openai_server as mod
+
     handler = server.RequestHandlerClass
     handler.faults[:] = [fault] * 50
-    llm = _client(server, max_retries=50, max_total_wait_s=1.5, timeout_s=1.0)
+    budget = 1.5
+    llm = _client(server, max_retries=50, max_total_wait_s=budget, timeout_s=1.0)
+    clock = ClientClock()
+    monkeypatch.setattr(mod, "time", clock)
+    monkeypatch.setattr(llm, "_request_once", clock.charge(llm._request_once))
     port = server.server_address[1]
-    start = time.monotonic()
     try:
         with pytest.raises(LLMError, match=f"127.0.0.1:{port}/v1") as e:
             llm.generate([CHAT], max_tokens=4)
     finally:
         llm.close()
         handler.faults.clear()
-    took = time.monotonic() - start
-    # Each attempt's timeout is clipped to what is left of the budget.
-    assert took < 1.5 + 0.5, f"{fault}: gave up after {took:.2f}s"
-    assert "attempts" in str(e.value)
+    # It retried, and no attempt nor backoff was granted time past the budget: each attempt's
+    # timeout is clipped to what is left of it (at least 0.05 s, so a last try can connect).
+    assert len(clock.attempts) >= 2 and len(clock.sleeps) == len(clock.attempts) - 1
+    assert clock.attempts[0] == (0.0, 1.0)
+    for started, timeout in clock.attempts:
+        assert started < budget and started + timeout <= max(budget, started + 0.05) + 1e-9
+    assert clock.now <= budget + 0.05 + 1e-9, f"{fault}: gave up at {clock.now:.3f}s"
+    assert f"after {len(clock.attempts)} attempts" in str(e.value)
 
 
 def test_client_error_is_not_retried(server):

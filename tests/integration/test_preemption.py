@@ -10,6 +10,7 @@ dropout masks: the RNG state travels in the checkpoint).
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -106,7 +107,20 @@ TRAIN = [
     "trainer.max_epochs=3",
     "trainer.enable_progress_bar=false",
     "logger=csv",
+    # every step's metrics reach csv/metrics.csv at once: the test watches it for epoch 2
+    "trainer.log_every_n_steps=1",
+    "+logger.csv.flush_logs_every_n_steps=1",
 ]
+
+
+def _trained_in_epoch(metrics_csv: Path, epoch: int) -> bool:
+    """Whether the CSV logger has a training step of (0-based) ``epoch``."""
+    if not metrics_csv.exists():
+        return False
+    with metrics_csv.open(newline="") as f:
+        return any(
+            r.get("epoch") == str(epoch) and r.get("rm/train/loss") for r in csv.DictReader(f)
+        )
 
 
 @pytest.mark.slow
@@ -119,10 +133,16 @@ def test_train_resumes_from_last_ckpt_to_the_same_weights(tmp_path, triplets_gam
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     last = cut / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None and not last.exists():
+    # Cut inside epoch 2 (after its first step): a condition, not a guess at how long epoch 1
+    # takes. last.ckpt (end of epoch 1) exists by then.
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and not _trained_in_epoch(cut / "csv" / "metrics.csv", 1)
+    ):
         time.sleep(0.05)
-    time.sleep(0.5)  # inside epoch 2
     assert proc.poll() is None, proc.stderr.read()[-3000:]
+    assert last.exists()
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
     assert proc.returncode != 0 and not load_manifest(cut)["complete"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from arm_exp.artifacts import ArtifactError, JsonlError
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.stages import train
 from arm_exp.types import Triplet
-from tests.conftest import run_stage
+from tests.conftest import run_stage, write_poisoned_checkpoint
 
 FAST = [
     "reward_model.max_length=96",
@@ -135,6 +136,26 @@ def test_bad_inputs_are_clear_errors(tmp_path, trained):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ArtifactError, match="not a readable checkpoint"):
         RewardScorer.from_checkpoint(tmp_path / "junk.ckpt")
+
+
+@pytest.mark.parametrize("old_torch_default", [False, True], ids=["torch-default", "no-wo-default"])
+def test_resume_refuses_a_pickled_payload_in_last_ckpt(
+    triplets_game24, tmp_path, monkeypatch, old_torch_default
+):
+    """`arm-exp train` resumes from the run dir's checkpoints/last.ckpt: a planted one carrying
+    a pickled payload stops the run before any training step, and the payload never runs."""
+    if old_torch_default:
+        # torch < 2.6 (allowed by pyproject) unpickles anything unless told weights_only=True;
+        # this variable restores that default, so only the call site's own flag protects us.
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "payload-ran"
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    write_poisoned_checkpoint(run / "checkpoints" / "last.ckpt", marker, {"global_step": 5})
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        run_stage(train, "train", [f"input_dir={triplets_game24}", *FAST], run)
+    assert not marker.exists()
+    assert not (run / "checkpoints" / "best.ckpt").exists() and not (run / "metrics.json").exists()
 
 
 def test_serve_rm_batches_concurrent_requests(tiny_rm_ckpt, triplets_game24):

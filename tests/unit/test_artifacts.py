@@ -1,15 +1,24 @@
 import json
+import re
 
 import pytest
 
 from arm_exp.artifacts import (
+    REDACTED,
     ArtifactError,
     JsonlError,
     Manifest,
     ResumableJsonl,
     atomic_write_json,
+    atomic_write_text,
     content_key,
+    git_sha,
+    input_file,
+    input_key,
     is_complete,
+    iter_jsonl,
+    load_manifest,
+    read_json,
     read_records,
     redact,
 )
@@ -110,3 +119,385 @@ def test_manifest_complete_flag(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ArtifactError, match="not found"):
         read_records(tmp_path / "nope.jsonl", dict)
+
+
+# -- every branch of the artifact store, for `make mutants` ------------------------------------
+
+
+def test_atomic_write_text_creates_parents_and_cleans_up_on_failure(tmp_path, monkeypatch):
+    import os
+
+    target = tmp_path / "a" / "b" / "x.txt"
+    atomic_write_text(target, "héllo\n")
+    assert target.read_bytes() == "héllo\n".encode()
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "héllo\n"  # the old file, untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x.txt"]  # no temp file left
+
+
+def test_atomic_write_text_renames_a_hidden_temp_file_beside_the_target(tmp_path, monkeypatch):
+    import os
+
+    moves: list[tuple[str, str]] = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (moves.append((str(a), str(b))), real(a, b)))
+    atomic_write_text(tmp_path / "x.txt", "1")
+    ((src, dst),) = moves
+    # same directory (so the rename is atomic, on one filesystem), a dotfile that globs like
+    # "*.jsonl" never pick up, and a .tmp suffix
+    assert dst == str(tmp_path / "x.txt") and os.path.dirname(src) == str(tmp_path)
+    assert re.fullmatch(r"\.x\.txt\..+\.tmp", os.path.basename(src))
+
+
+def test_artifacts_are_utf8_whatever_the_locale(tmp_path):
+    """Files are written and read as UTF-8 even where the locale's encoding is ASCII."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import arm_exp
+
+    code = (
+        "import json, sys\n"
+        "from arm_exp.artifacts import ResumableJsonl, atomic_write_json, read_json\n"
+        "d = sys.argv[1]\n"
+        "atomic_write_json(d + '/m.json', {'k': '\\u00e9'})\n"
+        "assert read_json(d + '/m.json') == {'k': '\\u00e9'}\n"
+        "s = ResumableJsonl(d + '/x.jsonl', dict, lambda r: json.dumps(r, ensure_ascii=False),\n"
+        "                   key=lambda r: r['id'])\n"
+        "s.append({'id': '\\u00e9'})\n"
+        "s.close()\n"
+        "assert '\\u00e9' in ResumableJsonl(d + '/x.jsonl', dict, json.dumps, key=lambda r: r['id'])\n"
+    )
+    # The same calls in this process first (mutmut maps a test to the code it runs in-process).
+    atomic_write_json(tmp_path / "here.json", {"k": "\u00e9"})
+    assert read_json(tmp_path / "here.json") == {"k": "\u00e9"}
+    with ResumableJsonl(tmp_path / "here.jsonl", dict, json.dumps, key=lambda r: r["id"]) as s:
+        s.append({"id": "\u00e9"})
+    env = {
+        **os.environ,
+        "LC_ALL": "C",
+        "LANG": "C",
+        "PYTHONUTF8": "0",
+        "PYTHONCOERCECLOCALE": "0",  # keep the ASCII locale (Python would coerce C to UTF-8)
+        "PYTHONPATH": str(Path(arm_exp.__file__).resolve().parents[1]),  # this very package
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "m.json").read_bytes() == b'{\n  "k": "\xc3\xa9"\n}\n'
+    assert (tmp_path / "x.jsonl").read_bytes() == b'{"id": "\xc3\xa9"}\n'
+
+
+def test_atomic_write_json_is_indented_unicode_and_ends_with_a_newline(tmp_path):
+    atomic_write_json(tmp_path / "m.json", {"b": "é", "a": [1]})
+    text = (tmp_path / "m.json").read_text(encoding="utf-8")
+    assert text == '{\n  "b": "é",\n  "a": [\n    1\n  ]\n}\n'  # key order kept, not escaped
+
+
+def test_read_json_errors_name_file_and_line(tmp_path):
+    with pytest.raises(ArtifactError, match=r"nope\.json: file not found"):
+        read_json(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text('{\n"a": 1,\n}')
+    with pytest.raises(ArtifactError, match=r"bad\.json:3: invalid JSON \("):
+        read_json(tmp_path / "bad.json")
+    (tmp_path / "ok.json").write_text('{"é": 1}', encoding="utf-8")
+    assert read_json(str(tmp_path / "ok.json")) == {"é": 1}
+
+
+def test_redact_recurses_into_lists_and_keeps_empty_secrets_and_non_string_keys():
+    cfg = {
+        "servers": [{"secret": "s", "port": 1}, {"api_key": ""}],
+        "auth_token": "t",
+        "ACCESS_TOKEN": "u",
+        "my_password": "p",
+        "passwd": "q",
+        "apikey": "k",
+        "keystone": "not a secret",
+        "token_budget": 5,
+        1: "int key",
+    }
+    out = redact(cfg)
+    assert out["servers"] == [{"secret": REDACTED, "port": 1}, {"api_key": ""}]
+    for k in ("auth_token", "ACCESS_TOKEN", "my_password", "passwd", "apikey"):
+        assert out[k] == REDACTED, k
+    assert out["keystone"] == "not a secret" and out["token_budget"] == 5 and out[1] == "int key"
+    assert cfg["auth_token"] == "t"  # a copy
+    assert redact(["x", {"password": "p"}]) == ["x", {"password": REDACTED}]
+    assert redact("plain") == "plain"
+
+
+def test_content_key_is_stable_across_releases():
+    # Run dirs and the pipeline cache are found by these keys: a change of the hashing format
+    # would silently orphan every cached run. The format, spelled out: the first 16 hex digits
+    # of the SHA-256 of the canonical JSON (sorted keys) of {"config", "inputs" (sorted)}.
+    import hashlib
+
+    canonical = b'{"config": {"x": 1, "y": [1, 2]}, "inputs": ["in:abc"]}'
+    want = hashlib.sha256(canonical).hexdigest()[:16]
+    assert content_key({"y": [1, 2], "x": 1}, ["in:abc"]) == want == "c9e6be4b0913844f"
+
+
+def test_content_key_is_16_hex_digits_and_input_order_free():
+    a = content_key({"x": 1}, ["b:1", "a:2"])
+    assert a == content_key({"x": 1}, ["a:2", "b:1"]) and len(a) == 16
+    assert int(a, 16) >= 0 and a == a.lower()
+    assert content_key({"x": 1}) == content_key({"x": 1}, [])
+    assert content_key({"p": tmp_path_like()}) == content_key({"p": "/x/y"})  # default=str
+
+
+def tmp_path_like():
+    from pathlib import PurePosixPath
+
+    return PurePosixPath("/x/y")
+
+
+def test_git_sha_reads_head_and_marks_a_dirty_tree(tmp_path):
+    import os
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    assert git_sha(repo) is None  # not a repository
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # fmt: skip
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
+    git("init", "-q")
+    (repo / "f.txt").write_text("1")
+    git("add", "f.txt")
+    git("commit", "-qm", "c")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    assert git_sha(repo) == head.stdout.strip() and len(head.stdout.strip()) == 40
+    (repo / "untracked.txt").write_text("x")
+    assert git_sha(str(repo)) == head.stdout.strip()  # untracked files do not count
+    (repo / "f.txt").write_text("2")
+    assert git_sha(repo) == head.stdout.strip() + "+dirty"
+    assert git_sha() is not None  # the package's own checkout
+
+
+def test_iter_jsonl_line_numbers_blank_lines_and_non_objects(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n\n   \n{"a": 2}\n')
+    assert list(iter_jsonl(path)) == [(1, {"a": 1}), (4, {"a": 2})]
+    path.write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(JsonlError, match=r"x\.jsonl:2: not a JSON object \(a JSON line must be"):
+        list(iter_jsonl(path))
+    stats: dict = {}
+    assert list(iter_jsonl(path, skip_bad=True, stats=stats)) == [(1, {"a": 1})]
+    assert stats == {"skipped_lines": 1}
+    path.write_text('{"a": 1}\n[1]\nnope\n{"a": 4}\n')
+    assert [i for i, _ in iter_jsonl(path, skip_bad=True, stats=stats)] == [1, 4]
+    assert stats == {"skipped_lines": 3}  # added to what was there
+    path.write_text('{"a": 1}\n[1, 2]\n')
+    assert len(list(iter_jsonl(path, skip_bad=True))) == 1  # no stats dict: fine too
+    path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
+    with pytest.raises(JsonlError, match=r"x\.jsonl:2"):
+        list(iter_jsonl(path))
+    with pytest.raises(JsonlError, match="file not found"):
+        list(iter_jsonl(tmp_path / "none.jsonl"))
+
+
+def test_iter_jsonl_torn_last_line_is_skipped_and_counted_even_when_strict(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a"')
+    stats: dict = {}
+    assert [o for _, o in iter_jsonl(path, stats=stats)] == [{"a": 1}, {"a": 2}]
+    assert stats == {"torn_lines": 1}
+    assert len(list(iter_jsonl(path))) == 2  # without stats
+    path.write_text('{"a": 1}\n{"a"\n{"a": 3}\n')  # a bad line in the middle is not "torn"
+    with pytest.raises(JsonlError, match=r"x\.jsonl:2"):
+        list(iter_jsonl(path))
+    path.write_text('{"a": 1}\n\n{"a"')  # a blank line before the torn tail
+    stats = {"torn_lines": 2}  # counts add up across files read with the same stats
+    assert len(list(iter_jsonl(path, stats=stats))) == 1 and stats == {"torn_lines": 3}
+    path.write_text('{"a": 1}\nbad\n{"a"')  # torn at the end, and a bad line before it
+    with pytest.raises(JsonlError, match=r"x\.jsonl:2"):
+        list(iter_jsonl(path))
+    path.write_text('{"a": 1}\n[2]')  # a complete last line that is not an object: torn too
+    stats = {}
+    assert len(list(iter_jsonl(path, stats=stats))) == 1 and stats == {"torn_lines": 1}
+
+
+def test_read_records_malformed_record_names_the_line_or_is_counted(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": "a", "v": 1}\n{"id": "b"}\n{"id": "c", "v": 3}\n')
+
+    def parse(d):
+        return (d["id"], d["v"])
+
+    with pytest.raises(JsonlError, match=r"x\.jsonl:2: malformed record \(KeyError: 'v'\)"):
+        read_records(path, parse)
+    stats: dict = {}
+    assert read_records(path, parse, skip_bad=True, stats=stats) == [("a", 1), ("c", 3)]
+    assert stats == {"skipped_records": 1}
+    read_records(path, parse, skip_bad=True, stats=stats)
+    assert stats == {"skipped_records": 2}  # added to what was there
+    assert read_records(path, parse, skip_bad=True) == [("a", 1), ("c", 3)]
+    for exc in (TypeError, ValueError):
+
+        def bad(d, exc=exc):
+            raise exc("no")
+
+        with pytest.raises(JsonlError, match=rf"x\.jsonl:1: malformed record \({exc.__name__}"):
+            read_records(path, bad)
+
+
+def test_resumable_recovers_and_refuses_duplicates(tmp_path):
+    path = tmp_path / "sub" / "dir" / "x.jsonl"
+    s = _store(path)  # creates the parent dirs
+    assert len(s) == 0 and s.done_ids == set() and s.stats == {}
+    s.append({"id": "a"})
+    s.append({"id": "b"})
+    assert "a" in s and "z" not in s and len(s) == 2
+    s.close()
+    s.close()  # closing twice is fine
+    s = _store(path)
+    assert s.done_ids == {"a", "b"} and s.stats == {}
+    assert s.records["b"] == {"id": "b"}
+    s.close()
+    path.write_text('{"id": "a"}\n{"id": "a"}\n')
+    with pytest.raises(JsonlError, match=r"x\.jsonl: duplicate record id 'a'"):
+        _store(path)
+
+
+def test_resumable_keeps_a_complete_last_line_and_its_ids(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": "0"}\n{"id": "1"}')
+    s = _store(path)
+    assert "torn_lines" not in s.stats
+    s.close()
+    assert path.read_text() == '{"id": "0"}\n{"id": "1"}\n'  # the newline was restored
+    path.write_bytes(b'{"id": "0"}\n\xff')  # undecodable torn tail
+    s = _store(path)
+    assert s.stats["torn_lines"] == 1 and s.done_ids == {"0"}
+    s.close()
+    assert path.read_bytes() == b'{"id": "0"}\n'
+
+
+def test_append_refuses_a_multiline_record_and_fsyncs_every_n(tmp_path, monkeypatch):
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    s = ResumableJsonl(tmp_path / "x.jsonl", dict, lambda r: json.dumps(r, indent=1),
+                       key=lambda r: r["id"])  # fmt: skip
+    with pytest.raises(ValueError, match="^a JSONL record must serialize to one line$"):
+        s.append({"id": "a"})
+    assert "a" not in s
+    s.close()
+    synced.clear()
+    s = ResumableJsonl(tmp_path / "y.jsonl", dict, json.dumps, key=lambda r: r["id"], fsync_every=2)
+    for i in range(5):
+        s.append({"id": str(i)})
+    assert len(synced) == 2  # after records 2 and 4
+    s.close()
+    assert len(synced) == 3  # and on close
+    s = _store(tmp_path / "z.jsonl")
+    for i in range(16):
+        s.append({"id": str(i)})
+    assert len(synced) == 4  # default: every 16 records
+    s.close()
+
+
+def test_finalize_orders_by_id_by_default_and_keeps_extras_sorted(tmp_path):
+    s = _store(tmp_path / "x.jsonl")
+    for i in ["c", "a", "b", "e", "d"]:
+        s.append({"id": i})
+    out = s.finalize()
+    assert [r["id"] for r in out] == ["a", "b", "c", "d", "e"]
+    s = _store(tmp_path / "y.jsonl")
+    for i in ["c", "a", "b", "e", "d"]:
+        s.append({"id": i})
+    out = s.finalize(["b", "a"])
+    assert [r["id"] for r in out] == ["b", "a", "c", "d", "e"]  # extras after, sorted
+    ids = [json.loads(x)["id"] for x in (tmp_path / "y.jsonl").read_text().splitlines()]
+    assert ids == ["b", "a", "c", "d", "e"]
+    s = _store(tmp_path / "z.jsonl")
+    s.append({"id": "a"})
+    with pytest.raises(JsonlError, match=r"z\.jsonl: finalize with missing ids \['q', 'r'\]"):
+        s.finalize(["a", "q", "r"])
+    with pytest.raises(JsonlError, match=r"missing ids \['0', '1', '2', '3', '4'\]$"):
+        s.finalize([str(i) for i in range(9)])  # the first five are enough to say what is wrong
+
+
+def test_resumable_as_a_context_manager_closes(tmp_path):
+    with _store(tmp_path / "x.jsonl") as s:
+        s.append({"id": "a"})
+    assert s._fh.closed
+    assert (tmp_path / "x.jsonl").read_text() == '{"id": "a"}\n'
+
+
+def test_manifest_records_what_ran(tmp_path):
+    m = Manifest(tmp_path, "train", "k9", {"llm": {"api_key": "sk-1"}, "lr": 0.1})
+    m.add_input("input_dir", tmp_path / "in", "k1")
+    m.data["counts"]["pairs"] = 3
+    m.save()
+    d = load_manifest(tmp_path)
+    assert d["stage"] == "train" and d["key"] == "k9" and d["complete"] is False
+    assert d["finished"] is None and d["metrics"] == {} and d["timings"] == {}
+    assert d["inputs"] == {"input_dir": {"path": str(tmp_path / "in"), "key": "k1"}}
+    assert d["config"] == {"llm": {"api_key": REDACTED}, "lr": 0.1} and d["counts"] == {"pairs": 3}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", d["started"])
+    assert "git_sha" in d
+    m.finish({"x": 2.0})
+    d = load_manifest(str(tmp_path))
+    assert d["complete"] is True and d["metrics"] == {"x": 2.0}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", d["finished"])
+
+
+def test_is_complete_on_missing_corrupt_and_keyless_manifests(tmp_path):
+    assert not is_complete(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert not is_complete(tmp_path)
+    atomic_write_json(tmp_path / "manifest.json", {"key": "k"})
+    assert not is_complete(tmp_path)
+    atomic_write_json(tmp_path / "manifest.json", {"complete": True})
+    assert is_complete(tmp_path) and not is_complete(tmp_path, "k")
+
+
+def test_input_file_errors_name_the_config_key_and_producer(tmp_path):
+    for missing in (None, "", "???"):
+        with pytest.raises(
+            ArtifactError,
+            match=r"`input_dir` is required: pass input_dir=DIR, the run dir of `arm-exp explore`",
+        ):
+            input_file(missing, "trajectories.jsonl", config_key="input_dir", producer="explore")
+    with pytest.raises(
+        ArtifactError,
+        match=r"input_dir=.*: no triplets\.jsonl there \(expected the run dir of `arm-exp synthesize`\)",
+    ):
+        input_file(tmp_path, "triplets.jsonl", config_key="input_dir", producer="synthesize")
+    (tmp_path / "triplets.jsonl").write_text("")
+    got = input_file(str(tmp_path), "triplets.jsonl", config_key="input_dir", producer="synthesize")
+    assert got == tmp_path / "triplets.jsonl"
+
+
+def test_input_key_looks_up_to_two_levels_above_a_file(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints" / "deep").mkdir(parents=True)
+    assert input_key(run) is None  # a hand-made input: no manifest
+    atomic_write_json(run / "manifest.json", {"key": "abc"})
+    assert input_key(run) == "abc"
+    assert input_key(str(run / "triplets.jsonl")) == "abc"  # a file in the run dir
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"x")
+    assert input_key(run / "checkpoints" / "best.ckpt") == "abc"
+    (run / "checkpoints" / "deep" / "f").write_bytes(b"x")
+    assert input_key(run / "checkpoints" / "deep" / "f") == "abc"  # two levels up
+    (run / "checkpoints" / "deep" / "more").mkdir()
+    (run / "checkpoints" / "deep" / "more" / "f").write_bytes(b"x")
+    assert input_key(run / "checkpoints" / "deep" / "more" / "f") is None  # three: too far
+    atomic_write_json(run / "checkpoints" / "manifest.json", {"key": "near"})
+    assert input_key(run / "checkpoints" / "best.ckpt") == "near"  # the nearest wins

@@ -26,6 +26,25 @@ def test_bradley_terry_with_centering():
     assert got.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_bradley_terry_centering_penalises_the_magnitude_of_a_negative_mean():
+    # Rewards that drift below zero are pulled back up as hard as ones that drift above: the
+    # term is |mean(r+ + r-)|, never the signed mean (which would reward drifting down).
+    r_pos, r_neg = torch.tensor([-2.0, -4.0]), torch.tensor([[-3.0], [-5.0]])
+    mask = torch.ones(2, 1, dtype=torch.bool)
+    bce = -(math.log(_sig(1.0)) + math.log(_sig(1.0))) / 2
+    got = BradleyTerryLoss(center_coef=0.5)(r_pos, r_neg, mask)
+    assert got.item() == pytest.approx(bce + 0.5 * abs((-5.0 - 9.0) / 2), rel=1e-6)
+    shifted = BradleyTerryLoss(center_coef=0.5)(r_pos + 3.5, r_neg + 3.5, mask)
+    assert shifted.item() == pytest.approx(bce, rel=1e-6)  # centred: mean(r+ + r-) = 0
+
+
+def test_bradley_terry_default_is_armaps_centering_coefficient():
+    assert BradleyTerryLoss().center_coef == 1e-3
+    assert BradleyTerryLoss()(R_POS, R_NEG, MASK).item() == pytest.approx(
+        BradleyTerryLoss(center_coef=1e-3)(R_POS, R_NEG, MASK).item(), rel=1e-9
+    )
+
+
 def test_bradley_terry_without_centering_is_plain_bce():
     got = BradleyTerryLoss(center_coef=0)(R_POS, R_NEG, MASK)
     assert got.item() == pytest.approx(-sum(math.log(_sig(d)) for d in DIFFS) / 3, rel=1e-6)
@@ -41,6 +60,37 @@ def test_hinge_loss():
     assert got.item() == pytest.approx(sum(max(0.0, 1.0 - d) for d in DIFFS) / 3, rel=1e-6)
 
 
+def test_defaults_and_negatives_per_example():
+    assert MarginLoss().margin == 1.0 and HingeLoss().margin == 1.0
+    assert ListwiseLoss().temperature == 1.0 and ListwiseLoss().negatives_per_example == 4
+    assert ListwiseLoss(negatives_per_example=7).negatives_per_example == 7
+    for pairwise in (BradleyTerryLoss, MarginLoss, HingeLoss):
+        assert pairwise.negatives_per_example == 1
+    # the defaults are the documented values, not just stored ones
+    assert MarginLoss()(R_POS, R_NEG, MASK).item() == pytest.approx(
+        -sum(math.log(_sig(d - 1.0)) for d in DIFFS) / 3, rel=1e-6
+    )
+    assert HingeLoss()(R_POS, R_NEG, MASK).item() == pytest.approx(
+        sum(max(0.0, 1.0 - d) for d in DIFFS) / 3, rel=1e-6
+    )
+
+
+def test_margin_and_hinge_use_their_margin():
+    got = MarginLoss(margin=0.25)(R_POS, R_NEG, MASK)
+    assert got.item() == pytest.approx(-sum(math.log(_sig(d - 0.25)) for d in DIFFS) / 3, rel=1e-6)
+    got = HingeLoss(margin=2.0)(R_POS, R_NEG, MASK)
+    assert got.item() == pytest.approx(sum(max(0.0, 2.0 - d) for d in DIFFS) / 3, rel=1e-6)
+
+
+def test_listwise_temperature_divides_every_logit():
+    got = ListwiseLoss(temperature=0.5)(R_POS, R_NEG, MASK)
+    row1 = -math.log(math.exp(4) / (math.exp(4) + math.exp(2) + math.exp(-2)))
+    row2 = -math.log(math.exp(0) / (math.exp(0) + math.exp(1)))
+    assert got.item() == pytest.approx((row1 + row2) / 2, rel=1e-6)
+    default = ListwiseLoss()(R_POS, R_NEG, MASK)
+    assert default.item() == pytest.approx(ListwiseLoss(temperature=1.0)(R_POS, R_NEG, MASK).item())
+
+
 def test_listwise_loss_ignores_masked_negatives():
     got = ListwiseLoss(temperature=1.0)(R_POS, R_NEG, MASK)
     row1 = -math.log(math.exp(2) / (math.exp(2) + math.exp(1) + math.exp(-1)))
@@ -53,3 +103,11 @@ def test_losses_decrease_when_positive_wins_more():
         worse = loss(torch.tensor([0.0]), torch.tensor([[0.0]]), torch.tensor([[True]]))
         better = loss(torch.tensor([3.0]), torch.tensor([[0.0]]), torch.tensor([[True]]))
         assert better < worse
+
+
+def test_listwise_target_lives_on_the_inputs_device():
+    # On the meta device (shapes only), a target built on the default device would not match.
+    r_pos, r_neg = torch.zeros(2, device="meta"), torch.zeros(2, 3, device="meta")
+    mask = torch.ones(2, 3, dtype=torch.bool, device="meta")
+    out = ListwiseLoss()(r_pos, r_neg, mask)
+    assert out.device.type == "meta" and out.shape == ()

