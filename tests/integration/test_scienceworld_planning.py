@@ -117,16 +117,19 @@ def test_mcts_answer_on_scienceworld_does_not_move_when_the_scorer_is_shifted():
     from tests.unit.test_mcts_search import HashRM
 
     env = ScienceWorldEnv()
+    answers = {}
     try:
-        answers = {}
-        for value in ("cdf", "raw"):
-            for shift in (0.0, -10.0):
-                planner = MCTSPlanner(
-                    rollouts=8, expansion=3, horizon=4, max_steps=30, seed=2, value=value
-                )
-                ep = planner.plan("boil/0", env, _MenuPolicy(), HashRM(shift))
-                answers[value, shift] = ep.trajectory.actions
+        for seed in range(6):
+            for value in ("cdf", "raw"):
+                for shift in (0.0, -10.0):
+                    planner = MCTSPlanner(
+                        rollouts=8, expansion=3, horizon=4, max_steps=30, seed=seed, value=value
+                    )
+                    ep = planner.plan("boil/0", env, _MenuPolicy(), HashRM(shift))
+                    answers[seed, value, shift] = ep.trajectory.actions
     finally:
         env.close()
-    assert answers["cdf", 0.0] == answers["cdf", -10.0]
-    assert answers["raw", 0.0] != answers["raw", -10.0]
+    assert all(answers[s, "cdf", 0.0] == answers[s, "cdf", -10.0] for s in range(6))
+    # the raw backup moves on some seeds (5 of 6 agree here, where ARMAP's endings cut
+    # episodes short): the shift changes UCB's balance against c, the ranks stay
+    assert any(answers[s, "raw", 0.0] != answers[s, "raw", -10.0] for s in range(6))

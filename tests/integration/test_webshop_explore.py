@@ -127,16 +127,24 @@ def test_explore_then_rule_synthesis_on_the_mini_catalog(tmp_path):
         ["benchmark=webshop", "split=test", "limit=30", "explore.num_per_task=4", "seed=2"],
         tmp_path / "e",
     )
-    m = run_stage(
-        synthesize,
-        "synthesize",
-        ["benchmark=webshop", f"input_dir={tmp_path / 'e'}", "synthesis=rule"],
-        tmp_path / "s",
-    )
-    triplets = [
-        Triplet.from_dict(json.loads(x))
-        for x in (tmp_path / "s" / "triplets.jsonl").read_text().splitlines()
-    ]
+    def synth(out: str, *extra: str) -> tuple[dict, list[Triplet]]:
+        m = run_stage(
+            synthesize,
+            "synthesize",
+            ["benchmark=webshop", f"input_dir={tmp_path / 'e'}", "synthesis=rule", *extra],
+            tmp_path / out,
+        )
+        lines = (tmp_path / out / "triplets.jsonl").read_text().splitlines()
+        return m, [Triplet.from_dict(json.loads(x)) for x in lines]
+
+    # ARMAP's pairs (the default): two runs of a goal, the higher reward is the positive
+    m, triplets = synth("s")
+    assert m["synth/n_triplets"] == len(triplets) > 0
+    for t in triplets:
+        assert t.negative.score < t.positive.score
+        assert t.positive.task_id == t.negative.task_id and t.benchmark.startswith("webshop")
+    # pairs=false: a positive scores at least 0.5 and its negative at least 0.1 below it
+    m, triplets = synth("s2", "benchmark.synthesis_kit.pairs=false")
     assert m["synth/n_triplets"] == len(triplets) > 0
     for t in triplets:
         assert t.positive.score >= 0.5 and t.negative.score <= t.positive.score - 0.1

@@ -90,6 +90,7 @@ def test_episode_metrics_by_hand():
     assert m["plan/test/by_type/b/score"] == pytest.approx(0.25)
     assert set(m) == {
         *(f"plan/test/{k}" for k in ("n_tasks", "success_rate", "ci_low", "ci_high", "score")),
+        *(f"plan/test/{k}" for k in ("score_ci_low", "score_ci_high")),
         *(f"plan/test/{k}" for k in ("wall_s", "oracle_success", "llm_calls", "env_steps")),
         *(f"plan/test/by_type/{t}/{k}" for t in "ab" for k in ("success_rate", "score")),
     }
@@ -111,6 +112,8 @@ def test_episode_metrics_of_no_episodes():
         "plan/test/ci_low": 0.0,
         "plan/test/ci_high": 1.0,
         "plan/test/score": 0.0,
+        "plan/test/score_ci_low": 0.0,
+        "plan/test/score_ci_high": 1.0,
         "plan/test/wall_s": 0.0,
     }
 
@@ -126,6 +129,7 @@ def _run(eps: list[Episode], **labels: str) -> dict:
         reward_model="minilm",
         loss="bradley_terry",
         objective="",
+        report_metric="success_rate",
     )
     return {**base, **labels, "dir": "x", "episodes": eps}
 
@@ -218,8 +222,9 @@ def test_csv_has_the_design_columns_in_order_and_six_digits():
 
 
 def test_markdown_row_worked_by_hand():
+    two = [Candidate(scorer_score=0.1, score=0.0, success=False, num_steps=1)] * 2
     eps = [
-        _episode(0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2}),
+        _episode(0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2}, candidates=two),
         _episode(1, False, 0.5, {"oracle_success": 1.0, "llm_calls": 5, "rm_calls": 4}),
         _episode(2, True, 1.0, {"oracle_success": 1.0, "price_paid": 12.5, "actions": 3}),
         _episode(3, False, 0.0, {"oracle_success": 0.0, "env_steps": 8}),
@@ -227,7 +232,13 @@ def test_markdown_row_worked_by_hand():
     rows = aggregate(
         [
             _run(eps, backbone="smollm2", objective="fewer_actions(w=0.1)"),
-            _run(eps[:1], planner="greedy", scorer="none", reward_model="", loss=""),
+            _run(
+                [_episode(0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2})],
+                planner="greedy",
+                scorer="none",
+                reward_model="",
+                loss="",
+            ),
         ]
     )
     lines = to_markdown(rows).splitlines()
@@ -249,12 +260,15 @@ def test_markdown_row_worked_by_hand():
     )
 
 
-@pytest.mark.parametrize("planner", ["best_of_n", "mcts", "reflexion", "sampling", "greedy"])
-def test_markdown_shows_oracle_at_n_for_the_search_planners_only(planner):
-    eps = [_episode(0, False, 0.0, {"oracle_success": 1.0})]
-    (row,) = aggregate([_run(eps, planner=planner)])
+@pytest.mark.parametrize("n_candidates", [0, 1, 2])
+def test_markdown_shows_oracle_at_n_only_where_the_planner_chose_among_several(n_candidates):
+    # Data-driven: a run whose episodes chose among several candidates has an oracle@N; one
+    # candidate (sampling, greedy) or none leaves the cell blank, whatever the planner's name.
+    cands = [Candidate(scorer_score=0.1, score=1.0, success=True, num_steps=1)] * n_candidates
+    eps = [_episode(0, False, 0.0, {"oracle_success": 1.0}, candidates=cands)]
+    (row,) = aggregate([_run(eps, planner="best_of_n")])
     cells = to_markdown([row]).splitlines()[2].split(" | ")
-    assert cells[7] == ("100.0" if planner in ("best_of_n", "mcts", "reflexion") else "")
+    assert cells[7] == ("100.0" if n_candidates > 1 else "")
 
 
 def _cands(spec: list[tuple[float, bool]], objective: list[float] | None = None) -> list[Candidate]:
