@@ -191,6 +191,7 @@ class HFLocalLLM(BaseLLM):
         self.merge_wait_s = merge_wait_s
         self._batcher_lock = threading.Lock()
         self._batcher: MicroBatcher | None = None
+        self._merged_batches = 0
 
     def _device(self) -> str:
         if self.device != "auto":
@@ -266,7 +267,8 @@ class HFLocalLLM(BaseLLM):
         """Usage counters plus ``llm_batches``: how many merged runs of the model served the
         calls (fewer than ``llm_calls`` when concurrent calls were merged)."""
         out = super().counters()
-        out["llm_batches"] = self._batcher.batches if self._batcher is not None else 0
+        with self._lock:
+            out["llm_batches"] = self._merged_batches
         return out
 
     def _merger(self) -> MicroBatcher:
@@ -292,6 +294,8 @@ class HFLocalLLM(BaseLLM):
         """
         import torch
 
+        with self._lock:
+            self._merged_batches += 1
         model, tok = self._load()
         out: list[list[list[tuple[str, int, str]]]] = [[[] for _ in c.texts] for c in calls]
         groups: dict[tuple, list[int]] = {}

@@ -63,44 +63,46 @@ class ReflexionPlanner:
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
         scorer = require_scorer(self.name, scorer)
-        meter = Meter(env, policy, scorer)
-        threshold = scorer.threshold(self.threshold_quantile, self.threshold_of)
-        reflect = getattr(policy, "reflect", None)
-        reflections: list[str] = []
-        trajs, values = [], []
-        stopped = False
-        for k in range(self.trials):
-            job = EpisodeJob(
-                f"{task_id}/{k}",
+        with Meter(env, policy, scorer) as meter:
+            threshold = scorer.threshold(self.threshold_quantile, self.threshold_of)
+            reflect = getattr(policy, "reflect", None)
+            reflections: list[str] = []
+            trajs, values = [], []
+            stopped = False
+            for k in range(self.trials):
+                job = EpisodeJob(
+                    f"{task_id}/{k}",
+                    task_id,
+                    derive_seed(self.seed, self.name, task_id, k),
+                    reflections=list(reflections),
+                )
+                cursor = start_cursor(env, job)
+                run_cursors(
+                    env, policy, [cursor], self.temperature, self.max_retries, self.max_steps
+                )
+                traj = cursor.trajectory
+                traj.meta["reflections"] = list(reflections)
+                value = scorer.score([traj.intent], [traj])[0]
+                trajs.append(traj)
+                values.append(value)
+                if value >= threshold:
+                    stopped = True
+                    break
+                if callable(reflect) and k < self.trials - 1:
+                    reflections.append(reflect(traj.intent, traj, self.reflection_max_tokens))
+            best = argmax(combine(values, trajs, self.objective))
+            return make_episode(
+                self.name,
                 task_id,
-                derive_seed(self.seed, self.name, task_id, k),
-                reflections=list(reflections),
+                trajs[best],
+                values[best],
+                [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
+                meter,
+                objective=self.objective,
+                extra={
+                    "trials": float(len(trajs)),
+                    "stopped_at_threshold": float(stopped),
+                    "threshold": threshold,
+                },
+                meta={"reflections": reflections},
             )
-            cursor = start_cursor(env, job)
-            run_cursors(env, policy, [cursor], self.temperature, self.max_retries, self.max_steps)
-            traj = cursor.trajectory
-            traj.meta["reflections"] = list(reflections)
-            value = scorer.score([traj.intent], [traj])[0]
-            trajs.append(traj)
-            values.append(value)
-            if value >= threshold:
-                stopped = True
-                break
-            if callable(reflect) and k < self.trials - 1:
-                reflections.append(reflect(traj.intent, traj, self.reflection_max_tokens))
-        best = argmax(combine(values, trajs, self.objective))
-        return make_episode(
-            self.name,
-            task_id,
-            trajs[best],
-            values[best],
-            [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
-            meter,
-            objective=self.objective,
-            extra={
-                "trials": float(len(trajs)),
-                "stopped_at_threshold": float(stopped),
-                "threshold": threshold,
-            },
-            meta={"reflections": reflections},
-        )

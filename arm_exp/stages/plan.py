@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 from hydra.utils import get_class, instantiate
@@ -25,7 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 from arm_exp.artifacts import ResumableJsonl, load_manifest
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice, container
+from arm_exp.llm.shared import SharedLLMs
 from arm_exp.planning.base import PlanningError
+from arm_exp.planning.runner import default_concurrency, live_counters, plan_tasks
 from arm_exp.reward.scorer import resolve_checkpoint
 from arm_exp.stages.run import (
     KeySpec,
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 
 EPISODES = "episodes.jsonl"
 USES = ("benchmark", "llm", "policy", "planner", "objective", "scorer", "rm_ckpt", "split",
-        "limit", "task_ids")  # fmt: skip
+        "limit", "task_ids", "plan")  # fmt: skip
 KEY_FIELDS = ("benchmark", "split", "limit", "task_ids", "seed", "policy", "planner")
 
 
@@ -102,32 +105,43 @@ def run(cfg: DictConfig) -> dict[str, float]:
     train_run = _train_run(inputs["rm_ckpt"]) if "rm_ckpt" in inputs else {}
     if "rm_ckpt" in inputs:
         upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
-    env = instantiate(cfg.benchmark.env)
-    tasks = select_tasks(env, cfg)
-    policy = instantiate(cfg.policy)
+    make_env = instantiate(cfg.benchmark.env, _partial_=True)
+    probe = make_env()
+    tasks = select_tasks(probe, cfg)
+    probe.close()
+    llms = SharedLLMs()  # policy=llm scorer=policy_judge: one backbone, not two
+    policy = llms.instantiate(cfg.policy)
     planner = instantiate(cfg.planner)
-    scorer = instantiate(cfg.scorer) if uses_scorer(cfg) and cfg.get("scorer") else None
+    scorer = llms.instantiate(cfg.scorer) if uses_scorer(cfg) and cfg.get("scorer") else None
+    concurrency = cfg.plan.concurrency or default_concurrency(policy, scorer)
     split = str(cfg.split)
-    policy_name = choice("policy", "policy")
+    policy_name = str(choice("policy", "policy"))
 
     def produce(todo: list[str]) -> Iterator[Episode]:
-        for task_id in todo:
+        with closing(plan_tasks(todo, make_env, planner, policy, scorer, concurrency)) as done:
             try:
-                episode = planner.plan(task_id, env, policy, scorer)
+                for episode in done:
+                    episode.split = split
+                    episode.policy = policy_name
+                    episode.scorer = scorer_label
+                    yield episode
             except PlanningError as e:
                 raise ConfigError(str(e)) from None
-            episode.id = task_id
-            episode.split = split
-            episode.policy = policy_name
-            episode.scorer = scorer_label
-            yield episode
 
     store = ResumableJsonl(stage.dir / EPISODES, Episode.from_dict, to_json, key=lambda e: e.id)
     try:
-        episodes, _ = collect(store, tasks, produce, f"plan {planner_name}/{scorer_label}")
+        episodes, _ = collect(
+            store,
+            tasks,
+            produce,
+            f"plan {planner_name}/{scorer_label}",
+            heartbeat=live_counters(policy, scorer),
+        )
     finally:
-        env.close()
+        llms.close()
     metrics = episode_metrics(episodes, f"plan/{split}")
+    metrics[f"plan/{split}/concurrency"] = float(concurrency)
+    metrics.update({f"plan/{split}/{k}": v for k, v in llms.backend_counters().items()})
     uses_llm = "llm" in cfg.policy or (scorer is not None and "llm" in cfg.scorer)
     benchmark = episodes[0].benchmark if episodes else str(cfg.benchmark.name)
     report_metric = str(OmegaConf.select(cfg, "benchmark.report_metric", default="success_rate"))
