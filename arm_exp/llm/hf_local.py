@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -233,14 +233,12 @@ class HFLocalLLM(BaseLLM):
     ) -> list[Generation]:
         prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
         started = time.perf_counter()
-        _, tok = self._load()
-        # Rendering and tokenizing happen in the caller's thread: a prompt the template rejects
-        # fails its own call, not the calls it would have been batched with.
+        # Chat templates are applied in the caller's thread (a prompt the template rejects fails
+        # its own call, not the calls it would have been batched with); only the worker touches
+        # the Rust tokenizer, which is not safe to share between threads.
         texts = [self.render(p) for p in prompts]
-        lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
         call = _Call(
             texts,
-            lengths,
             n,
             temperature,
             top_p,
@@ -248,7 +246,7 @@ class HFLocalLLM(BaseLLM):
             tuple(stop) if stop else None,
             seed if seed is not None else random.getrandbits(62),
         )
-        samples = self._merger().submit(call)
+        lengths, samples = self._merger().submit(call)
         gens = []
         for i in range(len(texts)):
             s = samples[i] * (n if temperature == 0 else 1)
@@ -286,18 +284,21 @@ class HFLocalLLM(BaseLLM):
         if batcher is not None:
             batcher.close()
 
-    def _run_calls(self, calls: list[_Call]) -> list[list[list[tuple[str, int, str]]]]:
+    def _run_calls(self, calls: list[_Call]) -> list[tuple[list[int], list[list[_Sample]]]]:
         """Generate for several calls at once (the batching worker's function).
 
-        Calls with the same sampling parameters share micro-batches; each call gets back, per
-        prompt, its ``(text, completion tokens, finish reason)`` samples (one when greedy).
+        Calls with the same sampling parameters share micro-batches; each call gets back its
+        prompts' token counts and, per prompt, its ``(text, completion tokens, finish reason)``
+        samples (one when greedy).
         """
         import torch
 
         with self._lock:
             self._merged_batches += 1
         model, tok = self._load()
-        out: list[list[list[tuple[str, int, str]]]] = [[[] for _ in c.texts] for c in calls]
+        for c in calls:
+            c.lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in c.texts]
+        out: list[list[list[_Sample]]] = [[[] for _ in c.texts] for c in calls]
         groups: dict[tuple, list[int]] = {}
         for k, c in enumerate(calls):
             groups.setdefault(c.sampling_key, []).append(k)
@@ -352,7 +353,7 @@ class HFLocalLLM(BaseLLM):
                         text, hit_stop = truncate_at_stop(text, first.stop)
                         reason = "stop" if hit_eos or hit_stop else "length"
                         out[k][i].append((text, n_tok, reason))
-        return out
+        return [(c.lengths, samples) for c, samples in zip(calls, out, strict=True)]
 
     def _generate_rows(
         self,
@@ -427,18 +428,21 @@ def _eos_ids(model, tok) -> set[int]:
     return out
 
 
+_Sample = tuple[str, int, str]  # text, completion tokens, finish reason
+
+
 @dataclass
 class _Call:
     """One ``generate`` call waiting for the batching worker (prompts already rendered)."""
 
     texts: list[str]
-    lengths: list[int]
     n: int
     temperature: float
     top_p: float
     max_tokens: int
     stop: tuple[str, ...] | None
     seed: int
+    lengths: list[int] = field(default_factory=list)  # prompt tokens, set by the worker
 
     @property
     def sampling_key(self) -> tuple:
