@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 from arm_exp.agents.base import Policy
@@ -42,7 +42,7 @@ def plan_tasks(
     policy: Policy,
     scorer: Scorer | None,
     concurrency: int = 1,
-) -> Iterator[Episode]:
+) -> Generator[Episode, None, None]:
     """Plan every task of ``todo``; yield each episode as soon as its task finishes.
 
     Up to ``concurrency`` tasks run at once, each on an env of its own (built by ``make_env``,
