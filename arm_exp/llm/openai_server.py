@@ -294,6 +294,7 @@ class OpenAIServerLLM(BaseLLM):
         self, url: str, prompt: Prompt, kw: dict[str, Any], timeout_s: float, attempt: int
     ) -> Generation:
         """One attempt, within the in-flight bound, counted and timed."""
+        self._client(url)  # created (and `openai` imported) before the clock starts
         with self._slots:
             with self._stats_lock:
                 self._requests += 1
@@ -427,9 +428,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def quiet_httpx() -> None:
-    """The ``openai`` client's transport (httpx) logs every request at INFO: 100k lines for
-    one table cell. Raise its logger to WARNING unless someone configured it (our own DEBUG
-    line per request replaces it)."""
-    httpx_log = logging.getLogger("httpx")
-    if httpx_log.level == logging.NOTSET:
-        httpx_log.setLevel(logging.WARNING)
+    """The ``openai`` client's transport (``httpx``, or ``httpx2`` in recent ``openai``
+    releases) logs every request at INFO: 100k lines for one table cell. Raise its logger to
+    WARNING unless someone configured it (our own DEBUG line per request replaces it)."""
+    for name in ("httpx", "httpx2"):
+        transport_log = logging.getLogger(name)
+        if transport_log.level == logging.NOTSET:
+            transport_log.setLevel(logging.WARNING)
