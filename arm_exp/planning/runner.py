@@ -12,10 +12,12 @@ the stage's resumable store puts them back in task order.
 
 Results do not depend on ``concurrency``: every random stream is the task's own (planner seeds
 derive from the task id, the policy's from each episode's random stream, the judge's from its
-prompt), per-episode costs are counted per task (:class:`~arm_exp.planning.base.Meter`), and the
-reward model pads each item independently of its batch. What can differ is float rounding in an
-in-process LLM whose calls were merged with other tasks' (its logits depend in the last bits on
-the batch's shape), which is why the in-process default is 1 (:func:`default_concurrency`).
+prompt), per-episode costs are counted per task (:class:`~arm_exp.planning.base.Meter`), an env
+forgets the tasks it ran before (``env.forget()``: ScienceWorld starts a fresh JVM), and the
+reward model's forward passes are a call's own unless ``merge_calls`` is set. What can differ is
+float rounding in an in-process model whose calls were merged with other tasks' (its outputs
+depend in the last bits on the batch's shape): an in-process LLM merges concurrent calls, which
+is why the in-process default is 1 (:func:`default_concurrency`).
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def plan_tasks(
     try:
         width = min(concurrency, len(todo), _fits(envs[0], concurrency))
         if width == 1:
-            for task_id in todo:
-                yield planner.plan(task_id, envs[0], policy, scorer)
+            for k, task_id in enumerate(todo):
+                yield _plan_one(planner, task_id, envs[0], policy, scorer, fresh=k == 0)
             return
         envs += [make_env() for _ in range(width - 1)]
         yield from _threaded(todo, envs, planner, policy, scorer)
@@ -96,13 +98,15 @@ def _threaded(
     stop = threading.Event()
 
     def work(env: Env) -> None:
+        fresh = True
         try:
             while not stop.is_set():
                 try:
                     task_id = tasks.get_nowait()
                 except queue.Empty:
                     return
-                done.put((planner.plan(task_id, env, policy, scorer), None))
+                done.put((_plan_one(planner, task_id, env, policy, scorer, fresh), None))
+                fresh = False
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             done.put((None, e))
         finally:
@@ -133,6 +137,17 @@ def _threaded(
             yield episode
     finally:
         stop.set()
+
+
+def _plan_one(
+    planner: Planner, task_id: str, env: Env, policy: Policy, scorer: Scorer | None, fresh: bool
+) -> Episode:
+    """One task; an env that ran another task first forgets it (``env.forget()``, if it has
+    one), so the episode does not depend on which tasks shared its env."""
+    forget = getattr(env, "forget", None)
+    if not fresh and callable(forget):
+        forget()
+    return planner.plan(task_id, env, policy, scorer)
 
 
 def default_concurrency(policy: Policy, scorer: Scorer | None) -> int:
