@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.5, help="seconds per request")
     ap.add_argument("--capacity", type=int, default=64, help="requests the server serves at once")
     ap.add_argument("--g24-tasks", type=int, default=32)
-    ap.add_argument("--g24-rollouts", type=int, default=8, help="MCTS rollouts (paper: 100)")
+    ap.add_argument("--g24-rollouts", type=int, default=16, help="MCTS rollouts (paper: 100)")
     ap.add_argument("--bon-n", type=int, default=16, help="Best-of-N samples (paper: 100)")
     ap.add_argument("--sw-tasks", type=int, default=8)
     ap.add_argument("--sw-rollouts", type=int, default=4, help="MCTS rollouts (paper: 10)")

@@ -115,6 +115,9 @@ def hf_folder(package: str, gguf_file: str, cache_dir: str) -> str:
     return str(convert_gguf(model_dir, gguf_file, converted_dir(model_dir, gguf_file, cache_dir)))
 
 
+_LOAD_LOCK = threading.Lock()  # guards load_model's cache (see HFLocalLLM._load)
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(
     model_dir: str, gguf_file: str | None, dtype: str, device: str, cache_dir: str | None
@@ -201,9 +204,12 @@ class HFLocalLLM(BaseLLM):
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def _load(self):
-        return load_model(
-            self.model_dir, self.gguf_file, self.dtype, self._device(), self.convert_cache_dir
-        )
+        # Concurrent first calls (plan's tasks start at once) must not load the model twice:
+        # lru_cache does not hold its callers back, and transformers' loading is not re-entrant.
+        with _LOAD_LOCK:
+            return load_model(
+                self.model_dir, self.gguf_file, self.dtype, self._device(), self.convert_cache_dir
+            )
 
     def warm(self) -> None:
         self._load()

@@ -203,9 +203,10 @@ class OpenAIServerLLM(BaseLLM):
             return self._clients[url]
 
     def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llm-http")
-        return self._pool
+        with self._client_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llm-http")
+            return self._pool
 
     # -- API ---------------------------------------------------------------------------------
     def generate(
