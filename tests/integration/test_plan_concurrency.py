@@ -126,3 +126,36 @@ def test_scienceworld_interrupted_at_concurrency_2_resumes(tmp_path, scienceworl
     assert done < 4
     run_stage(plan, "plan", over, tmp_path / "cut")
     assert same_bytes(ref / "episodes.jsonl", tmp_path / "cut" / "episodes.jsonl")
+
+
+def test_reward_scorer_shares_forward_passes_between_concurrent_calls(
+    tiny_rm_ckpt, explored_game24
+):
+    from arm_exp.artifacts import read_records
+    from arm_exp.reward.scorer import RewardScorer
+    from arm_exp.types import Trajectory
+
+    trajs = read_records(explored_game24 / "trajectories.jsonl", Trajectory.from_dict)[:16]
+    plain = RewardScorer.from_checkpoint(tiny_rm_ckpt)
+    merged = RewardScorer.from_checkpoint(tiny_rm_ckpt, merge_calls=True, merge_wait_s=0.05)
+    expected = [plain.score([t.intent], [t])[0] for t in trajs]
+    got: dict[int, float] = {}
+    barrier = threading.Barrier(len(trajs))
+
+    def task(k: int) -> None:
+        barrier.wait()  # sixteen tasks score at the same time
+        got[k] = merged.score([trajs[k].intent], [trajs[k]])[0]
+
+    threads = [threading.Thread(target=task, args=(k,)) for k in range(len(trajs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    c = merged.counters()
+    assert c["rm_calls"] == 16 and c["rm_batches"] < 16  # calls shared forward passes
+    # Equal up to float rounding (a batch's shape changes the kernels' summation order).
+    assert [got[k] for k in range(16)] == pytest.approx(expected, abs=1e-5)
+    # The cache is shared: the same items again are all hits, whoever asks.
+    assert merged.score([t.intent for t in trajs], trajs) == [got[k] for k in range(16)]
+    assert merged.counters()["rm_cache_hits"] == 16
+    merged.close()
