@@ -99,6 +99,12 @@ def main() -> None:
     ap.add_argument("--bon-n", type=int, default=16, help="Best-of-N samples (paper: 100)")
     ap.add_argument("--sw-tasks", type=int, default=8)
     ap.add_argument("--sw-rollouts", type=int, default=4, help="MCTS rollouts (paper: 10)")
+    ap.add_argument(
+        "--sw-heap-mb",
+        type=int,
+        default=1024,
+        help="JVM heap per ScienceWorld env; the envs in flight are capped to what fits in memory",
+    )
     ap.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads")
     args = ap.parse_args()
 
@@ -108,7 +114,11 @@ def main() -> None:
     sizes = {
         "g24_mcts": [f"limit={args.g24_tasks}", f"planner.rollouts={args.g24_rollouts}"],
         "g24_best_of_n": [f"limit={args.g24_tasks}", f"planner.n={args.bon_n}"],
-        "sw_mcts": [f"limit={args.sw_tasks}", f"planner.rollouts={args.sw_rollouts}"],
+        "sw_mcts": [
+            f"limit={args.sw_tasks}",
+            f"planner.rollouts={args.sw_rollouts}",
+            f"benchmark.env.jvm_heap_mb={args.sw_heap_mb}",
+        ],
     }
     rows, lines = [], []
     with tempfile.TemporaryDirectory(prefix="plan_concurrency_") as tmp:

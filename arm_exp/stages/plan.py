@@ -10,6 +10,13 @@ customizable reward target (``objective=fewer_actions|lower_price``, which fills
 ``planner.objective``) also ``objective_value`` and ``planning_value``, while ``score`` and the
 success rate stay the benchmark's and ``scorer_score`` the scorer's own.
 ``rm_ckpt`` is required when ``scorer=rm``; a planner that needs a scorer refuses ``scorer=none``.
+
+Up to ``plan.concurrency`` tasks run at once (:func:`~arm_exp.planning.runner.plan_tasks`;
+default: the LLM server's ``llm.max_concurrency``, else 1); the episodes do not depend on it.
+``wall_s`` is then each task's own wall time (the stage's is in the manifest). The LLM backend's
+stage totals join the metrics: ``llm_requests``, ``llm_retries``, ``llm_request_p50_s`` /
+``llm_request_p95_s``, ``llm_peak_in_flight`` (a server) or ``llm_batches`` (an in-process
+model's merged runs), and ``concurrency``.
 """
 
 from __future__ import annotations
