@@ -159,3 +159,14 @@ def test_reward_scorer_shares_forward_passes_between_concurrent_calls(
     assert merged.score([t.intent for t in trajs], trajs) == [got[k] for k in range(16)]
     assert merged.counters()["rm_cache_hits"] == 16
     merged.close()
+
+
+def test_webshop_envs_share_one_index_across_task_threads(tmp_path):
+    """WebShop's envs share the catalog and the search index (and its query cache) of their
+    process; four tasks searching from four threads give the episodes of one at a time."""
+    pytest.importorskip("bm25s")
+    over = ["benchmark=webshop", "policy=random", "scorer=oracle", "planner=best_of_n",
+            "planner.n=3", "limit=8", "seed=1"]  # fmt: skip
+    run_stage(plan, "plan", [*over, "plan.concurrency=1"], tmp_path / "c1")
+    run_stage(plan, "plan", [*over, "plan.concurrency=4"], tmp_path / "c4")
+    assert same_bytes(tmp_path / "c1" / "episodes.jsonl", tmp_path / "c4" / "episodes.jsonl")
