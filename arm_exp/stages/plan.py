@@ -72,11 +72,12 @@ def scorer_name(cfg: DictConfig) -> str:
 
 
 def _scorer_key(cfg: DictConfig) -> dict:
-    """The scorer's config without the checkpoint path (the checkpoint enters by its key)."""
+    """The scorer's config without the checkpoint path (the checkpoint enters by its key) and
+    without ``merge_calls`` (how concurrent tasks share forward passes, like ``plan.*``)."""
     node = cfg.get("scorer") if uses_scorer(cfg) else None
     if node is None:
         return {"scorer": None}
-    return {"scorer": {k: container(node[k]) for k in node if k != "path"}}
+    return {"scorer": {k: container(node[k]) for k in node if k not in ("path", "merge_calls")}}
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
