@@ -106,7 +106,7 @@ test-vllm: $(STAMP) $(VLLM_STAMP)
 # script (e.g. BENCH_ARGS="--reps 7"). The `bench` extra adds TRL (rm_training's baseline).
 BENCH_STAMP := $(VENV)/.arm-exp-bench
 BENCH_ARGS ?=
-BENCH_SCRIPTS ?= env_step rm_scoring mcts_cost rm_training end_to_end
+BENCH_SCRIPTS ?= env_step rm_scoring mcts_cost rm_training end_to_end plan_concurrency
 $(BENCH_STAMP): $(STAMP)
 	$(PIP) install --quiet -e '.[$(EXTRAS),bench]'
 	touch $(BENCH_STAMP)

@@ -66,6 +66,15 @@ class ExploreConfig:
 
 
 @dataclass
+class PlanConfig:
+    """``plan.*``: how ``arm-exp plan`` runs the planner."""
+
+    # Tasks planned at once (threads, an env each). None: the policy's (or judge's) LLM
+    # server's max_concurrency, else 1 (arm_exp/planning/runner.py). Results do not depend on it.
+    concurrency: int | None = None
+
+
+@dataclass
 class SynthesizeConfig:
     """``synthesize.*``."""
 
@@ -183,6 +192,7 @@ class ArmExpConfig:
     optimized_metric: str | None = None  # what a sweeper (Optuna) optimizes
     paths: PathsConfig = field(default_factory=PathsConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     goals: GoalsConfig = field(default_factory=GoalsConfig)

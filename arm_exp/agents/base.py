@@ -67,7 +67,12 @@ class Agent(Protocol):
 
 @runtime_checkable
 class Policy(Protocol):
-    """Proposes ``n`` proposals per context; ``temperature`` overrides the policy's default."""
+    """Proposes ``n`` proposals per context; ``temperature`` overrides the policy's default.
+
+    One policy serves every task ``plan`` runs at once: it must be thread-safe, draw randomness
+    only from the contexts' own streams (``ctx.rng``), and charge each call's cost to the
+    calling task with :func:`arm_exp.tally.charge` (``llm_calls``, tokens, ``policy_calls``).
+    """
 
     def propose(
         self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from arm_exp.agents.base import Agent, AgentContext, Proposal, reflection_prompt
-from arm_exp.llm.base import LLM
+from arm_exp.llm.base import LLM, USAGE_KEYS, Generation, Prompt, backend_counters, usage
+from arm_exp.rollout import derive_seed
+from arm_exp.tally import charge
 from arm_exp.types import Trajectory
 
 
@@ -25,6 +30,7 @@ class RandomPolicy:
 
     def __init__(self, exclude: list[str] | None = None) -> None:
         self._exclude = [re.compile(p) for p in (exclude or [])]
+        self._lock = threading.Lock()
         self._counters = {"policy_calls": 0}
 
     def _allowed(self, actions: list[str]) -> list[str]:
@@ -36,7 +42,9 @@ class RandomPolicy:
     def propose(
         self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
     ) -> list[list[Proposal]]:
-        self._counters["policy_calls"] += 1
+        with self._lock:
+            self._counters["policy_calls"] += 1
+        charge(policy_calls=1)
         out = []
         for ctx in contexts:
             actions = self._allowed(ctx.valid_actions())
@@ -55,7 +63,8 @@ class RandomPolicy:
         return self.propose(contexts, n, temperature)
 
     def counters(self) -> dict[str, float]:
-        return dict(self._counters)
+        with self._lock:
+            return dict(self._counters)
 
     def close(self) -> None:
         pass
@@ -73,7 +82,13 @@ class LLMPolicy:
         agent: the benchmark's prompt builder and parser.
         temperature / top_p: sampling defaults (planners override temperature).
         max_tokens: per generation; None takes the agent's.
-        seed: base seed; each call uses ``seed + call index`` so calls differ but runs repeat.
+        seed: base seed (None: unseeded sampling). Each call's seed is derived from it and from
+            the next draw of each context's own random stream, so it depends only on the
+            episode's history: the same whatever other episodes run before or beside it.
+
+    The LLM may be shared with other roles (the policy-judge scorer): :meth:`counters` are this
+    policy's own usage plus the backend's counters (requests, latency), and every call is
+    charged to the calling task's tally (:mod:`arm_exp.tally`).
     """
 
     def __init__(
@@ -91,7 +106,8 @@ class LLMPolicy:
         self.top_p = top_p
         self.max_tokens = max_tokens
         self.seed = seed
-        self._calls = 0
+        self._lock = threading.Lock()
+        self._usage: dict[str, float] = {k: 0 for k in USAGE_KEYS}
 
     def propose(
         self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
@@ -100,8 +116,11 @@ class LLMPolicy:
             return []
         temp = self.temperature if temperature is None else temperature
         prompts = [self.agent.prompt(c) for c in contexts]
-        seed = None if self.seed is None else self.seed + self._calls
-        self._calls += 1
+        seed = (
+            None
+            if self.seed is None
+            else derive_seed(self.seed, *(c.rng.getrandbits(32) for c in contexts))
+        )
         kw: dict[str, Any] = dict(
             temperature=temp,
             top_p=self.top_p,
@@ -111,10 +130,10 @@ class LLMPolicy:
         )
         keys = {json.dumps(p, sort_keys=True) for p in prompts}
         if len(contexts) > 1 and len(keys) == 1 and temp > 0:
-            gen = self.llm.generate([prompts[0]], n=n * len(contexts), **kw)[0]
+            gen = self._generate([prompts[0]], n=n * len(contexts), **kw)[0]
             texts = [gen.texts[i * n : (i + 1) * n] for i in range(len(contexts))]
         else:
-            texts = [g.texts for g in self.llm.generate(prompts, n=n, **kw)]
+            texts = [g.texts for g in self._generate(prompts, n=n, **kw)]
         return [[self.agent.parse(t) for t in ts] for ts in texts]
 
     def propose_steps(
@@ -137,9 +156,12 @@ class LLMPolicy:
         listed = [i for i, p in enumerate(prompts) if p is not None]
         out: list[list[Proposal]] = [[] for _ in contexts]
         if listed:
-            seed = None if self.seed is None else self.seed + self._calls
-            self._calls += 1
-            gens = self.llm.generate(
+            seed = (
+                None
+                if self.seed is None
+                else derive_seed(self.seed, *(contexts[i].rng.getrandbits(32) for i in listed))
+            )
+            gens = self._generate(
                 [prompts[i] for i in listed],
                 temperature=temp,
                 top_p=self.top_p,
@@ -156,16 +178,27 @@ class LLMPolicy:
                 out[i] = props
         return out
 
+    def _generate(self, prompts: Sequence[Prompt], **kw: Any) -> list[Generation]:
+        """``llm.generate``, counted as this policy's usage and charged to the caller's task."""
+        started = time.perf_counter()
+        gens = self.llm.generate(prompts, **kw)
+        used = usage(gens, time.perf_counter() - started)
+        with self._lock:
+            for k, v in used.items():
+                self._usage[k] += v
+        charge(**used)
+        return gens
+
     def reflect(self, intent: str, trajectory: Trajectory, max_tokens: int = 128) -> str:
         """A Reflexion note on a failed attempt, written greedily by the policy LLM."""
         make = getattr(self.agent, "reflection_prompt", None) or reflection_prompt
-        gen = self.llm.generate([make(intent, trajectory)], temperature=0.0, max_tokens=max_tokens)[
-            0
-        ]
+        gen = self._generate([make(intent, trajectory)], temperature=0.0, max_tokens=max_tokens)[0]
         return gen.texts[0].strip()
 
     def counters(self) -> dict[str, float]:
-        return self.llm.counters()
+        with self._lock:
+            own = dict(self._usage)
+        return {**own, **backend_counters(self.llm)}
 
     def close(self) -> None:
         """Close the LLM: stops a managed server or an in-process engine's workers."""

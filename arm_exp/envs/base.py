@@ -26,6 +26,9 @@ Semantics (fixed; planners, explorers and the reward model rely on them):
 - Optional: ``task_meta(task_id) -> dict`` adds JSON fields to ``Trajectory.meta`` (ScienceWorld:
   ``variation``); ``max_parallel() -> int`` caps the runner's env pool (one JVM per env must fit
   in memory).
+- Optional: ``forget()`` drops state that earlier episodes left behind and that would change
+  the next one (ScienceWorld restarts its JVM: its listing order depends on the worlds it
+  loaded); ``plan`` calls it between tasks, so an episode depends only on its task and seed.
 - ``info["error"]`` (a string) on the last step marks an episode the env had to abort (its
   engine crashed); the runner records it in ``Trajectory.meta["error"]`` with
   ``stop_reason="error"``.

@@ -48,8 +48,11 @@ counters ``restores``, ``restore_reloads``, ``replayed_steps`` and ``restore_mis
 replayed state's score or last observation, up to word order, differed from the snapshot's)
 report the cost.
 
-Reproducibility: because of that listing order, observations (and so an LLM's choices) can
-differ between two runs with the same seed; scores of fixed action sequences do not.
+Reproducibility: that listing order depends on the worlds the JVM loaded before (within an
+episode too: a reload for a restore changes it), deterministically. So a run repeats itself, but
+a task's observations (and so an LLM's choices) depend on the tasks its env ran earlier; scores
+of fixed action sequences do not. :meth:`forget` starts a fresh JVM: ``plan`` calls it between
+tasks, so a task's episode does not depend on the task order, ``limit`` or ``plan.concurrency``.
 
 Failures: anything a model writes comes back as an observation (``info["invalid"]`` when the
 engine's parser rejected it). If the JVM dies or stops answering, the env drops it, ends the
@@ -635,6 +638,16 @@ class ScienceWorldEnv:
         if engine is not None:
             engine.close()
         self._task_id = None
+
+    def forget(self) -> None:
+        """Drop the JVM: the next ``reset`` starts a fresh one (~1.5 s).
+
+        The engine lists a room's objects in an order that depends on every world the JVM
+        loaded before, so a task's observations depend on the tasks this env ran earlier.
+        ``plan`` calls this between tasks, so that an episode depends only on its task and seed,
+        not on the task order, ``limit`` or ``plan.concurrency``.
+        """
+        self.close()
 
 
 _OPTION = re.compile(r"^(\d+):\t(.*)$")

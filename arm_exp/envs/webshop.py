@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, replace
 from functools import cache
@@ -97,6 +98,10 @@ EXTRA_SPLIT = "extra"
 
 class SplitTooLargeError(ValueError):
     """A split of WebShop's goal list that the loaded catalog does not have enough goals for."""
+
+
+# Guards the two per-process caches below (envs of one process share one catalog and index).
+_SHARED_LOCK = threading.RLock()
 
 
 @cache
@@ -216,12 +221,16 @@ class WebShopEnv:
     # -- data --------------------------------------------------------------------------------
     @property
     def catalog(self) -> Catalog:
-        return _catalog(*self._catalog_args)
+        with _SHARED_LOCK:
+            return _catalog(*self._catalog_args)
 
     @property
     def engine(self) -> BM25Search:
         if self._engine is None:
-            self._engine = _search_engine(self._catalog_args, self.cache_dir)
+            # The envs of a pool may run in threads (`plan` with several tasks at once): the
+            # first ones must not build (and write the cache of) the shared index twice.
+            with _SHARED_LOCK:
+                self._engine = _search_engine(self._catalog_args, self.cache_dir)
         return self._engine
 
     def extra_goals(self) -> dict[str, Goal]:

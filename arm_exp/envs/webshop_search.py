@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -101,6 +102,7 @@ class BM25Search:
         self.top_k = top_k
         self._analyzer = Analyzer()
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
         self._cache_size = query_cache
         self.stats: dict[str, float] = {"index_build_s": 0.0, "index_load_s": 0.0}
         docs = [product_document(p) for p in products]
@@ -166,16 +168,21 @@ class BM25Search:
 
     def search(self, query: str) -> tuple[str, ...]:
         """The asins of the top hits for ``query`` (at most ``top_k``; documents sharing no
-        term with the query are not hits, as in Lucene)."""
-        hit = self._cache.get(query)
-        if hit is not None:
-            self._cache.move_to_end(query)
-            return hit
-        result = self._search(query)
-        self._cache[query] = result
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return result
+        term with the query are not hits, as in Lucene).
+
+        Thread-safe: the envs of a pool share one index, and ``plan`` may run them in threads
+        (the query cache and PyStemmer's stemmer are not safe to share; a search takes ~0.1 ms).
+        """
+        with self._lock:
+            hit = self._cache.get(query)
+            if hit is not None:
+                self._cache.move_to_end(query)
+                return hit
+            result = self._search(query)
+            self._cache[query] = result
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return result
 
     def _search(self, query: str) -> tuple[str, ...]:
         import numpy as np

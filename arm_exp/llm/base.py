@@ -9,7 +9,10 @@
   sample and are not included in its text (OpenAI semantics). ``seed`` makes sampling
   reproducible for the same batch on the same backend; prompt ``i`` of a batch uses
   ``seed + i`` so identical prompts in one batch still get different samples.
-- token and call counters live on the object (:meth:`counters`) and end up in stage metrics.
+- token and call counters live on the object (:meth:`counters`) and end up in stage metrics:
+  the usage counters (:data:`USAGE_KEYS`, what the callers asked for) and a backend's own
+  (an HTTP client's requests, retries and latency percentiles). One LLM object may serve
+  several roles (the policy and its judge); each role counts its own usage with :func:`usage`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]
+USAGE_KEYS = (
+    "llm_calls",
+    "llm_prompts",
+    "llm_samples",
+    "prompt_tokens",
+    "completion_tokens",
+    "llm_time_s",
+)
 Prompt = str | list[Message]
 
 
@@ -55,6 +66,24 @@ class LLM(Protocol):
     def close(self) -> None: ...
 
 
+def usage(gens: Sequence[Generation], seconds: float) -> dict[str, float]:
+    """What one ``generate`` call that returned ``gens`` in ``seconds`` used (:data:`USAGE_KEYS`)."""
+    return {
+        "llm_calls": 1,
+        "llm_prompts": len(gens),
+        "llm_samples": sum(len(g.texts) for g in gens),
+        "prompt_tokens": sum(g.prompt_tokens for g in gens),
+        "completion_tokens": sum(sum(g.completion_tokens) for g in gens),
+        "llm_time_s": seconds,
+    }
+
+
+def backend_counters(llm: LLM) -> dict[str, float]:
+    """The counters of ``llm`` that belong to the backend, not to a caller's usage (requests,
+    retries, latency percentiles, restarts)."""
+    return {k: v for k, v in llm.counters().items() if k not in USAGE_KEYS}
+
+
 class LLMError(RuntimeError):
     """A backend failed in a way retries cannot fix; the message names the model or endpoint."""
 
@@ -64,14 +93,8 @@ class BaseLLM:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, float] = {
-            "llm_calls": 0,
-            "llm_prompts": 0,
-            "llm_samples": 0,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "llm_time_s": 0.0,
-        }
+        self._counters: dict[str, float] = {k: 0 for k in USAGE_KEYS}
+        self._counters["llm_time_s"] = 0.0
 
     @staticmethod
     def check_args(
@@ -95,14 +118,10 @@ class BaseLLM:
         return list(prompts)
 
     def _record(self, gens: list[Generation], started: float) -> None:
+        used = usage(gens, time.perf_counter() - started)
         with self._lock:
-            c = self._counters
-            c["llm_calls"] += 1
-            c["llm_prompts"] += len(gens)
-            c["llm_samples"] += sum(len(g.texts) for g in gens)
-            c["prompt_tokens"] += sum(g.prompt_tokens for g in gens)
-            c["completion_tokens"] += sum(sum(g.completion_tokens) for g in gens)
-            c["llm_time_s"] += time.perf_counter() - started
+            for k, v in used.items():
+                self._counters[k] += v
 
     def counters(self) -> dict[str, float]:
         with self._lock:

@@ -10,25 +10,36 @@ The folder is also what ``vllm serve`` needs on CPU (:func:`hf_folder`, or
 Several samples of one prompt (``n > 1``) share its prefill: the prompt's KV cache is computed
 once per micro-batch and its rows are repeated for the samples, instead of running the same
 prompt through the model ``n`` times (``share_prefill``; see ``benchmarks/llm_throughput.py``).
+
+Concurrent ``generate`` calls (several tasks of ``plan`` in flight, each in its own thread) are
+merged: a :class:`~arm_exp.serving.MicroBatcher` hands every call that arrives within
+``merge_wait_s`` of the previous one to one worker, which packs the samples of calls with the
+same sampling parameters into the same micro-batches. Sampling draws from one random generator
+per sample, seeded from the call's ``seed``, the prompt's index and the sample's index, so a
+call's samples do not depend on what else shares its batch (the logits themselves can differ in
+the last bits with the batch's shape and padding; see ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
+import hashlib
 import importlib.util
 import logging
 import os
+import random
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
+from arm_exp.serving import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +115,9 @@ def hf_folder(package: str, gguf_file: str, cache_dir: str) -> str:
     return str(convert_gguf(model_dir, gguf_file, converted_dir(model_dir, gguf_file, cache_dir)))
 
 
+_LOAD_LOCK = threading.Lock()  # guards load_model's cache (see HFLocalLLM._load)
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(
     model_dir: str, gguf_file: str | None, dtype: str, device: str, cache_dir: str | None
@@ -147,6 +161,8 @@ class HFLocalLLM(BaseLLM):
         max_input_tokens: longer prompts keep their last tokens.
         share_prefill: with ``n > 1`` samples, run each prompt through the model once per
             micro-batch and repeat its KV cache for the samples (False: one prefill per sample).
+        merge_wait_s: how long the batching worker waits for another concurrent call before it
+            runs what it has (a lone caller pays it once per call).
     """
 
     def __init__(
@@ -160,10 +176,13 @@ class HFLocalLLM(BaseLLM):
         batch_size: int = 16,
         max_input_tokens: int = 2048,
         share_prefill: bool = True,
+        merge_wait_s: float = 0.005,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        if merge_wait_s < 0:
+            raise ValueError(f"merge_wait_s={merge_wait_s}: must be >= 0")
         self.model_dir = resolve_model_dir(model, package)
         self.gguf_file = gguf_file
         self.convert_cache_dir = convert_cache_dir
@@ -172,7 +191,10 @@ class HFLocalLLM(BaseLLM):
         self.batch_size = batch_size
         self.max_input_tokens = max_input_tokens
         self.share_prefill = share_prefill
-        self._gen_lock = threading.Lock()
+        self.merge_wait_s = merge_wait_s
+        self._batcher_lock = threading.Lock()
+        self._batcher: MicroBatcher | None = None
+        self._merged_batches = 0
 
     def _device(self) -> str:
         if self.device != "auto":
@@ -182,9 +204,12 @@ class HFLocalLLM(BaseLLM):
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def _load(self):
-        return load_model(
-            self.model_dir, self.gguf_file, self.dtype, self._device(), self.convert_cache_dir
-        )
+        # Concurrent first calls (plan's tasks start at once) must not load the model twice:
+        # lru_cache does not hold its callers back, and transformers' loading is not re-entrant.
+        with _LOAD_LOCK:
+            return load_model(
+                self.model_dir, self.gguf_file, self.dtype, self._device(), self.convert_cache_dir
+            )
 
     def warm(self) -> None:
         self._load()
@@ -212,52 +237,25 @@ class HFLocalLLM(BaseLLM):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
     ) -> list[Generation]:
-        import torch
-
         prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
         started = time.perf_counter()
-        model, tok = self._load()
+        # Chat templates are applied in the caller's thread (a prompt the template rejects fails
+        # its own call, not the calls it would have been batched with); only the worker touches
+        # the Rust tokenizer, which is not safe to share between threads.
         texts = [self.render(p) for p in prompts]
-        greedy = temperature == 0
-        copies = 1 if greedy else n
-        lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        # Units of work: (prompt, number of its samples), at most batch_size samples each; a unit
-        # with several samples shares one prefill. Longest prompts first so each micro-batch
-        # pads to similar lengths.
-        share = self.share_prefill and copies > 1
-        step = self.batch_size if share else 1
-        units = [
-            (i, min(step, copies - k))
-            for i in sorted(range(len(texts)), key=lambda i: -lengths[i])
-            for k in range(0, copies, step)
-        ]
-        samples: dict[int, list[tuple[str, int, str]]] = {i: [] for i in range(len(texts))}
-        eos_ids = _eos_ids(model, tok)
-        gen_kwargs: dict[str, Any] = {
-            "max_new_tokens": max_tokens,
-            "pad_token_id": tok.pad_token_id,
-            "do_sample": not greedy,
-        }
-        if not greedy:
-            gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
-        if stop:
-            gen_kwargs.update(stop_strings=list(stop), tokenizer=tok)
-        with self._gen_lock, torch.inference_mode(), _seeded(seed):
-            for chunk in _pack(units, self.batch_size):
-                rows = [i for i, count in chunk for _ in range(count)]
-                new = self._generate_rows(
-                    model, tok, [texts[i] for i, _ in chunk], [c for _, c in chunk], gen_kwargs
-                )
-                for i, ids in zip(rows, new, strict=True):
-                    n_tok = next((k + 1 for k, t in enumerate(ids) if t in eos_ids), len(ids))
-                    hit_eos = n_tok <= len(ids) and bool(ids) and ids[n_tok - 1] in eos_ids
-                    text = tok.decode(ids[:n_tok], skip_special_tokens=True)
-                    text, hit_stop = truncate_at_stop(text, stop)
-                    reason = "stop" if hit_eos or hit_stop else "length"
-                    samples[i].append((text, n_tok, reason))
+        call = _Call(
+            texts,
+            n,
+            temperature,
+            top_p,
+            max_tokens,
+            tuple(stop) if stop else None,
+            seed if seed is not None else random.getrandbits(62),
+        )
+        lengths, samples = self._merger().submit(call)
         gens = []
         for i in range(len(texts)):
-            s = samples[i] * (n if greedy else 1)
+            s = samples[i] * (n if temperature == 0 else 1)
             gens.append(
                 Generation(
                     texts=[x[0] for x in s],
@@ -269,17 +267,118 @@ class HFLocalLLM(BaseLLM):
         self._record(gens, started)
         return gens
 
+    def counters(self) -> dict[str, float]:
+        """Usage counters plus ``llm_batches``: how many merged runs of the model served the
+        calls (fewer than ``llm_calls`` when concurrent calls were merged)."""
+        out = super().counters()
+        with self._lock:
+            out["llm_batches"] = self._merged_batches
+        return out
+
+    def _merger(self) -> MicroBatcher:
+        with self._batcher_lock:
+            if self._batcher is None:
+                self._batcher = MicroBatcher(
+                    self._run_calls, max_batch=256, max_wait_s=self.merge_wait_s
+                )
+            return self._batcher
+
+    def close(self) -> None:
+        """Stop the batching worker (a later call starts a new one); the weights stay cached."""
+        with self._batcher_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
+
+    def _run_calls(self, calls: list[_Call]) -> list[tuple[list[int], list[list[_Sample]]]]:
+        """Generate for several calls at once (the batching worker's function).
+
+        Calls with the same sampling parameters share micro-batches; each call gets back its
+        prompts' token counts and, per prompt, its ``(text, completion tokens, finish reason)``
+        samples (one when greedy).
+        """
+        import torch
+
+        with self._lock:
+            self._merged_batches += 1
+        model, tok = self._load()
+        for c in calls:
+            c.lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in c.texts]
+        out: list[list[list[_Sample]]] = [[[] for _ in c.texts] for c in calls]
+        groups: dict[tuple, list[int]] = {}
+        for k, c in enumerate(calls):
+            groups.setdefault(c.sampling_key, []).append(k)
+        eos_ids = _eos_ids(model, tok)
+        with torch.inference_mode():
+            for idx in groups.values():
+                first = calls[idx[0]]
+                greedy = first.temperature == 0
+                copies = 1 if greedy else first.n
+                gen_kwargs: dict[str, Any] = {
+                    "max_new_tokens": first.max_tokens,
+                    "pad_token_id": tok.pad_token_id,
+                    "do_sample": False,  # sampling: _RowSampler picks the token, greedy keeps it
+                }
+                if first.stop:
+                    gen_kwargs.update(stop_strings=list(first.stop), tokenizer=tok)
+                # Units of work: (call, prompt, first sample, number of samples), at most
+                # batch_size samples each; a unit with several samples shares one prefill.
+                # Longest prompts first so each micro-batch pads to similar lengths.
+                share = self.share_prefill and copies > 1
+                step = self.batch_size if share else 1
+                units = [
+                    (k, i, j, min(step, copies - j))
+                    for k, i in sorted(
+                        ((k, i) for k in idx for i in range(len(calls[k].texts))),
+                        key=lambda ki: -calls[ki[0]].lengths[ki[1]],
+                    )
+                    for j in range(0, copies, step)
+                ]
+                for chunk in _pack(units, self.batch_size):
+                    sampler = None
+                    if not greedy:
+                        seeds = [
+                            _sample_seed(calls[k].seed, i, j + r)
+                            for k, i, j, count in chunk
+                            for r in range(count)
+                        ]
+                        sampler = _RowSampler(seeds, first.temperature, first.top_p)
+                    new = self._generate_rows(
+                        model,
+                        tok,
+                        [calls[k].texts[i] for k, i, _, _ in chunk],
+                        [count for *_, count in chunk],
+                        gen_kwargs,
+                        sampler,
+                    )
+                    rows = [(k, i) for k, i, _, count in chunk for _ in range(count)]
+                    for (k, i), ids in zip(rows, new, strict=True):
+                        n_tok = next((t + 1 for t, x in enumerate(ids) if x in eos_ids), len(ids))
+                        hit_eos = bool(ids) and ids[n_tok - 1] in eos_ids
+                        text = tok.decode(ids[:n_tok], skip_special_tokens=True)
+                        text, hit_stop = truncate_at_stop(text, first.stop)
+                        reason = "stop" if hit_eos or hit_stop else "length"
+                        out[k][i].append((text, n_tok, reason))
+        return [(c.lengths, samples) for c, samples in zip(calls, out, strict=True)]
+
     def _generate_rows(
-        self, model, tok, texts: list[str], counts: list[int], gen_kwargs: dict[str, Any]
+        self,
+        model,
+        tok,
+        texts: list[str],
+        counts: list[int],
+        gen_kwargs: dict[str, Any],
+        sampler: _RowSampler | None = None,
     ) -> list[list[int]]:
         """New token ids for ``counts[j]`` samples of ``texts[j]``, in that order.
 
         A prompt with several samples is prefilled once: its KV cache (all prompt tokens but the
         last, left-padded like ``generate`` pads) is computed in one forward pass and its rows
         are repeated, so ``generate`` only runs the last prompt token and the new ones.
+        ``sampler`` (one generator per output row) samples; without it decoding is greedy.
         """
         import torch
-        from transformers import DynamicCache
+        from transformers import DynamicCache, LogitsProcessorList
 
         enc = tok(
             texts,
@@ -300,25 +399,30 @@ class HFLocalLLM(BaseLLM):
                 input_ids=ids[:, :-1],
                 attention_mask=mask[:, :-1],
                 position_ids=pos[:, :-1],
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
             )
             cache.batch_select_indices(rows)
-            kwargs["past_key_values"] = cache
+            kwargs["cache"] = cache
+        if sampler is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([sampler])
         out = model.generate(input_ids=ids[rows], attention_mask=mask[rows], **kwargs)
         return out[:, ids.shape[1] :].tolist()
 
 
-def _pack(units: list[tuple[int, int]], batch_size: int) -> list[list[tuple[int, int]]]:
-    """Consecutive units grouped into micro-batches of at most ``batch_size`` samples."""
-    chunks: list[list[tuple[int, int]]] = []
+def _pack(
+    units: list[tuple[int, int, int, int]], batch_size: int
+) -> list[list[tuple[int, int, int, int]]]:
+    """Consecutive units (their last field: a number of samples) grouped into micro-batches of
+    at most ``batch_size`` samples."""
+    chunks: list[list[tuple[int, int, int, int]]] = []
     size = batch_size  # forces a new chunk for the first unit
     for unit in units:
-        if size + unit[1] > batch_size:
+        if size + unit[-1] > batch_size:
             chunks.append([])
             size = 0
         chunks[-1].append(unit)
-        size += unit[1]
+        size += unit[-1]
     return chunks
 
 
@@ -330,17 +434,66 @@ def _eos_ids(model, tok) -> set[int]:
     return out
 
 
-@contextlib.contextmanager
-def _seeded(seed: int | None):
-    """Seed torch's RNG for one call without disturbing the caller's RNG state."""
-    import torch
+_Sample = tuple[str, int, str]  # text, completion tokens, finish reason
 
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+
+@dataclass
+class _Call:
+    """One ``generate`` call waiting for the batching worker (prompts already rendered)."""
+
+    texts: list[str]
+    n: int
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: tuple[str, ...] | None
+    seed: int
+    lengths: list[int] = field(default_factory=list)  # prompt tokens, set by the worker
+
+    @property
+    def sampling_key(self) -> tuple:
+        """Calls with equal keys can share micro-batches (``generate`` takes one setting)."""
+        if self.temperature == 0:
+            return (0.0, 1.0, self.max_tokens, self.stop)
+        return (self.temperature, self.top_p, self.max_tokens, self.stop)
+
+
+def _sample_seed(seed: int, prompt: int, sample: int) -> int:
+    """The seed of sample ``sample`` of prompt ``prompt`` (which uses ``seed + prompt``)."""
+    digest = hashlib.blake2b(f"{seed + prompt}:{sample}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class _RowSampler:
+    """A logits processor that samples each row with its own generator (temperature, top-p).
+
+    It returns scores that are 0 for the drawn token and -inf elsewhere, so ``generate`` run
+    greedily keeps the draw. Every row draws once per step whatever the other rows do, so a
+    sample's tokens depend only on its seed and its logits, not on its batch neighbours.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+        import torch
+
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature = temperature
+        self.top_p = top_p
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            # Keep the smallest prefix whose mass reaches top_p (at least the top token).
+            sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p >= self.top_p, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        picks = torch.cat(
+            [torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(self.generators)]
+        )
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(len(picks)), picks] = 0.0
+        return out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,14 @@ configs set) gives exact per-sample counts; otherwise the total is split evenly 
 
 The API key is read from the environment variable named by ``api_key_env`` at request time; it is
 never stored in the config, so it never reaches ``.hydra/config.yaml``, manifests or W&B.
+
+Requests are logged at DEBUG (``debug=smoke`` shows them), one line each; the ``httpx``
+library's own INFO line per request is silenced unless its logger was configured. What a run's
+requests did goes to the stage's metrics instead, through :meth:`OpenAIServerLLM.counters`:
+``llm_requests`` (HTTP requests sent, retries included), ``llm_retries``, ``llm_request_p50_s``
+and ``llm_request_p95_s`` (latency of the answered ones) and ``llm_peak_in_flight``. At most
+``max_concurrency`` requests are in flight at once, however many threads call ``generate``
+(``plan`` runs many tasks at once, each calling from its own thread).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import json
 import logging
 import os
 import random
+import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -60,7 +69,7 @@ class OpenAIServerLLM(BaseLLM):
         backoff_s / max_backoff_s: exponential backoff base and cap (full jitter).
         max_total_wait_s: bound on the time one request may take, retries included (each
             attempt's timeout is clipped to what is left of it).
-        max_concurrency: concurrent requests in flight.
+        max_concurrency: requests in flight at most (over all calling threads).
         logprobs: ask for the sampled tokens' log-probabilities (summed per sample).
         extra_body: extra JSON fields for the server (e.g. vLLM's ``top_k``,
             ``return_token_ids``).
@@ -116,6 +125,13 @@ class OpenAIServerLLM(BaseLLM):
         self._rr = itertools.count()
         self._client_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._stats_lock = threading.Lock()
+        self._latencies: list[float] = []
+        self._requests = 0
+        self._retries = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -162,12 +178,21 @@ class OpenAIServerLLM(BaseLLM):
         out = super().counters()
         if self.servers:
             out["llm_server_restarts"] = self._restarts
+        with self._stats_lock:
+            latencies = list(self._latencies)
+            out["llm_requests"] = self._requests
+            out["llm_retries"] = self._retries
+            out["llm_peak_in_flight"] = self._peak_in_flight
+        out["llm_request_p50_s"] = percentile(latencies, 50)
+        out["llm_request_p95_s"] = percentile(latencies, 95)
         return out
 
     def _client(self, url: str):
         import openai
 
         with self._client_lock:
+            if not self._clients:
+                quiet_httpx()
             if url not in self._clients:
                 self._clients[url] = openai.OpenAI(
                     base_url=url,
@@ -178,9 +203,10 @@ class OpenAIServerLLM(BaseLLM):
             return self._clients[url]
 
     def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llm-http")
-        return self._pool
+        with self._client_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llm-http")
+            return self._pool
 
     # -- API ---------------------------------------------------------------------------------
     def generate(
@@ -245,8 +271,11 @@ class OpenAIServerLLM(BaseLLM):
         for attempt in range(self.max_retries + 1):
             # An attempt may not outlast the budget: its timeout is clipped to what is left.
             budget = max(deadline - time.monotonic(), 0.05)
+            if attempt:
+                with self._stats_lock:
+                    self._retries += 1
             try:
-                return self._request_once(url, prompt, kw, min(self.timeout_s, budget))
+                return self._timed_request(url, prompt, kw, min(self.timeout_s, budget), attempt)
             except _Retryable as e:
                 last = e.__cause__ or e
                 if self._server_down(url) is not None:
@@ -261,6 +290,38 @@ class OpenAIServerLLM(BaseLLM):
             f"LLM server at {url} (model {self.model!r}) failed after {attempt + 1} attempts "
             f"within {self.max_total_wait_s:.0f}s: {type(last).__name__}: {last}"
         )
+
+    def _timed_request(
+        self, url: str, prompt: Prompt, kw: dict[str, Any], timeout_s: float, attempt: int
+    ) -> Generation:
+        """One attempt, within the in-flight bound, counted and timed."""
+        self._client(url)  # created (and `openai` imported) before the clock starts
+        with self._slots:
+            with self._stats_lock:
+                self._requests += 1
+                self._in_flight += 1
+                self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            started = time.perf_counter()
+            try:
+                gen = self._request_once(url, prompt, kw, timeout_s)
+            except BaseException as e:
+                log.debug("LLM request to %s failed after %.3fs: %s", url, _since(started), e)
+                raise
+            finally:
+                with self._stats_lock:
+                    self._in_flight -= 1
+        elapsed = _since(started)
+        with self._stats_lock:
+            self._latencies.append(elapsed)
+        log.debug(
+            "LLM request to %s: n=%d, %d completion tokens in %.3fs (attempt %d)",
+            url,
+            kw["n"],
+            sum(gen.completion_tokens),
+            elapsed,
+            attempt + 1,
+        )
+        return gen
 
     def _request_once(
         self, url: str, prompt: Prompt, kw: dict[str, Any], timeout_s: float
@@ -352,3 +413,26 @@ def _sum_logprobs(choice: Any, completion: bool) -> float:
     if completion:
         return float(sum(x for x in (lp.token_logprobs or []) if x is not None))
     return float(sum(t.logprob for t in (lp.content or [])))
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (linear interpolation between ranks); 0 for no values."""
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return float(values[0])
+    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
+
+
+def quiet_httpx() -> None:
+    """The ``openai`` client's transport (``httpx``, or ``httpx2`` in recent ``openai``
+    releases) logs every request at INFO: 100k lines for one table cell. Raise its logger to
+    WARNING unless someone configured it (our own DEBUG line per request replaces it)."""
+    for name in ("httpx", "httpx2"):
+        transport_log = logging.getLogger(name)
+        if transport_log.level == logging.NOTSET:
+            transport_log.setLevel(logging.WARNING)

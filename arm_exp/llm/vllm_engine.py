@@ -8,7 +8,10 @@ into it): run the stage with ``.venv-vllm/bin/arm-exp ... llm=smollm2_vllm_cpu_e
 Each ``generate`` call sends the whole batch (every active episode of a planner step) to the
 engine at once, which schedules it with continuous batching; the engine spawns its own worker
 processes (scripts that use it need an ``if __name__ == "__main__":`` guard) and
-:meth:`close` shuts them down.
+:meth:`close` shuts them down. ``vllm.LLM`` is not thread-safe: concurrent calls (several
+tasks of ``plan`` in flight) go through a :class:`~arm_exp.serving.MicroBatcher`, whose worker
+sends every call queued while the engine was busy as one ``engine.generate`` (each prompt keeps
+its own ``SamplingParams`` and seed, so its samples do not depend on its batch neighbours).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import contextlib
 import gc
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt
+from arm_exp.serving import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +73,18 @@ class VLLMEngineLLM(BaseLLM):
             **(engine_kwargs or {}),
         }
         self._engine: Any = None
+        self._engine_lock = threading.Lock()
+        self._batcher: MicroBatcher | None = None
+        self._merged_batches = 0
 
     def warm(self) -> None:
         self.engine()
 
     def engine(self):
+        with self._engine_lock:
+            return self._start_engine()
+
+    def _start_engine(self):
         if self._engine is None:
             try:
                 import vllm
@@ -128,7 +140,7 @@ class VLLMEngineLLM(BaseLLM):
             )
             for i in range(len(texts))
         ]
-        outs = engine.generate(texts, params, use_tqdm=False)
+        outs = self._merger().submit((texts, params))
         gens = [
             Generation(
                 texts=[c.text for c in o.outputs],
@@ -144,8 +156,39 @@ class VLLMEngineLLM(BaseLLM):
         self._record(gens, started)
         return gens
 
+    def counters(self) -> dict[str, float]:
+        """Usage counters plus ``llm_batches``: engine runs that served the calls (fewer than
+        ``llm_calls`` when concurrent calls were merged)."""
+        out = super().counters()
+        with self._lock:
+            out["llm_batches"] = self._merged_batches
+        return out
+
+    def _merger(self) -> MicroBatcher:
+        with self._engine_lock:
+            if self._batcher is None:
+                self._batcher = MicroBatcher(self._run_calls, max_batch=256, max_wait_s=0.0)
+            return self._batcher
+
+    def _run_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[list[Any]]:
+        """The batching worker: all queued calls in one ``engine.generate``."""
+        with self._lock:
+            self._merged_batches += 1
+        texts = [t for ts, _ in calls for t in ts]
+        params = [p for _, ps in calls for p in ps]
+        outs = self.engine().generate(texts, params, use_tqdm=False)
+        split, start = [], 0
+        for ts, _ in calls:
+            split.append(outs[start : start + len(ts)])
+            start += len(ts)
+        return split
+
     def close(self) -> None:
         """Shut the engine's worker processes down (the object may not be used afterwards)."""
+        with self._engine_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         engine, self._engine = self._engine, None
         if engine is None:
             return

@@ -14,6 +14,10 @@ Every scorer has ``score(intents, trajectories) -> list[float]``, ``counters()``
 ``threshold(quantile, of)``: a calibrated "looks successful" bar for Reflexion, and
 ``unit(scores)``: its scores mapped into [0, 1], increasing (the reward model through its
 validation scores' CDF), for MCTS, whose discounted backup needs values that cannot be negative.
+A scorer (like a policy) is shared by every task ``plan`` runs at once, so it must be thread-safe
+and charge what each call costs to the calling task with :func:`arm_exp.tally.charge`
+(``rm_calls``, ``rm_items``, ...): the per-episode counters are what was charged (see
+:class:`Meter`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from arm_exp import tally
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.objectives import Objective, measure
+from arm_exp.tally import Tally
 from arm_exp.types import Candidate, Episode, Trajectory
 
 
@@ -63,37 +69,65 @@ def require_scorer(planner: str, scorer: Scorer | None) -> Scorer:
 
 
 class Meter:
-    """Per-episode costs: deltas of the env's, policy's and scorer's cumulative counters."""
+    """Per-episode costs of one task, correct when several tasks share the policy and scorer.
+
+    A context manager: planners run a task inside ``with Meter(env, policy, scorer) as meter``
+    and build the episode (:func:`make_episode`) before it closes. Inside, the task's own
+    :func:`arm_exp.tally.scope` collects what the shared policy and scorer charge for this
+    task's calls (LLM calls and tokens, policy calls, reward-model calls, items and repeats,
+    judge calls), however many other tasks run beside it. The env is the task's alone while it
+    runs, so its costs (env steps, replayed steps) are deltas of its counters.
+
+    An episode reports the :attr:`KEYS` its sources count (a random policy has no LLM calls),
+    zero when the task made no such call.
+    """
 
     KEYS = {
-        "env_steps": ("env", "env_steps"),
-        "llm_calls": ("policy", "llm_calls"),
-        "completion_tokens": ("policy", "completion_tokens"),
-        "policy_calls": ("policy", "policy_calls"),
-        "rm_calls": ("scorer", "rm_calls"),
-        "rm_items": ("scorer", "rm_items"),
-        "rm_cache_hits": ("scorer", "rm_cache_hits"),
-        "replayed_steps": ("env", "replayed_steps"),
+        "env_steps": "env",
+        "replayed_steps": "env",
+        "llm_calls": "policy",
+        "prompt_tokens": "policy",
+        "completion_tokens": "policy",
+        "policy_calls": "policy",
+        "rm_calls": "scorer",
+        "rm_items": "scorer",
+        "rm_cache_hits": "scorer",
+        "judge_llm_calls": "scorer",
+        "judge_completion_tokens": "scorer",
     }
 
     def __init__(self, env: Env, policy: Policy, scorer: Scorer | None) -> None:
-        self.sources: dict[str, Any] = {"env": env, "policy": policy, "scorer": scorer}
-        self.start = self._read()
-        self.t0 = time.perf_counter()
+        self.env = env
+        sources: dict[str, Any] = {"env": env, "policy": policy, "scorer": scorer}
+        counted = {name: set(obj.counters()) for name, obj in sources.items() if obj is not None}
+        self.keys = [k for k, src in self.KEYS.items() if k in counted.get(src, ())]
+        self._scope: Any = None
+        self._tally: Tally | None = None
+        self.start: dict[str, float] = {}
+        self.t0 = 0.0
 
-    def _read(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for name, (src, key) in self.KEYS.items():
-            obj = self.sources[src]
-            if obj is not None:
-                c = obj.counters()
-                if key in c:
-                    out[name] = float(c[key])
-        return out
+    def __enter__(self) -> Meter:
+        self._scope = tally.scope()
+        self._tally = self._scope.__enter__()
+        self.start = {k: float(v) for k, v in self.env.counters().items()}
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._scope.__exit__(*exc)
 
     def counters(self) -> dict[str, float]:
-        now = self._read()
-        return {k: now[k] - self.start.get(k, 0.0) for k in now}
+        if self._tally is None:
+            raise RuntimeError("Meter.counters() outside `with Meter(...)`")
+        charged = self._tally.counts()
+        env_now = self.env.counters()
+        out = {}
+        for k in self.keys:
+            if self.KEYS[k] == "env":
+                out[k] = float(env_now[k]) - self.start.get(k, 0.0)
+            else:
+                out[k] = charged.get(k, 0.0)
+        return out
 
     def wall_s(self) -> float:
         return time.perf_counter() - self.t0

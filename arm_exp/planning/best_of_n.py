@@ -47,24 +47,27 @@ class BestOfNPlanner:
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
         scorer = require_scorer(self.name, scorer)
-        meter = Meter(env, policy, scorer)
-        root = start_cursor(
-            env, EpisodeJob(f"{task_id}/root", task_id, derive_seed(self.seed, self.name, task_id))
-        )
-        cursors = [
-            fork_cursor(root, env, f"{task_id}/{k}", derive_seed(self.seed, self.name, task_id, k))
-            for k in range(self.n)
-        ]
-        run_cursors(env, policy, cursors, self.temperature, self.max_retries, self.max_steps)
-        trajs = [c.trajectory for c in cursors]
-        values = scorer.score([t.intent for t in trajs], trajs)
-        best = argmax(combine(values, trajs, self.objective))
-        return make_episode(
-            self.name,
-            task_id,
-            trajs[best],
-            values[best],
-            [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
-            meter,
-            objective=self.objective,
-        )
+        with Meter(env, policy, scorer) as meter:
+            root = start_cursor(
+                env,
+                EpisodeJob(f"{task_id}/root", task_id, derive_seed(self.seed, self.name, task_id)),
+            )
+            cursors = [
+                fork_cursor(
+                    root, env, f"{task_id}/{k}", derive_seed(self.seed, self.name, task_id, k)
+                )
+                for k in range(self.n)
+            ]
+            run_cursors(env, policy, cursors, self.temperature, self.max_retries, self.max_steps)
+            trajs = [c.trajectory for c in cursors]
+            values = scorer.score([t.intent for t in trajs], trajs)
+            best = argmax(combine(values, trajs, self.objective))
+            return make_episode(
+                self.name,
+                task_id,
+                trajs[best],
+                values[best],
+                [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
+                meter,
+                objective=self.objective,
+            )

@@ -276,82 +276,85 @@ class MCTSPlanner:
     # -- the search -----------------------------------------------------------------------
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
         scorer = require_scorer(self.name, scorer)
-        meter = Meter(env, policy, scorer)
-        seed = derive_seed(self.seed, self.name, task_id)
-        root_cursor = start_cursor(env, EpisodeJob(f"{task_id}/mcts", task_id, seed))
-        base = root_cursor.trajectory
-        root = Node(None, None, 0, snap=root_cursor.snap)
-        horizon = min(self.horizon or self.max_steps, self.max_steps)
-        rng = random.Random(seed)
-        stats = {"tree_nodes": 1.0, "merged_children": 0.0, "invalid_children": 0.0}
-        # (planning value, scorer score, trajectory) of every completed rollout
-        completed: list[tuple[float, float, Trajectory]] = []
-        per_rollout_steps: list[int] = []
-        depths: list[int] = []
+        with Meter(env, policy, scorer) as meter:
+            seed = derive_seed(self.seed, self.name, task_id)
+            root_cursor = start_cursor(env, EpisodeJob(f"{task_id}/mcts", task_id, seed))
+            base = root_cursor.trajectory
+            root = Node(None, None, 0, snap=root_cursor.snap)
+            horizon = min(self.horizon or self.max_steps, self.max_steps)
+            rng = random.Random(seed)
+            stats = {"tree_nodes": 1.0, "merged_children": 0.0, "invalid_children": 0.0}
+            # (planning value, scorer score, trajectory) of every completed rollout
+            completed: list[tuple[float, float, Trajectory]] = []
+            per_rollout_steps: list[int] = []
+            depths: list[int] = []
 
-        def env_steps() -> float:
-            return float(env.counters().get("env_steps", 0))
+            def env_steps() -> float:
+                return float(env.counters().get("env_steps", 0))
 
-        for r in range(self.rollouts):
-            before = env_steps()
-            path = self._select(root)
-            if path[-1].snap is None and not self._materialize(env, path, stats):
-                per_rollout_steps.append(int(env_steps() - before))
-                depths.append(path[-2].depth + 1)
-                continue
-            leaf = path[-1]
-            if leaf.terminal:
-                if leaf.done_traj is None:
-                    leaf.done_traj = self._trajectory(base, path, f"r{r}")
-                    score = scorer.score([base.intent], [leaf.done_traj])[0]
-                    leaf.score_cache = score
-                    completed.append(
-                        (
-                            combine([score], [leaf.done_traj], self.objective)[0],
-                            score,
-                            leaf.done_traj,
+            for r in range(self.rollouts):
+                before = env_steps()
+                path = self._select(root)
+                if path[-1].snap is None and not self._materialize(env, path, stats):
+                    per_rollout_steps.append(int(env_steps() - before))
+                    depths.append(path[-2].depth + 1)
+                    continue
+                leaf = path[-1]
+                if leaf.terminal:
+                    if leaf.done_traj is None:
+                        leaf.done_traj = self._trajectory(base, path, f"r{r}")
+                        score = scorer.score([base.intent], [leaf.done_traj])[0]
+                        leaf.score_cache = score
+                        completed.append(
+                            (
+                                combine([score], [leaf.done_traj], self.objective)[0],
+                                score,
+                                leaf.done_traj,
+                            )
                         )
+                    assert leaf.score_cache is not None
+                    traj, score = leaf.done_traj, leaf.score_cache
+                else:
+                    if leaf.children is None and leaf.depth < horizon:
+                        self._expand(env, policy, base, path, rng)
+                    prefix = self._trajectory(base, path, f"r{r}")
+                    cursor = Cursor(
+                        ctx=AgentContext(
+                            base.intent,
+                            prefix,
+                            env.valid_actions,
+                            random.Random(derive_seed(seed, r)),
+                        ),
+                        snap=leaf.snap,
+                        finished=leaf.depth >= horizon,
                     )
-                assert leaf.score_cache is not None
-                traj, score = leaf.done_traj, leaf.score_cache
-            else:
-                if leaf.children is None and leaf.depth < horizon:
-                    self._expand(env, policy, base, path, rng)
-                prefix = self._trajectory(base, path, f"r{r}")
-                cursor = Cursor(
-                    ctx=AgentContext(
-                        base.intent, prefix, env.valid_actions, random.Random(derive_seed(seed, r))
-                    ),
-                    snap=leaf.snap,
-                    finished=leaf.depth >= horizon,
-                )
-                run_cursors(env, policy, [cursor], self.rollout_temperature, 0, horizon)
-                traj = cursor.trajectory
-                score = scorer.score([base.intent], [traj])[0]
-                completed.append((combine([score], [traj], self.objective)[0], score, traj))
-            bonus = combine([0.0], [traj], self.objective)[0]
-            self._backup(path, self._value(scorer, score), bonus, leaf.terminal)
-            per_rollout_steps.append(int(env_steps() - before))
-            depths.append(len(traj.steps))
+                    run_cursors(env, policy, [cursor], self.rollout_temperature, 0, horizon)
+                    traj = cursor.trajectory
+                    score = scorer.score([base.intent], [traj])[0]
+                    completed.append((combine([score], [traj], self.objective)[0], score, traj))
+                bonus = combine([0.0], [traj], self.objective)[0]
+                self._backup(path, self._value(scorer, score), bonus, leaf.terminal)
+                per_rollout_steps.append(int(env_steps() - before))
+                depths.append(len(traj.steps))
 
-        if not completed:
-            raise RuntimeError(
-                f"mcts on task {task_id}: no rollout completed (every action was invalid)"
+            if not completed:
+                raise RuntimeError(
+                    f"mcts on task {task_id}: no rollout completed (every action was invalid)"
+                )
+            finished = [c for c in completed if c[2].done] or completed
+            _, best_score, best = max(finished, key=lambda c: c[0])
+            return make_episode(
+                self.name,
+                task_id,
+                best,
+                best_score,
+                [candidate(t, s, self.objective) for _, s, t in completed],
+                meter,
+                extra={
+                    "rollouts": float(self.rollouts),
+                    **stats,
+                    "max_env_steps_per_rollout": float(max(per_rollout_steps)),
+                },
+                meta={"rollout_env_steps": per_rollout_steps, "rollout_depths": depths},
+                objective=self.objective,
             )
-        finished = [c for c in completed if c[2].done] or completed
-        _, best_score, best = max(finished, key=lambda c: c[0])
-        return make_episode(
-            self.name,
-            task_id,
-            best,
-            best_score,
-            [candidate(t, s, self.objective) for _, s, t in completed],
-            meter,
-            extra={
-                "rollouts": float(self.rollouts),
-                **stats,
-                "max_env_steps_per_rollout": float(max(per_rollout_steps)),
-            },
-            meta={"rollout_env_steps": per_rollout_steps, "rollout_depths": depths},
-            objective=self.objective,
-        )

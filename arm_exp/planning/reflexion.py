@@ -99,51 +99,53 @@ class ReflexionPlanner:
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
         scorer = require_scorer(self.name, scorer)
-        meter = Meter(env, policy, scorer)
-        raw = self.threshold is not None
-        threshold = (
-            float(self.threshold)  # type: ignore[arg-type]
-            if raw
-            else scorer.threshold(self.threshold_quantile, self.threshold_of)
-        )
-        reflect = getattr(policy, "reflect", None)
-        reflections: list[str] = []
-        trajs: list[Trajectory] = []
-        values: list[float] = []
-        stopped = False
-        for k in range(self.trials):
-            job = EpisodeJob(
-                f"{task_id}/{k}",
-                task_id,
-                derive_seed(self.seed, self.name, task_id, k),
-                reflections=list(reflections),
+        with Meter(env, policy, scorer) as meter:
+            raw = self.threshold is not None
+            threshold = (
+                float(self.threshold)  # type: ignore[arg-type]
+                if raw
+                else scorer.threshold(self.threshold_quantile, self.threshold_of)
             )
-            cursor = start_cursor(env, job)
-            run_cursors(env, policy, [cursor], self.temperature, self.max_retries, self.max_steps)
-            traj = cursor.trajectory
-            traj.meta["reflections"] = list(reflections)
-            value = scorer.score([traj.intent], [traj])[0]
-            trajs.append(traj)
-            values.append(value)
-            if value > threshold or (not raw and value == threshold):
-                stopped = True
-                break
-            if callable(reflect) and k < self.trials - 1:
-                reflections.append(reflect(traj.intent, traj, self.reflection_max_tokens))
-        best = self._pick(values, trajs, stopped)
-        return make_episode(
-            self.name,
-            task_id,
-            trajs[best],
-            values[best],
-            [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
-            meter,
-            objective=self.objective,
-            extra={
-                "trials": float(len(trajs)),
-                "stopped_at_threshold": float(stopped),
-                "threshold": threshold,
-                "answer_trial": float(best),
-            },
-            meta={"reflections": reflections},
-        )
+            reflect = getattr(policy, "reflect", None)
+            reflections: list[str] = []
+            trajs: list[Trajectory] = []
+            values: list[float] = []
+            stopped = False
+            for k in range(self.trials):
+                job = EpisodeJob(
+                    f"{task_id}/{k}",
+                    task_id,
+                    derive_seed(self.seed, self.name, task_id, k),
+                    reflections=list(reflections),
+                )
+                cursor = start_cursor(env, job)
+                run_cursors(
+                    env, policy, [cursor], self.temperature, self.max_retries, self.max_steps
+                )
+                traj = cursor.trajectory
+                traj.meta["reflections"] = list(reflections)
+                value = scorer.score([traj.intent], [traj])[0]
+                trajs.append(traj)
+                values.append(value)
+                if value > threshold or (not raw and value == threshold):
+                    stopped = True
+                    break
+                if callable(reflect) and k < self.trials - 1:
+                    reflections.append(reflect(traj.intent, traj, self.reflection_max_tokens))
+            best = self._pick(values, trajs, stopped)
+            return make_episode(
+                self.name,
+                task_id,
+                trajs[best],
+                values[best],
+                [candidate(t, v, self.objective) for t, v in zip(trajs, values, strict=True)],
+                meter,
+                objective=self.objective,
+                extra={
+                    "trials": float(len(trajs)),
+                    "stopped_at_threshold": float(stopped),
+                    "threshold": threshold,
+                    "answer_trial": float(best),
+                },
+                meta={"reflections": reflections},
+            )

@@ -44,11 +44,11 @@ class SamplingPlanner:
         self.seed = seed
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
-        meter = Meter(env, policy, scorer)
-        cursor = start_cursor(
-            env, EpisodeJob(f"{task_id}/0", task_id, derive_seed(self.seed, self.name, task_id))
-        )
-        run_cursors(env, policy, [cursor], self.temperature, self.max_retries, self.max_steps)
-        traj = cursor.trajectory
-        value = scorer.score([traj.intent], [traj])[0] if scorer is not None else None
-        return make_episode(self.name, task_id, traj, value, [candidate(traj, value)], meter)
+        with Meter(env, policy, scorer) as meter:
+            cursor = start_cursor(
+                env, EpisodeJob(f"{task_id}/0", task_id, derive_seed(self.seed, self.name, task_id))
+            )
+            run_cursors(env, policy, [cursor], self.temperature, self.max_retries, self.max_steps)
+            traj = cursor.trajectory
+            value = scorer.score([traj.intent], [traj])[0] if scorer is not None else None
+            return make_episode(self.name, task_id, traj, value, [candidate(traj, value)], meter)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
 from collections.abc import Sequence
 
-from arm_exp.llm.base import LLM
+from arm_exp.llm.base import LLM, USAGE_KEYS, backend_counters, usage
 from arm_exp.reward.render import Renderer
+from arm_exp.rollout import derive_seed
+from arm_exp.tally import charge
 from arm_exp.types import Trajectory
 
 
@@ -19,11 +24,14 @@ class OracleScorer:
 
     def __init__(self, success_score: float = 1.0) -> None:
         self.success_score = success_score
+        self._lock = threading.Lock()
         self._counters = {"oracle_calls": 0.0, "oracle_items": 0.0}
 
     def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
-        self._counters["oracle_calls"] += 1
-        self._counters["oracle_items"] += len(trajectories)
+        with self._lock:
+            self._counters["oracle_calls"] += 1
+            self._counters["oracle_items"] += len(trajectories)
+        charge(oracle_calls=1, oracle_items=len(trajectories))
         return [float(t.score) for t in trajectories]
 
     def threshold(self, quantile: float, of: str = "negative") -> float:
@@ -34,7 +42,8 @@ class OracleScorer:
         return [float(s) for s in scores]
 
     def counters(self) -> dict[str, float]:
-        return dict(self._counters)
+        with self._lock:
+            return dict(self._counters)
 
 
 _YES = re.compile(r"\b(yes|no)\b", re.I)
@@ -47,6 +56,11 @@ class PolicyJudgeScorer:
     The trajectory is rendered exactly as for the reward model (same renderer settings as the
     benchmark's), followed by the same closing question; the judge answers ``samples`` times and
     the score is the share of "yes" answers (unparseable answers count as "no").
+
+    Each call is seeded from ``seed`` and its prompts, so a trajectory gets the same verdict
+    whenever (and beside whatever) it is judged. The LLM may be the policy's own object:
+    :meth:`counters` are the judge's usage (``judge_llm_calls``, ...) plus the backend's counters
+    (``judge_llm_requests``, ...), and every call is charged to the calling task's tally.
     """
 
     def __init__(
@@ -65,7 +79,13 @@ class PolicyJudgeScorer:
         self.temperature = temperature if samples > 1 else 0.0
         self.max_tokens = max_tokens
         self.seed = seed
-        self._counters = {"judge_calls": 0.0, "judge_items": 0.0, "judge_unparsed": 0.0}
+        self._lock = threading.Lock()
+        self._counters: dict[str, float] = {
+            "judge_calls": 0.0,
+            "judge_items": 0.0,
+            "judge_unparsed": 0.0,
+            **{f"judge_{k}": 0 for k in USAGE_KEYS},
+        }
 
     def prompt(self, intent: str, trajectory: Trajectory) -> list[dict[str, str]]:
         head, tail = self.renderer.render(intent, trajectory)
@@ -75,24 +95,35 @@ class PolicyJudgeScorer:
         ]
 
     def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
-        self._counters["judge_calls"] += 1
-        self._counters["judge_items"] += len(trajectories)
+        prompts = [self.prompt(i, t) for i, t in zip(intents, trajectories, strict=True)]
+        started = time.perf_counter()
         gens = self.llm.generate(
-            [self.prompt(i, t) for i, t in zip(intents, trajectories, strict=True)],
+            prompts,
             n=self.samples,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
-            seed=self.seed + int(self._counters["judge_calls"]),
+            seed=derive_seed(self.seed, json.dumps(prompts, sort_keys=True)),
         )
         out = []
+        unparsed = 0
         for g in gens:
             votes = []
             for text in g.texts:
                 m = _YES.search((text or "")[:_JUDGE_CHARS])
                 if m is None:
-                    self._counters["judge_unparsed"] += 1
+                    unparsed += 1
                 votes.append(1.0 if m and m.group(1).lower() == "yes" else 0.0)
             out.append(sum(votes) / len(votes))
+        used = {
+            "judge_calls": 1,
+            "judge_items": len(trajectories),
+            "judge_unparsed": unparsed,
+            **{f"judge_{k}": v for k, v in usage(gens, time.perf_counter() - started).items()},
+        }
+        with self._lock:
+            for k, v in used.items():
+                self._counters[k] += v
+        charge(**used)
         return out
 
     def threshold(self, quantile: float, of: str = "negative") -> float:
@@ -103,4 +134,6 @@ class PolicyJudgeScorer:
         return [float(s) for s in scores]
 
     def counters(self) -> dict[str, float]:
-        return {**self._counters, **{f"judge_{k}": v for k, v in self.llm.counters().items()}}
+        with self._lock:
+            own = dict(self._counters)
+        return {**own, **{f"judge_{k}": v for k, v in backend_counters(self.llm).items()}}

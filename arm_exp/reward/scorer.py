@@ -6,7 +6,18 @@
 - an LRU cache keyed by a hash of the rendered text: Best-of-N duplicates and MCTS re-visits are
   never scored twice (``rm_cache_hits`` counts them);
 - misses are sorted by length and scored in batches (little padding) under
-  ``torch.inference_mode``, so 100 trajectories cost a few forward passes, not 100.
+  ``torch.inference_mode``, so 100 trajectories cost a few forward passes, not 100;
+- the scorer is shared by every task ``plan`` runs at once: the cache is guarded by a lock and
+  forward passes run outside it, one at a time. With ``merge_calls`` the misses of concurrent
+  calls share forward passes: they go to one :class:`~arm_exp.serving.MicroBatcher` worker,
+  which batches whatever queued while it was busy. Off by default: a score then depends in its
+  last bits on how many rows its batch had (float32 kernels change with the batch's shape),
+  so episodes would no longer be byte-identical across ``plan.concurrency``; on CPU the merged
+  batches also save little (see ``docs/benchmarks.md``).
+
+Per task (inside a :func:`arm_exp.tally.scope`), ``rm_cache_hits`` counts the items that task
+had already asked for (or asked for twice in one call): a count that does not depend on which
+other tasks ran before or beside it. The scorer's own :meth:`counters` count every hit.
 
 Checkpoints are read with ``torch.load(weights_only=True)``: no pickle of untrusted files.
 """
@@ -27,6 +38,8 @@ from arm_exp.artifacts import ArtifactError
 from arm_exp.reward.model import Calibration, RewardModel, RewardModelSpec
 from arm_exp.reward.module import CKPT_KEY
 from arm_exp.reward.render import Renderer
+from arm_exp.serving import MicroBatcher
+from arm_exp.tally import charge, innermost
 from arm_exp.types import Trajectory
 
 
@@ -44,7 +57,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 class RewardScorer:
-    """Batched, cached scoring of (intent, trajectory) pairs with a trained reward model."""
+    """Batched, cached scoring of (intent, trajectory) pairs with a trained reward model.
+
+    Args:
+        batch_size: items per forward pass.
+        cache_size: scores kept (least recently used evicted).
+        merge_calls: score the misses of concurrent calls in shared forward passes (see the
+            module docstring for what it costs in reproducibility).
+        merge_wait_s: with ``merge_calls``, how long the batching worker waits for more calls
+            before a forward pass (0: it takes what queued while it was busy, so a lone caller
+            never waits).
+    """
 
     def __init__(
         self,
@@ -54,6 +77,8 @@ class RewardScorer:
         batch_size: int = 32,
         cache_size: int = 100_000,
         device: str = "cpu",
+        merge_calls: bool = False,
+        merge_wait_s: float = 0.0,
     ) -> None:
         self.model = model.to(device).eval()
         self.renderer = renderer
@@ -61,8 +86,12 @@ class RewardScorer:
         self.batch_size = batch_size
         self.cache_size = cache_size
         self.device = device
+        self.merge_calls = merge_calls
+        self.merge_wait_s = merge_wait_s
+        self._forward_lock = threading.Lock()
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
+        self._batcher: MicroBatcher | None = None
         self._counters = {
             "rm_calls": 0,
             "rm_items": 0,
@@ -79,6 +108,8 @@ class RewardScorer:
         device: str = "cpu",
         batch_size: int = 32,
         cache_size: int = 100_000,
+        merge_calls: bool = False,
+        merge_wait_s: float = 0.0,
     ) -> RewardScorer:
         ckpt_path = resolve_checkpoint(path)
         try:
@@ -115,6 +146,8 @@ class RewardScorer:
             batch_size=batch_size,
             cache_size=cache_size,
             device=device,
+            merge_calls=merge_calls,
+            merge_wait_s=merge_wait_s,
         )
 
     def key(self, head: str, tail: str) -> bytes:
@@ -143,22 +176,64 @@ class RewardScorer:
                     self._counters["rm_cache_hits"] += 1  # a duplicate within this call
                 else:
                     todo[k] = rendered[i]
-            if todo:
-                computed = dict(zip(todo, self._forward(list(todo.values())), strict=True))
+        if todo:
+            pairs = list(todo.values())
+            if self.merge_calls:
+                values = self._merger().submit(pairs)
+            else:
+                with self._forward_lock:
+                    values = self._forward(pairs)
+            computed = dict(zip(todo, values, strict=True))
+            with self._lock:
                 for k, s in computed.items():
-                    self._cache[k] = s
+                    # Another caller may have scored the same item meanwhile: keep one value.
+                    s = self._cache.setdefault(k, s)
+                    computed[k] = s
                     if len(self._cache) > self.cache_size:
                         self._cache.popitem(last=False)
-                for i, k in enumerate(keys):
-                    if out[i] is None:
-                        out[i] = computed[k]
+            for i, k in enumerate(keys):
+                if out[i] is None:
+                    out[i] = computed[k]
+        with self._lock:
             self._counters["rm_time_s"] += time.perf_counter() - started
+        self._charge(keys)
         return [float(x) for x in out]  # type: ignore[arg-type]
+
+    def _charge(self, keys: list[bytes]) -> None:
+        """Charge the calling task: its calls, items and the items it had already asked for."""
+        tally = innermost()
+        if tally is None:
+            return
+        seen = tally.memo(id(self))
+        repeats = 0
+        for k in keys:
+            repeats += k in seen
+            seen.add(k)
+        charge(rm_calls=1, rm_items=len(keys), rm_cache_hits=repeats)
+
+    def _merger(self) -> MicroBatcher:
+        with self._lock:
+            if self._batcher is None:
+                self._batcher = MicroBatcher(
+                    self._forward_calls, max_batch=256, max_wait_s=self.merge_wait_s
+                )
+            return self._batcher
+
+    def _forward_calls(self, calls: list[list[tuple[str, str]]]) -> list[list[float]]:
+        """The batching worker: every queued call's pairs in shared forward passes."""
+        flat = [pair for call in calls for pair in call]
+        scores = self._forward(flat)
+        out, start = [], 0
+        for call in calls:
+            out.append(scores[start : start + len(call)])
+            start += len(call)
+        return out
 
     def _forward(self, pairs: list[tuple[str, str]]) -> list[float]:
         ids = self.model.encode(pairs)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         result = [0.0] * len(ids)
+        batches = 0
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
@@ -166,8 +241,10 @@ class RewardScorer:
                 rewards = self.model(**{k: v.to(self.device) for k, v in batch.items()})
                 for i, r in zip(idx, rewards.float().cpu().tolist(), strict=True):
                     result[i] = r
-                self._counters["rm_batches"] += 1
-        self._counters["rm_forward_items"] += len(ids)
+                batches += 1
+        with self._lock:
+            self._counters["rm_batches"] += batches
+            self._counters["rm_forward_items"] += len(ids)
         return result
 
     def score_one_at_a_time(
@@ -198,6 +275,13 @@ class RewardScorer:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+    def close(self) -> None:
+        """Stop the batching worker (a later call starts a new one)."""
+        with self._lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
 
     def info(self) -> dict[str, Any]:
         return {"spec": self.model.spec.config(), "renderer": self.renderer.config()}

@@ -10,6 +10,13 @@ customizable reward target (``objective=fewer_actions|lower_price``, which fills
 ``planner.objective``) also ``objective_value`` and ``planning_value``, while ``score`` and the
 success rate stay the benchmark's and ``scorer_score`` the scorer's own.
 ``rm_ckpt`` is required when ``scorer=rm``; a planner that needs a scorer refuses ``scorer=none``.
+
+Up to ``plan.concurrency`` tasks run at once (:func:`~arm_exp.planning.runner.plan_tasks`;
+default: the LLM server's ``llm.max_concurrency``, else 1); the episodes do not depend on it.
+``wall_s`` is then each task's own wall time (the stage's is in the manifest). The LLM backend's
+stage totals join the metrics: ``llm_requests``, ``llm_retries``, ``llm_request_p50_s`` /
+``llm_request_p95_s``, ``llm_peak_in_flight`` (a server) or ``llm_batches`` (an in-process
+model's merged runs), and ``concurrency``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 from hydra.utils import get_class, instantiate
@@ -25,7 +33,9 @@ from omegaconf import DictConfig, OmegaConf
 from arm_exp.artifacts import ResumableJsonl, load_manifest
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice, container
+from arm_exp.llm.shared import SharedLLMs
 from arm_exp.planning.base import PlanningError
+from arm_exp.planning.runner import default_concurrency, live_counters, plan_tasks
 from arm_exp.reward.scorer import resolve_checkpoint
 from arm_exp.stages.run import (
     KeySpec,
@@ -42,7 +52,7 @@ log = logging.getLogger(__name__)
 
 EPISODES = "episodes.jsonl"
 USES = ("benchmark", "llm", "policy", "planner", "objective", "scorer", "rm_ckpt", "split",
-        "limit", "task_ids")  # fmt: skip
+        "limit", "task_ids", "plan")  # fmt: skip
 KEY_FIELDS = ("benchmark", "split", "limit", "task_ids", "seed", "policy", "planner")
 
 
@@ -62,11 +72,12 @@ def scorer_name(cfg: DictConfig) -> str:
 
 
 def _scorer_key(cfg: DictConfig) -> dict:
-    """The scorer's config without the checkpoint path (the checkpoint enters by its key)."""
+    """The scorer's config without the checkpoint path (the checkpoint enters by its key) and
+    without ``merge_calls`` (how concurrent tasks share forward passes, like ``plan.*``)."""
     node = cfg.get("scorer") if uses_scorer(cfg) else None
     if node is None:
         return {"scorer": None}
-    return {"scorer": {k: container(node[k]) for k in node if k != "path"}}
+    return {"scorer": {k: container(node[k]) for k in node if k not in ("path", "merge_calls")}}
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
@@ -102,32 +113,43 @@ def run(cfg: DictConfig) -> dict[str, float]:
     train_run = _train_run(inputs["rm_ckpt"]) if "rm_ckpt" in inputs else {}
     if "rm_ckpt" in inputs:
         upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
-    env = instantiate(cfg.benchmark.env)
-    tasks = select_tasks(env, cfg)
-    policy = instantiate(cfg.policy)
+    make_env = instantiate(cfg.benchmark.env, _partial_=True)
+    probe = make_env()
+    tasks = select_tasks(probe, cfg)
+    probe.close()
+    llms = SharedLLMs()  # policy=llm scorer=policy_judge: one backbone, not two
+    policy = llms.instantiate(cfg.policy)
     planner = instantiate(cfg.planner)
-    scorer = instantiate(cfg.scorer) if uses_scorer(cfg) and cfg.get("scorer") else None
+    scorer = llms.instantiate(cfg.scorer) if uses_scorer(cfg) and cfg.get("scorer") else None
+    concurrency = cfg.plan.concurrency or default_concurrency(policy, scorer)
     split = str(cfg.split)
-    policy_name = choice("policy", "policy")
+    policy_name = str(choice("policy", "policy"))
 
     def produce(todo: list[str]) -> Iterator[Episode]:
-        for task_id in todo:
+        with closing(plan_tasks(todo, make_env, planner, policy, scorer, concurrency)) as done:
             try:
-                episode = planner.plan(task_id, env, policy, scorer)
+                for episode in done:
+                    episode.split = split
+                    episode.policy = policy_name
+                    episode.scorer = scorer_label
+                    yield episode
             except PlanningError as e:
                 raise ConfigError(str(e)) from None
-            episode.id = task_id
-            episode.split = split
-            episode.policy = policy_name
-            episode.scorer = scorer_label
-            yield episode
 
     store = ResumableJsonl(stage.dir / EPISODES, Episode.from_dict, to_json, key=lambda e: e.id)
     try:
-        episodes, _ = collect(store, tasks, produce, f"plan {planner_name}/{scorer_label}")
+        episodes, _ = collect(
+            store,
+            tasks,
+            produce,
+            f"plan {planner_name}/{scorer_label}",
+            heartbeat=live_counters(policy, scorer),
+        )
     finally:
-        env.close()
+        llms.close()
     metrics = episode_metrics(episodes, f"plan/{split}")
+    metrics[f"plan/{split}/concurrency"] = float(concurrency)
+    metrics.update({f"plan/{split}/{k}": v for k, v in llms.backend_counters().items()})
     uses_llm = "llm" in cfg.policy or (scorer is not None and "llm" in cfg.scorer)
     benchmark = episodes[0].benchmark if episodes else str(cfg.benchmark.name)
     report_metric = str(OmegaConf.select(cfg, "benchmark.report_metric", default="success_rate"))

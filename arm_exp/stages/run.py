@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -264,20 +265,22 @@ def collect(
     produce: Callable[[list[str]], Iterable[T]],
     desc: str,
     postfix: Callable[[ResumableJsonl[T]], dict[str, str]] | None = None,
+    heartbeat: Callable[[], dict[str, Any]] | None = None,
 ) -> tuple[list[T], int]:
     """The records of ``ids`` in ``store``: those already there (an interrupted run), then
     ``produce(todo)`` for the rest, appended as they come under a progress bar; the file is
     rewritten in ``ids`` order at the end (a resumed run equals an uninterrupted one).
 
     Returns the records and how many were already there. ``produce`` yields one record per id
-    (in any order); the store is closed even when it raises.
+    (in any order); the store is closed even when it raises. ``heartbeat`` (live counters, e.g.
+    tokens so far) refreshes the bar's postfix while a long record is being produced.
     """
     todo = [i for i in ids if i not in store]
     resumed = len(ids) - len(todo)
     if resumed:
         log.info("resuming: %d of %d records already in %s", resumed, len(ids), store.path)
     try:
-        with progress(len(ids), desc, resumed) as bar:
+        with progress(len(ids), desc, resumed) as bar, Heartbeat(bar, heartbeat):
             for record in produce(todo):
                 store.append(record)
                 bar.update()
@@ -296,6 +299,42 @@ def progress(total: int, desc: str, initial: int = 0):
     return tqdm(
         total=total, initial=initial, desc=desc, mininterval=0.5 if tty else 30.0, dynamic_ncols=tty
     )
+
+
+class Heartbeat:
+    """Refresh a progress bar's postfix from ``read()`` while work is under way.
+
+    One record can take minutes (an MCTS task with an LLM on CPU): the bar's count alone does
+    not show that it moves. A daemon thread sets the postfix every ``every_s`` seconds (at
+    least the bar's ``mininterval``: 30 s in batch logs). ``read=None``: does nothing.
+    """
+
+    def __init__(
+        self, bar: Any, read: Callable[[], dict[str, Any]] | None, every_s: float = 2.0
+    ) -> None:
+        self.bar = bar
+        self.read = read
+        self.every_s = max(every_s, float(getattr(bar, "mininterval", 0.0) or 0.0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="progress-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if self.read is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        assert self.read is not None
+        while not self._stop.wait(self.every_s):
+            try:
+                self.bar.set_postfix(self.read(), refresh=True)
+            except Exception as e:  # noqa: BLE001 - a progress line never stops a run
+                log.debug("progress heartbeat: %s", e)
 
 
 def summary(metrics: dict[str, float]) -> str:

@@ -51,3 +51,45 @@ def test_many_samples_of_long_prompts_share_prefill(smollm2):
     b = smollm2.generate(prompts, n=20, temperature=1.0, max_tokens=6, seed=3)
     assert [len(g.texts) for g in a] == [20, 20] and [g.texts for g in a] == [g.texts for g in b]
     assert all(len(g.completion_tokens) == 20 for g in a)
+
+
+def test_concurrent_calls_are_merged_into_shared_batches(smollm2):
+    import threading
+
+    before = smollm2.counters()
+    barrier = threading.Barrier(4)
+    out: dict[int, list] = {}
+
+    def call(k: int) -> None:
+        barrier.wait()  # four tasks call at the same time
+        prompt = [{"role": "user", "content": f"Name {k + 2} colors."}]
+        out[k] = smollm2.generate([prompt], n=2, temperature=1.0, max_tokens=6, seed=k)
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = smollm2.counters()
+    assert after["llm_calls"] - before["llm_calls"] == 4
+    assert after["llm_batches"] - before["llm_batches"] < 4  # some calls shared a batch
+    assert all(len(g[0].texts) == 2 and len(g[0].completion_tokens) == 2 for g in out.values())
+
+
+def test_row_sampler_draws_do_not_depend_on_batch_neighbours():
+    """Each row samples with its own generator: a row's draws are the same alone or in a batch
+    (the property that lets concurrent calls share a batch without changing their samples)."""
+    import torch
+
+    from arm_exp.llm.hf_local import _RowSampler
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 50)
+    alone = _RowSampler([11], temperature=1.0, top_p=0.9)
+    batched = _RowSampler([5, 11, 7], temperature=1.0, top_p=0.9)
+    for _ in range(20):
+        solo = alone(None, logits[1:2]).argmax(-1)
+        rows = batched(None, logits).argmax(-1)
+        assert rows[1] == solo[0]
+        kept = torch.softmax(logits[1], -1).sort(descending=True)
+        assert solo[0] in kept.indices[: int((kept.values.cumsum(0) < 0.9).sum()) + 1]

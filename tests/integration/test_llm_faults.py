@@ -112,6 +112,8 @@ def test_fault_is_retried_then_the_request_succeeds(server, fault):
         llm.close()
     assert gen.texts == ["ok", "ok"]
     assert len(handler.seen) == 3 and not handler.faults  # two faults, then the answer
+    c = llm.counters()  # what the stage's metrics get
+    assert c["llm_requests"] == 3 and c["llm_retries"] == 2
 
 
 @pytest.mark.parametrize("fault", ["503", "hang", "truncated", "empty"])

@@ -14,6 +14,7 @@ from arm_exp.planning.greedy import GreedyPlanner
 from arm_exp.planning.mcts import MCTSPlanner
 from arm_exp.planning.reflexion import ReflexionPlanner
 from arm_exp.planning.sampling import SamplingPlanner
+from arm_exp.tally import charge
 from arm_exp.types import Trajectory
 
 TARGET = "RLR"
@@ -79,6 +80,7 @@ class PrefixScorer:
 
     def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
         self.calls += 1
+        charge(rm_calls=1)  # the Scorer protocol: costs are charged to the calling task
         out = []
         for t in trajectories:
             path = "".join(t.actions)
