@@ -25,14 +25,18 @@ from arm_exp.stages.common import compose
 from arm_exp.types import Triplet
 from tests.conftest import ROOT, run_stage
 
-DECODER = ["reward_model=smollm2_135m", "reward_model.max_length=32"]
-# Stage runs: one training group of 5 pairs (one optimizer step an epoch), one validation group.
+# 48 tokens: the task, the last action and the closing question (ARMAP's reward models read up to
+# 4096; the tail is kept, so positives and negatives still differ).
+DECODER = ["reward_model=smollm2_135m", "reward_model.max_length=48"]
+# Stage runs: one batch of 2 pairs per epoch and per validation (the data module still splits
+# all triplets; Lightning stops each loop after one batch).
 STAGE = [
     *DECODER,
     "train.optimizer.lr=1e-3",
-    "train.data.batch_size=5",
-    "train.data.train_fraction=0.01",
-    "train.data.val_fraction=0.01",
+    "train.data.batch_size=2",
+    "train.data.val_fraction=0.1",
+    "+trainer.limit_train_batches=1",
+    "+trainer.limit_val_batches=1",
     "trainer.enable_progress_bar=false",
 ]
 FIXED_STEPS = 4
@@ -72,7 +76,7 @@ def fixed_batch(tmp_path_factory, triplets_game24):
         renderer,
         module.model.encode,
         module.model.collate,
-        batch_size=4,
+        batch_size=2,
         val_fraction=0.0,
     )
     data.setup()
@@ -97,7 +101,7 @@ def fixed_batch(tmp_path_factory, triplets_game24):
     trainer.fit(module, train_dataloaders=DataLoader([batch] * FIXED_STEPS, batch_size=None))
     after = loss()
     ckpt = out / "fixed.ckpt"
-    trainer.save_checkpoint(str(ckpt))
+    trainer.save_checkpoint(str(ckpt), weights_only=True)
     module.model.eval()
     return {"module": module, "before": before, "after": after, "ckpt": ckpt, "trainer": trainer}
 
@@ -141,7 +145,7 @@ def test_checkpoint_holds_adapters_and_head_and_scores_like_the_model(
     keys = list(ckpt["state_dict"])
     assert keys and all("lora_" in k or k.startswith("model.head.") for k in keys)
     assert ckpt["arm_exp"]["spec"]["lora"]["r"] == 64
-    triplets = _triplets(triplets_game24, 12)
+    triplets = _triplets(triplets_game24, 6)
     intents = [t.intent for t in triplets] * 2
     trajs = [t.positive for t in triplets] + [t.negative for t in triplets]
     renderer = fixed_batch["module"].renderer
@@ -153,7 +157,7 @@ def test_checkpoint_holds_adapters_and_head_and_scores_like_the_model(
 
 
 def test_left_padding_does_not_change_a_score(scorer, triplets_game24):
-    triplets = _triplets(triplets_game24, 8)
+    triplets = _triplets(triplets_game24, 4)
     pairs = [scorer.renderer.render(t.intent, t.negative) for t in triplets]
     pairs.append(("User: a task", "Agent: one short step"))
     model = scorer.model
@@ -194,10 +198,13 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, triplets_game24, mon
 
 
 def test_ddp_sim_trains_the_decoder_in_two_processes(tmp_path, triplets_game24):
+    # No validation split: every trainer.validate() call would spawn two more processes (the
+    # validation path under DDP is the MiniLM test's).
+    over = [*STAGE, "train.data.val_fraction=0"]
     run_stage(
         train,
         "train",
-        [f"input_dir={triplets_game24}", *STAGE, "trainer=ddp_sim", "trainer.max_steps=1"],
+        [f"input_dir={triplets_game24}", *over, "trainer=ddp_sim", "trainer.max_steps=1"],
         tmp_path,
     )
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
