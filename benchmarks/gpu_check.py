@@ -32,6 +32,7 @@ workloads; ``--device cpu`` uses ``trainer=cpu`` and float32. The test suite run
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import shutil
@@ -253,6 +254,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
         trainer = instantiate(
             cfg.trainer,
             max_steps=steps,
+            limit_val_batches=0,
             callbacks=[timer],
             logger=False,
             enable_checkpointing=False,
@@ -293,6 +295,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
         if peak_gb is not None:
             result(f"gpu_check_train_{shape.name}_peak_mem", peak_gb, "none", "GiB")
         del module, trainer, data
+        gc.collect()
         shutil.rmtree(folder, ignore_errors=True)
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
