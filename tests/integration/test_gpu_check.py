@@ -16,9 +16,16 @@ from tests.conftest import ROOT
 
 def test_gpu_check_runs_in_tiny_cpu_mode(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    command = [
+        ROOT / "benchmarks" / "gpu_check.sh",
+        "--device",
+        "cpu",
+        "--tiny",
+        "--work",
+        tmp_path,
+    ]
     proc = subprocess.run(
-        [str(ROOT / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--tiny",
-         "--work", str(tmp_path)],  # fmt: skip
+        [str(c) for c in command],
         capture_output=True,
         text=True,
         env=env,
