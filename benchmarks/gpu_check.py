@@ -165,7 +165,7 @@ def synthetic_triplets(path: Path, n: int, steps: int, seed: int = 0) -> Path:
 
 
 def compose_train(args: argparse.Namespace, reward_model: str, overrides: list[str]):
-    from arm_exp.stages.common import compose
+    from arm_exp.config import compose
 
     device_overrides = (
         ["trainer=gpu"]

@@ -4,20 +4,22 @@
 
 One run, same data, same split, same planning candidates; only the reward model differs.
 
-- Data: the demo's (``experiment=demo_game24``): random exploration of 150 Game of 24 training
+- Data: the demo's (``experiment=demo_game24``; each stage's overrides are the ones ``arm-exp
+  pipeline experiment=demo_game24`` gives it): random exploration of 150 Game of 24 training
   puzzles, 4 trajectories each; rule synthesis with 2 negatives per positive and 1 natural
   negative. Both models see the same triplets and the same validation groups (seed 0).
-- Training: the demo's settings (max length 96 with a third of it for the task text, lr 1e-4, 16
-  examples per step, one epoch capped at ``--minilm-steps`` steps) for ``reward_model=minilm`` (full fine-tune) and
+- Training: the demo's settings (max length 96, lr 1e-4, 16 examples per step, one epoch capped
+  at ``--minilm-steps`` steps, the demo's 80) for ``reward_model=minilm`` (full fine-tune) and
   ``reward_model=smollm2_135m`` (LoRA r=64, alpha=16 on all projections; the base stays frozen)
   capped at ``--smollm2-steps`` (fewer by default: a SmolLM2 step costs several MiniLM steps on
-  CPU). Validation pair accuracy is measured before and after (``rm/val/pair_acc_init``,
-  ``rm/val/pair_acc``) on the same held-out pairs.
-- Planning: Best-of-N (N = ``--n``, 16 as in the demo; random policy, seed 0) on the 100 test
-  puzzles (900-999) with each reward model, Sampling (no scorer) as the baseline and Best-of-N
-  with the oracle (the environment's own verdict) as the ceiling. The policy and its seeds do
-  not depend on the scorer, so every Best-of-N run picks among the very same N candidates:
-  lift = Best-of-N success - Sampling success is the reward model's doing alone.
+  CPU). Both keep a third of the 96 tokens for the task text (MiniLM's default; the SmolLM2
+  config's 0.25 would cut the target value off). Validation pair accuracy is measured before
+  and after (``rm/val/pair_acc_init``, ``rm/val/pair_acc``) on the same held-out pairs.
+- Planning: the demo's Best-of-N (N=16, random policy, seed 0) on the 100 test puzzles
+  (900-999) with each reward model, Sampling (no scorer) as the baseline and Best-of-N with the
+  oracle (the environment's own verdict) as the ceiling. The policy and its seeds do not depend
+  on the scorer, so every Best-of-N run picks among the very same N candidates: lift = Best-of-N
+  success - Sampling success is the reward model's doing alone.
 
 Stages run in-process into content-addressed run dirs under ``outputs/bench/rm_backbones/``; a
 run that is interrupted resumes, and a finished stage is reused (``--force`` recomputes).
@@ -32,32 +34,30 @@ from pathlib import Path
 from benchlib import ROOT, apply_threads, device_arg, result, table
 
 OUT = ROOT / "outputs" / "bench" / "rm_backbones"
-# The demo's explore / synthesize / train settings (conf/experiment/demo_game24.yaml).
-EXPLORE = [
-    "benchmark=game24",
-    "explorer=random",
-    "split=train",
-    "limit=150",
-    "explore.num_per_task=4",
-]
-SYNTHESIZE = [
-    "benchmark=game24",
-    "synthesis=rule",
-    "synthesis.negatives_per_positive=2",
-    "synthesis.natural_negatives=1",
-]
-TRAIN = [
-    "benchmark=game24",
-    "reward_model.max_length=96",
-    # Every input is longer than 96 tokens; both models keep the same share for the task text
-    # (MiniLM's 0.34: the first 32 tokens hold the target value, "... to obtain 3.").
-    "reward_model.head_fraction=0.34",
-    "train.optimizer.lr=1e-4",
-    "train.data.batch_size=16",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-]
-PLAN = ["benchmark=game24", "policy=random", "split=test"]
+DEMO = "experiment=demo_game24"
+# Every Game of 24 input is longer than the demo's 96 tokens; both models keep the same share for
+# the task text (MiniLM's 0.34: its first 32 tokens hold the target value, "... to obtain 3.").
+HEAD = "reward_model.head_fraction=0.34"
+
+
+def demo_stages() -> tuple[dict[str, list[list[str]]], int]:
+    """Each stage's overrides in ``arm-exp pipeline experiment=demo_game24`` (one list per plan
+    run for ``plan``), and the demo's Best-of-N size."""
+    from arm_exp.config import compose
+    from arm_exp.stages.pipeline import stage_overrides
+
+    cfg = compose(
+        "pipeline", [f"paths.root_dir={ROOT}", DEMO], OUT / ".compose", set_hydra_config=False
+    )
+    return stage_overrides(cfg, [DEMO]), int(cfg.benchmark.planning.best_of_n)
+
+
+def plan_run(plans: list[list[str]], planner: str, scorer: str) -> list[str]:
+    """The demo's plan run with ``planner`` and ``scorer``."""
+    for spec in plans:
+        if f"planner={planner}" in spec and f"scorer={scorer}" in spec:
+            return spec
+    raise SystemExit(f"{DEMO} has no plan run with planner={planner} scorer={scorer}")
 
 
 def stage(name: str, overrides: list[str], run_dir: Path, force: bool) -> dict[str, float]:
@@ -65,7 +65,7 @@ def stage(name: str, overrides: list[str], run_dir: Path, force: bool) -> dict[s
     get ``wall_s``, the stage's own wall time (from its manifest, also when it was reused)."""
     import importlib
 
-    from arm_exp.stages.common import compose
+    from arm_exp.config import compose
 
     module = importlib.import_module(f"arm_exp.stages.{name}")
     cfg = compose(
@@ -91,36 +91,42 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minilm-steps", type=int, default=80, help="the demo's 80 (1,280 pairs)")
     ap.add_argument("--smollm2-steps", type=int, default=40)
-    ap.add_argument("--n", type=int, default=16, help="Best-of-N samples (the demo's 16)")
     ap.add_argument("--limit", type=int, default=None, help="first N test puzzles (all 100)")
     ap.add_argument("--force", action="store_true", help="recompute finished stages")
     device_arg(ap)
     args = ap.parse_args()
     apply_threads(args.threads)
     force = args.force
-    limit = [f"limit={args.limit}"] if args.limit else []
-    stage("explore", EXPLORE, OUT / "explore", force)
-    stage("synthesize", [*SYNTHESIZE, f"input_dir={OUT / 'explore'}"], OUT / "synthesize", force)
-    base = stage(
-        "plan", [*PLAN, *limit, "planner=sampling", "scorer=none"], OUT / "sampling", force
-    )
-    oracle = stage(
-        "plan",
-        [*PLAN, *limit, "planner=best_of_n", f"planner.n={args.n}", "scorer=oracle"],
-        OUT / "best_of_n-oracle",
+    demo, n = demo_stages()
+
+    def plan_overrides(planner: str, scorer: str) -> list[str]:
+        spec = plan_run(demo["plan"], planner, scorer)
+        if args.limit:
+            spec = [o for o in spec if not o.startswith("limit=")] + [f"limit={args.limit}"]
+        return spec
+
+    stage("explore", demo["explore"][0], OUT / "explore", force)
+    stage(
+        "synthesize",
+        [*demo["synthesize"][0], f"input_dir={OUT / 'explore'}"],
+        OUT / "synthesize",
         force,
     )
+    base = stage("plan", plan_overrides("sampling", "none"), OUT / "sampling", force)
+    oracle = stage("plan", plan_overrides("best_of_n", "oracle"), OUT / "best_of_n-oracle", force)
     rows, summary = [], {}
     models = {"minilm": args.minilm_steps, "smollm2_135m": args.smollm2_steps}
     for model, steps in models.items():
         trained = stage(
             "train",
             [
-                *TRAIN,
+                *demo["train"][0],
                 f"reward_model={model}",
-                f"trainer.max_steps={steps}",
-                f"input_dir={OUT / 'synthesize'}",
+                HEAD,
                 f"trainer={'gpu' if args.device.startswith('cuda') else 'cpu'}",
+                f"trainer.max_steps={steps}",
+                "trainer.enable_progress_bar=false",
+                f"input_dir={OUT / 'synthesize'}",
             ],
             OUT / f"train-{model}",
             force,
@@ -128,11 +134,7 @@ def main() -> None:
         planned = stage(
             "plan",
             [
-                *PLAN,
-                *limit,
-                "planner=best_of_n",
-                f"planner.n={args.n}",
-                "scorer=rm",
+                *plan_overrides("best_of_n", "rm"),
                 f"scorer.device={args.device}",
                 f"rm_ckpt={OUT / f'train-{model}'}",
             ],
@@ -161,8 +163,8 @@ def main() -> None:
         result(f"rm_backbones_{model}_best_of_n_lift", lift, "none", "success")
     n_tasks = int(base.get("plan/test/n_tasks", args.limit or 100))
     print(
-        f"\nGame of 24, demo data; Best-of-{args.n} over the same candidates, {n_tasks} test "
-        f"puzzles; sampling (no RM) {base['plan/test/success_rate']:.2f}, Best-of-{args.n} with "
+        f"\nGame of 24, demo data; Best-of-{n} over the same candidates, {n_tasks} test "
+        f"puzzles; sampling (no RM) {base['plan/test/success_rate']:.2f}, Best-of-{n} with "
         f"the oracle {oracle['plan/test/success_rate']:.2f}; device {args.device}"
     )
     a, b = (successes(OUT / f"best_of_n-{m}") for m in models)
@@ -177,7 +179,7 @@ def main() -> None:
                 "val acc after",
                 "val pairs",
                 "train wall s",
-                f"best-of-{args.n} success",
+                f"best-of-{n} success",
                 "lift vs sampling",
                 "plan wall s",
             ],

@@ -16,12 +16,12 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
+from arm_exp.config import compose
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.stages import train
-from arm_exp.stages.common import compose
 from arm_exp.types import Triplet
 from tests.conftest import ROOT, run_stage
 
