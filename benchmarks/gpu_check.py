@@ -216,11 +216,12 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
                 self.tokens += int(batch["attention_mask"].sum())
 
     steps = args.warmup_steps + args.train_steps
-    # Long enough that every input is cut to max_length (about 40 tokens per step).
+    # Long enough that every input is cut to max_length (35-40 tokens per step; "tokens/seq"
+    # in the table shows it).
     triplets = synthetic_triplets(
         Path(args.work) / "triplets.jsonl",
         n=args.batch_size * steps,
-        steps=max(8, args.max_length // 30),
+        steps=max(8, args.max_length // 20),
     )
     rows = []
     for shape in (QWEN25_05B, LLAMA32_3B):
@@ -281,6 +282,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
                 str(weight_dtype).removeprefix("torch."),
                 cfg.trainer.precision,
                 args.max_length,
+                round(timer.tokens / (2 * timer.pairs)),
                 f"{args.batch_size} pairs",
                 f"{trainable / 1e6:.1f}M",
                 args.train_steps,
@@ -306,6 +308,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
                 "weights",
                 "precision",
                 "max len",
+                "tokens/seq",
                 "batch",
                 "trainable",
                 "timed steps",

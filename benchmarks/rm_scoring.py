@@ -59,7 +59,9 @@ def build(args: argparse.Namespace):
     out = tempfile.mkdtemp(prefix="bench_rm_scoring_")
     train_cfg = compose("train", ["input_dir=unused", *args.override], out)
     spec = instantiate(train_cfg.reward_model)
-    scorer = RewardScorer(spec.build(), Renderer(**train_cfg.benchmark.render), device=args.device)
+    scorer = RewardScorer(
+        spec.build(args.device), Renderer(**train_cfg.benchmark.render), device=args.device
+    )
     plan_cfg = compose(
         "plan",
         ["policy=random", "scorer=none", "planner=best_of_n", f"planner.n={args.n}"],
