@@ -238,6 +238,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
             optimizer=instantiate(cfg.train.optimizer),
             renderer=renderer,
             scheduler=instantiate(cfg.train.scheduler),
+            warmup_ratio=cfg.train.get("warmup_ratio"),
         )
         weight_dtype = next(module.model.backbone.parameters()).dtype
         lora_b = {
