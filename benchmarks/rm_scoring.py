@@ -75,7 +75,14 @@ def build(args: argparse.Namespace):
     workloads["best_of_100" if args.n == 100 else f"best_of_{args.n}"] = rec.calls
     mcts_cfg = compose(
         "plan",
-        ["policy=random", "scorer=none", "planner=mcts", f"planner.rollouts={args.rollouts}"],
+        # ARMAP's raw value: the untrained model has no validation scores for planner.value=cdf.
+        [
+            "policy=random",
+            "scorer=none",
+            "planner=mcts",
+            f"planner.rollouts={args.rollouts}",
+            "planner.value=raw",
+        ],
         out,
     )
     rec = Recorder(scorer)
