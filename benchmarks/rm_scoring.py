@@ -59,7 +59,9 @@ def build(args: argparse.Namespace):
     out = tempfile.mkdtemp(prefix="bench_rm_scoring_")
     train_cfg = compose("train", ["input_dir=unused", *args.override], out)
     spec = instantiate(train_cfg.reward_model)
-    scorer = RewardScorer(spec.build(), Renderer(**train_cfg.benchmark.render), device=args.device)
+    scorer = RewardScorer(
+        spec.build(args.device), Renderer(**train_cfg.benchmark.render), device=args.device
+    )
     plan_cfg = compose(
         "plan",
         ["policy=random", "scorer=none", "planner=best_of_n", f"planner.n={args.n}"],
@@ -73,7 +75,14 @@ def build(args: argparse.Namespace):
     workloads["best_of_100" if args.n == 100 else f"best_of_{args.n}"] = rec.calls
     mcts_cfg = compose(
         "plan",
-        ["policy=random", "scorer=none", "planner=mcts", f"planner.rollouts={args.rollouts}"],
+        # ARMAP's raw value: the untrained model has no validation scores for planner.value=cdf.
+        [
+            "policy=random",
+            "scorer=none",
+            "planner=mcts",
+            f"planner.rollouts={args.rollouts}",
+            "planner.value=raw",
+        ],
         out,
     )
     rec = Recorder(scorer)

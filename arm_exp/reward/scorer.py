@@ -124,7 +124,7 @@ class RewardScorer:
                 f"{ckpt_path}: not an arm-exp reward-model checkpoint (no '{CKPT_KEY}' entry)"
             )
         spec = RewardModelSpec(**meta["spec"])
-        model = spec.build()
+        model = spec.build(device)
         state = {
             k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
         }
@@ -134,10 +134,14 @@ class RewardScorer:
             raise ArtifactError(
                 f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package} ({e})"
             ) from None
-        if unexpected or (missing and not spec.lora):
+        # A LoRA checkpoint holds only the adapters and the head: the base weights come from the
+        # backbone, but every trained weight must be there.
+        trained = model.trainable_names() if spec.lora else set(missing)
+        lost = [k for k in missing if k in trained]
+        if unexpected or lost:
             raise ArtifactError(
                 f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package}: "
-                f"{len(missing)} missing, {len(unexpected)} unexpected keys"
+                f"{len(lost)} missing, {len(unexpected)} unexpected keys"
             )
         return cls(
             model,

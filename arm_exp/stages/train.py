@@ -169,6 +169,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         mode="max",
         save_top_k=1,
         save_last=False,  # EpochCheckpoint writes last.ckpt every epoch
+        # Judge the epoch when its validation ends, so that the last.ckpt EpochCheckpoint writes
+        # at the epoch's end already holds this epoch's score (Lightning runs checkpoint
+        # callbacks' on_train_epoch_end last): a resumed run keeps the same best.ckpt.
+        save_on_train_epoch_end=False if has_val else None,
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )

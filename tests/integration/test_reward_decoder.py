@@ -1,0 +1,216 @@
+"""The decoder reward model for real: the embedded SmolLM2-135M with ARMAP's LoRA, on CPU.
+
+``reward_model=smollm2_135m`` trained through the same Lightning module and stage as MiniLM, at a
+short max length and for a few steps so the file stays cheap: the loss falls on a fixed batch,
+only the LoRA adapters and the head train, checkpoint -> scorer reproduces the in-memory model,
+left padding leaves a score alone, a resumed run ends where an uninterrupted one does, and
+``trainer=ddp_sim`` runs it on 2 CPU processes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader
+
+from arm_exp.config import compose
+from arm_exp.reward.data import TripletDataModule
+from arm_exp.reward.module import RewardModule
+from arm_exp.reward.render import Renderer
+from arm_exp.reward.scorer import RewardScorer
+from arm_exp.stages import train
+from arm_exp.types import Triplet
+from tests.conftest import ROOT, run_stage
+
+# 48 tokens: the task, the last action and the closing question (ARMAP's reward models read up to
+# 4096; the tail is kept, so positives and negatives still differ).
+DECODER = ["reward_model=smollm2_135m", "reward_model.max_length=48"]
+# Stage runs: one batch of 2 pairs per epoch and per validation (the data module still splits
+# all triplets; Lightning stops each loop after one batch), LoRA rank 8 so that the several
+# checkpoints each run writes are 8x smaller (the fixed-batch tests train ARMAP's rank 64).
+STAGE = [
+    *DECODER,
+    "reward_model.lora.r=8",
+    "train.optimizer.lr=1e-3",
+    "train.data.batch_size=2",
+    "train.data.val_fraction=0.1",
+    "+trainer.limit_train_batches=1",
+    "+trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=false",
+]
+FIXED_STEPS = 4
+
+
+def _triplets(triplets_dir, n: int) -> list[Triplet]:
+    lines = (triplets_dir / "triplets.jsonl").read_text().splitlines()[:n]
+    return [Triplet.from_dict(json.loads(x)) for x in lines]
+
+
+def _scores(model, pairs: list[tuple[str, str]]) -> list[float]:
+    """The in-memory model's rewards for rendered pairs, one forward pass."""
+    with torch.inference_mode():
+        return model(**model.collate(model.encode(pairs))).tolist()
+
+
+@pytest.fixture(scope="module")
+def fixed_batch(tmp_path_factory, triplets_game24):
+    """A RewardModule built from ``reward_model=smollm2_135m``, trained FIXED_STEPS steps on one
+    batch by the trainer config, then checkpointed by Lightning."""
+    out = tmp_path_factory.mktemp("decoder_fixed")
+    cfg = compose(
+        "train",
+        [f"paths.root_dir={ROOT}", f"input_dir={triplets_game24}", *DECODER],
+        out / "compose",
+    )
+    torch.manual_seed(0)
+    renderer = Renderer(**cfg.benchmark.render)
+    module = RewardModule(
+        spec=instantiate(cfg.reward_model),
+        loss=instantiate(cfg.loss),
+        optimizer=instantiate(cfg.train.optimizer, lr=1e-3),
+        renderer=renderer,
+    )
+    data = TripletDataModule(
+        str(triplets_game24 / "triplets.jsonl"),
+        renderer,
+        module.model.encode,
+        module.model.collate,
+        batch_size=2,
+        val_fraction=0.0,
+    )
+    data.setup()
+    batch = next(iter(data.train_dataloader()))
+
+    def loss() -> float:
+        module.model.eval()
+        with torch.no_grad():
+            value = float(module._step(batch)["loss"])
+        module.model.train()
+        return value
+
+    before = loss()
+    trainer = instantiate(
+        cfg.trainer,
+        max_steps=FIXED_STEPS,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=str(out),
+    )
+    trainer.fit(module, train_dataloaders=DataLoader([batch] * FIXED_STEPS, batch_size=None))
+    after = loss()
+    ckpt = out / "fixed.ckpt"
+    trainer.save_checkpoint(str(ckpt), weights_only=True)
+    module.model.eval()
+    return {"module": module, "before": before, "after": after, "ckpt": ckpt, "trainer": trainer}
+
+
+@pytest.fixture(scope="module")
+def scorer(fixed_batch) -> RewardScorer:
+    return RewardScorer.from_checkpoint(fixed_batch["ckpt"])
+
+
+def test_loss_goes_down_on_a_fixed_batch(fixed_batch):
+    assert fixed_batch["trainer"].global_step == FIXED_STEPS
+    assert fixed_batch["after"] < 0.8 * fixed_batch["before"], fixed_batch
+
+
+def test_only_lora_and_the_head_train(fixed_batch, scorer):
+    model = fixed_batch["module"].model
+    cfg = model.backbone.config
+    # ARMAP's LoRA (r=64 on q/k/v/o/gate/up/down): r * (in + out) per adapted projection.
+    r, h, inter = 64, cfg.hidden_size, cfg.intermediate_size
+    head_dim = getattr(cfg, "head_dim", None) or h // cfg.num_attention_heads
+    q, kv = cfg.num_attention_heads * head_dim, cfg.num_key_value_heads * head_dim
+    shapes = [(h, q), (h, kv), (h, kv), (q, h), (h, inter), (h, inter), (inter, h)]
+    per_layer = sum(r * (i + o) for i, o in shapes)
+    expected = cfg.num_hidden_layers * per_layer + h + 1  # + the head's weight and bias
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert sum(p.numel() for p in trainable.values()) == expected
+    assert all("lora_" in n or n.startswith("head.") for n in trainable)
+    # The adapters moved (lora_B starts at zero), the base weights did not: the scorer's model
+    # reads them fresh from the converted SmolLM2 folder.
+    assert all(p.abs().sum() > 0 for n, p in trainable.items() if "lora_B" in n)
+    fresh = dict(scorer.model.named_parameters())
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            assert torch.equal(p, fresh[n]), n
+
+
+def test_checkpoint_holds_adapters_and_head_and_scores_like_the_model(
+    fixed_batch, scorer, triplets_game24
+):
+    ckpt = torch.load(fixed_batch["ckpt"], map_location="cpu", weights_only=True)
+    keys = list(ckpt["state_dict"])
+    assert keys and all("lora_" in k or k.startswith("model.head.") for k in keys)
+    assert ckpt["arm_exp"]["spec"]["lora"]["r"] == 64
+    triplets = _triplets(triplets_game24, 6)
+    intents = [t.intent for t in triplets] * 2
+    trajs = [t.positive for t in triplets] + [t.negative for t in triplets]
+    renderer = fixed_batch["module"].renderer
+    expected = _scores(
+        fixed_batch["module"].model,
+        [renderer.render(i, t) for i, t in zip(intents, trajs, strict=True)],
+    )
+    assert scorer.score(intents, trajs) == pytest.approx(expected, abs=1e-5)
+
+
+def test_left_padding_does_not_change_a_score(scorer, triplets_game24):
+    triplets = _triplets(triplets_game24, 4)
+    pairs = [scorer.renderer.render(t.intent, t.negative) for t in triplets]
+    pairs.append(("User: a task", "Agent: one short step"))
+    model = scorer.model
+    lengths = [len(ids) for ids in model.encode(pairs)]
+    assert min(lengths) < max(lengths)  # the batch really pads
+    together = _scores(model, pairs)
+    alone = [_scores(model, [p])[0] for p in pairs]
+    assert together == pytest.approx(alone, abs=1e-5)
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, triplets_game24, monkeypatch):
+    over = [f"input_dir={triplets_game24}", *STAGE, "trainer.max_epochs=2"]
+    ref = run_stage(train, "train", over, tmp_path / "ref")
+
+    save = train.EpochCheckpoint.on_train_epoch_end
+
+    def preempted_after_epoch_0(self, trainer, module):
+        save(self, trainer, module)
+        if trainer.current_epoch == 0:
+            raise RuntimeError("preempted")
+
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        m.setattr(train.EpochCheckpoint, "on_train_epoch_end", preempted_after_epoch_0)
+        with pytest.raises(RuntimeError, match="preempted"):
+            run_stage(train, "train", over, cut)
+    last = cut / "checkpoints" / "last.ckpt"
+    step_at_cut = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    resumed = run_stage(train, "train", over, cut)
+
+    a = torch.load(tmp_path / "ref" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(last, weights_only=True)
+    assert 0 < step_at_cut < b["global_step"] == a["global_step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    assert resumed["rm/val/pair_acc"] == ref["rm/val/pair_acc"]
+
+
+def test_ddp_sim_trains_the_decoder_in_two_processes(tmp_path, triplets_game24):
+    # No validation split: every trainer.validate() call would spawn two more processes (the
+    # validation path under DDP is the MiniLM test's).
+    over = [*STAGE, "train.data.val_fraction=0"]
+    run_stage(
+        train,
+        "train",
+        [f"input_dir={triplets_game24}", *over, "trainer=ddp_sim", "trainer.max_steps=1"],
+        tmp_path,
+    )
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 1
+    t = _triplets(triplets_game24, 1)[0]
+    scores = RewardScorer.from_checkpoint(tmp_path).score([t.intent], [t.positive])
+    assert len(scores) == 1 and scores[0] == scores[0]  # a number, not NaN
