@@ -31,6 +31,7 @@ from arm_exp.stages.run import (
     KeySpec,
     StageRun,
     benchmark_inputs,
+    check_benchmark_inputs,
     collect,
     select_tasks,
     upstream_benchmark,
@@ -93,6 +94,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     scorer_label = scorer_name(cfg)
     spec = key_spec(cfg)
     inputs = spec.inputs
+    if "rm_ckpt" in inputs:
+        upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
     stage = StageRun(cfg, "plan", spec, artifacts=[EPISODES], uses=USES)
     if stage.done:
         return stage.previous_metrics()
@@ -100,9 +103,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         log.info("plan: planner=%s uses no scorer; scorer=%s is not loaded", planner_name,
                  choice("scorer"))  # fmt: skip
     train_run = _train_run(inputs["rm_ckpt"]) if "rm_ckpt" in inputs else {}
-    if "rm_ckpt" in inputs:
-        upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
     env = instantiate(cfg.benchmark.env)
+    try:
+        check_benchmark_inputs({k: v for k, v in inputs.items() if k != "rm_ckpt"}, env)
+    except ConfigError:
+        env.close()
+        raise
     tasks = select_tasks(env, cfg)
     policy = instantiate(cfg.policy)
     planner = instantiate(cfg.planner)
