@@ -511,6 +511,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         keys = ("benchmark", "policy", "planner", "objective", "scorer")
         label = "/".join(str(r[k]) for k in keys if r[k])
         metrics[f"report/{label}/success_rate"] = r["success_rate"]
+    benchmarks = {str(r["benchmark"]) for r in rows}
+    stage.tag(benchmark=benchmarks.pop() if len(benchmarks) == 1 else None)
     log_tables(stage.loggers, rows, [stage.dir / p for p in pngs])
     return stage.finish(metrics)
 

@@ -32,6 +32,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from arm_exp.artifacts import (
+    MANIFEST,
     METRICS,
     ArtifactError,
     Manifest,
@@ -192,6 +193,8 @@ class StageRun:
         self.key = spec.key(cfg)
         self.tags: dict[str, str | None] = {
             "benchmark": OmegaConf.select(cfg, "benchmark.name", default=None)
+            if "benchmark" in self.uses
+            else None
         }
         self.previous: dict[str, Any] | None = None
         manifest_path = self.dir / "manifest.json"
@@ -241,10 +244,15 @@ class StageRun:
         self.tags.update(tags)
 
     @property
+    def run_tags(self) -> list[str]:
+        """The trackers' tags (:func:`arm_exp.tracking.run_tags`), also kept in the manifest."""
+        return run_tags(self.cfg, self.uses, self.tags)
+
+    @property
     def loggers(self) -> list[Any]:
         """The run's loggers, created once (Lightning's trainer and ``finish`` share them)."""
         if self._loggers is None:
-            self._loggers = make_loggers(self.cfg, run_tags(self.cfg, self.uses, self.tags))
+            self._loggers = make_loggers(self.cfg, self.run_tags)
         return self._loggers
 
     @property
@@ -264,18 +272,30 @@ class StageRun:
         self.manifest.data["timings"].update(timings)
 
     def finish(self, metrics: dict[str, float], step: int | None = None) -> dict[str, float]:
+        """Write ``metrics.json`` and the completed manifest (with the run's tags) and log to the
+        trackers; ``step`` is the trainer's global step (train), None for stages without one."""
         wall = time.perf_counter() - self.started
         self.timing(wall_s=wall)
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
+        self.manifest.data["tags"] = self.run_tags
         self.manifest.finish(metrics)
+        if not self.loggers:
+            return metrics
+        from lightning.pytorch.loggers import WandbLogger
+
         for logger in self.loggers:
             logger.log_hyperparams(self.manifest.data["config"])
-            logger.log_metrics(metrics, step=step or 0)
+            # Lightning's W&B logger adds `trainer/global_step` whenever a step is given.
+            logger.log_metrics(metrics, step=step)
             logger.finalize("success")
-            finish = getattr(getattr(logger, "_experiment", None), "finish", None)
-            if callable(finish):  # W&B: every (multirun) job is its own run
-                finish()
+            if isinstance(logger, WandbLogger):
+                # The manifest (config, metrics, tags, counts) among the run's files: an
+                # offline run has no readable config or summary there until `wandb sync`.
+                logger.experiment.save(
+                    str(self.dir / MANIFEST), base_path=str(self.dir), policy="now"
+                )
+                logger.experiment.finish()  # every (multirun) job is its own W&B run
         return metrics
 
 

@@ -41,3 +41,33 @@ def test_plan_refuses_a_reward_model_of_another_benchmark_in_one_line(tiny_rm_ck
     assert "made on benchmark 'game24' but benchmark=webshop" in lines[0]
     assert "benchmark=game24" in lines[0]  # the fix, spelled out
     assert not out.exists(), "a refused run leaves no run dir behind"
+
+
+def _wandb_blob(run_dir) -> bytes:
+    [run] = sorted((run_dir / "wandb").glob("offline-run-*"))
+    return b"".join(p.read_bytes() for p in run.rglob("*") if p.is_file())
+
+
+def test_plan_tags_name_the_reward_model_and_only_a_used_backbone(tiny_rm_ckpt, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    """Tags are what a backbone comparison groups by: a plan run scored by a reward model
+    carries its reward model and loss; a random policy loads no LLM, so no backbone."""
+    pytest.importorskip("wandb")
+    from arm_exp.artifacts import load_manifest
+    from arm_exp.stages import plan
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    out = tmp_path / "plan"
+    run_stage(plan, "plan", ["policy=random", "planner=best_of_n", "benchmark.planning.best_of_n=2",
+                             "limit=1", "scorer=rm", f"rm_ckpt={tiny_rm_ckpt}", "logger=wandb"],
+              out)  # fmt: skip
+    tags = load_manifest(out)["tags"]
+    for tag in ("plan", "benchmark:game24", "policy:random", "planner:best_of_n", "scorer:rm",
+                "reward_model:minilm", "loss:bradley_terry"):  # fmt: skip
+        assert tag in tags, tags
+    assert not [t for t in tags if t.startswith("backbone:")], tags
+    blob = _wandb_blob(out)
+    assert b"reward_model:minilm" in blob and b"loss:bradley_terry" in blob
+    assert b"backbone:" not in blob

@@ -176,6 +176,11 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert b'"<redacted>"' in blob
     summary_metric = b"plan/test/success_rate"
     assert summary_metric in blob
+    assert b"backbone:" not in blob, "a random policy loads no LLM: no backbone tag"
+    # A readable config and summary among the run's files (the manifest), before any sync.
+    saved = json.loads((run / "files" / "manifest.json").read_text())
+    assert saved["config"]["planner"]["_target_"] == "arm_exp.planning.best_of_n.BestOfNPlanner"
+    assert "plan/test/success_rate" in saved["metrics"] and "planner:best_of_n" in saved["tags"]
 
     report_dir = tmp_path / "report"
     run_stage(report, "report", [f"input_dir={small_sweep}", "logger=wandb"], report_dir)
@@ -187,6 +192,7 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert sorted(r[3] for r in table["data"]) == ["best_of_n", "greedy", "sampling"]
     images = list((run / "files" / "media" / "images").rglob("*.png"))
     assert images, "the report's plots"
+    assert b"trainer/global_step" not in _all_bytes(run), "report has no trainer"
 
     for folder in (plan_dir / "wandb", report_dir / "wandb"):
         blob = _all_bytes(folder)

@@ -11,7 +11,7 @@ import pytest
 from arm_exp.artifacts import load_manifest
 from arm_exp.config import ConfigError
 from arm_exp.envs.webshop import WebShopEnv
-from arm_exp.stages import explore, goals, synthesize
+from arm_exp.stages import explore, goals, synthesize, train
 from arm_exp.synthesis.llm import LLMSynthesizer
 from arm_exp.synthesis.webshop import WebShopKit
 from arm_exp.synthesis.webshop_goals import WebShopGoalGenerator
@@ -111,6 +111,16 @@ def test_explore_and_synthesize_the_synthesized_goals(goal_run, tmp_path):
         assert t.negative.score < t.positive.score and t.meta["negative_kind"] == "natural"
         assert t.negative.task_id == t.positive.task_id
     assert len({t.positive.id for t in triplets}) == len(triplets) <= 48 // 2
+
+    # Trained on the mini catalog's triplets: tagged as the report names it (webshop_mini).
+    run_stage(train, "train", ["benchmark=webshop", f"input_dir={tmp_path / 's'}",
+                               "trainer.max_steps=1", "reward_model.max_length=32",
+                               "trainer.enable_progress_bar=false"], tmp_path / "t")  # fmt: skip
+    trained = load_manifest(tmp_path / "t")
+    assert trained["counts"]["benchmark"] == "webshop_mini"
+    assert (
+        "benchmark:webshop_mini" in trained["tags"] and "benchmark:webshop" not in trained["tags"]
+    )
 
     # The llm strategy: no intent call (goals are the intents); LLM-edited negatives replayed.
     env = WebShopEnv(cache_dir=str(tmp_path / "cache"))
