@@ -10,10 +10,13 @@ re-runs in each worker) is the stage's own command line.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 # stage name -> (module under arm_exp.stages, one-line description)
@@ -63,6 +66,72 @@ def main(argv: list[str] | None = None) -> None:
     os.execv(sys.executable, [sys.executable, "-m", module, *overrides])
 
 
+def echo(text: str) -> None:
+    """Print ``text`` and append it to the run's log file (Hydra's file handler), so that
+    ``<stage>.log`` holds what the terminal showed: the metrics and where the run went."""
+    print(text, flush=True)
+    record = logging.LogRecord("arm_exp", logging.INFO, __file__, 0, text, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _unclaimed(out: Path, log_name: str) -> bool:
+    """Whether run dir ``out`` holds nothing a run made: only Hydra's ``.hydra/``, the stage's
+    log, a manifest of a run that never completed, and empty dirs (a logger's)."""
+    import json
+
+    if not out.is_dir():
+        return False
+    for entry in out.iterdir():
+        if entry.name in (".hydra", log_name):
+            continue
+        if entry.name == "manifest.json":
+            try:
+                if not json.loads(entry.read_text()).get("complete"):
+                    continue
+            except (OSError, ValueError):
+                pass
+            return False
+        if entry.is_dir() and not any(p.is_file() for p in entry.rglob("*")):
+            continue
+        return False
+    return True
+
+
+def _single_run() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.RUN
+
+
+def _report_error(name: str, e: BaseException) -> int | None:
+    """Print a user-facing error (a config value, a missing or corrupt input, an unreachable
+    LLM server) as one line and return its exit status; None for anything else (a bug: its
+    traceback is worth seeing)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    from arm_exp.artifacts import ArtifactError
+    from arm_exp.config import ConfigError
+    from arm_exp.llm.base import LLMError
+    from arm_exp.stages.run import StageFailed
+
+    if isinstance(e, ConfigError | ArtifactError | LLMError | StageFailed):
+        print(f"arm-exp {name}: error: {e}", file=sys.stderr)
+        return 1
+    if isinstance(e, MissingMandatoryValue):
+        key = getattr(e, "full_key", None) or "?"
+        print(f"arm-exp {name}: error: {e}\nhint: pass {key}=... on the command line",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if isinstance(e, HydraException | OmegaConfBaseException):
+        print(f"arm-exp {name}: config error: {e}", file=sys.stderr)
+        return 2
+    return None
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     # Raising SystemExit unwinds `finally` blocks and runs atexit handlers (JSONL flushed, managed
     # servers stopped, so an interrupted stage resumes); the default SIGTERM action would not.
@@ -82,8 +151,11 @@ def stage_main(
     - errors that are the user's to fix (a config value, a missing or corrupt input, an
       unreachable LLM server) exit with status 1 and one line that names the key or the file;
     - SIGTERM and SIGINT end the stage through a normal interpreter exit (one "stopped" line);
+    - a run that fails before it made anything removes the run dir Hydra made for it (a failed
+      config run leaves no empty dir behind); one that made records keeps them, to resume;
     - at the end it prints ``show(cfg, metrics)`` (default: the metrics) and ``-> <run dir>``,
-      and returns the sweep's optimized metric (``optimized_metric``) to a sweeper.
+      also into ``<stage>.log``, and returns the sweep's optimized metric
+      (``optimized_metric``) to a sweeper.
     """
     name = config_name.replace("_", "-")
 
@@ -91,23 +163,32 @@ def stage_main(
         from arm_exp.config import sweep_value
         from arm_exp.stages.run import run_dir, summary
 
-        metrics = run(cfg)
+        out = run_dir(cfg)
+        log_name = f"{cfg.get('stage') or config_name}.log"
+        fresh = _unclaimed(out, log_name)
+        try:
+            metrics = run(cfg)
+        except Exception as e:
+            if fresh and _unclaimed(out, log_name):
+                shutil.rmtree(out, ignore_errors=True)
+            if _single_run():
+                # Exit here: past this point Hydra would first print "Error executing job
+                # with overrides: [...]" (useful in a sweep, where it names the job).
+                code = _report_error(name, e)
+                if code is not None:
+                    raise SystemExit(code) from None
+            raise
         text = show(cfg, metrics) if show is not None else summary(metrics)
         if text:
-            print(text, flush=True)
-        print(f"-> {run_dir(cfg)}", flush=True)
+            echo(text)
+        echo(f"-> {out}")
         return sweep_value(cfg, metrics)
 
     def entry() -> None:
         import hydra
-        from hydra.errors import HydraException
-        from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-        from arm_exp.artifacts import ArtifactError
         from arm_exp.config import CONF_DIR, ConfigError
         from arm_exp.config_check import check_overrides
-        from arm_exp.llm.base import LLMError
-        from arm_exp.stages.run import StageFailed
         from arm_exp.sweeps import PluginMissing, check_plugins
 
         overrides = sys.argv[1:]
@@ -126,19 +207,11 @@ def stage_main(
         except KeyboardInterrupt:
             print(f"arm-exp {name}: stopped", file=sys.stderr)
             raise SystemExit(130) from None
-        except (ConfigError, ArtifactError, LLMError, StageFailed) as e:
-            print(f"arm-exp {name}: error: {e}", file=sys.stderr)
-            raise SystemExit(1) from None
-        except MissingMandatoryValue as e:
-            key = getattr(e, "full_key", None) or "?"
-            print(
-                f"arm-exp {name}: error: {e}\nhint: pass {key}=... on the command line",
-                file=sys.stderr,
-            )
-            raise SystemExit(2) from None
-        except (HydraException, OmegaConfBaseException) as e:
-            print(f"arm-exp {name}: config error: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
+        except Exception as e:
+            code = _report_error(name, e)
+            if code is None:
+                raise
+            raise SystemExit(code) from None
 
     return entry
 

@@ -18,7 +18,14 @@ from arm_exp.artifacts import ResumableJsonl
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice
 from arm_exp.rollout import EpisodeJob, Rollouts, derive_seed
-from arm_exp.stages.run import KeySpec, StageRun, benchmark_inputs, collect, select_tasks
+from arm_exp.stages.run import (
+    KeySpec,
+    StageRun,
+    benchmark_inputs,
+    check_benchmark_inputs,
+    collect,
+    select_tasks,
+)
 from arm_exp.stats import by_type_metrics
 from arm_exp.types import Trajectory, to_json
 
@@ -36,7 +43,8 @@ def key_spec(cfg: DictConfig) -> KeySpec:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    stage = StageRun(cfg, "explore", key_spec(cfg), artifacts=[TRAJECTORIES], uses=USES)
+    spec = key_spec(cfg)
+    stage = StageRun(cfg, "explore", spec, artifacts=[TRAJECTORIES], uses=USES)
     if stage.done:
         return stage.previous_metrics()
     num_per_task = int(cfg.explore.num_per_task)
@@ -44,8 +52,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"explore.num_per_task={num_per_task}: must be >= 1")
     make_env = instantiate(cfg.benchmark.env, _partial_=True)
     probe = make_env()
-    tasks = select_tasks(probe, cfg)
-    probe.close()
+    try:
+        check_benchmark_inputs(spec.inputs, probe)
+        tasks = select_tasks(probe, cfg)
+    finally:
+        probe.close()
     jobs = {
         f"{t}#{k}": EpisodeJob(
             id=f"{t}#{k}", task_id=t, seed=derive_seed(int(cfg.seed), "explore", t, k)

@@ -40,7 +40,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
-from arm_exp.cli import stage_main
+from arm_exp.cli import echo, stage_main
 from arm_exp.config import ConfigError, compose, override_root
 from arm_exp.stages.run import KeySpec, StageFailed, StageRun
 from arm_exp.tracking import run_group
@@ -123,10 +123,9 @@ def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
         lock.acquire(timeout=0)
     except Timeout:
         who = read_json(holder) if holder.exists() else {}
-        print(
+        echo(
             f"[pipeline] {label}: waiting for {who.get('host', '?')}:{who.get('pid', '?')} "
-            f"(running it since {who.get('since', '?')})",
-            flush=True,
+            f"(running it since {who.get('since', '?')})"
         )
         lock.acquire()
     try:
@@ -160,20 +159,22 @@ class SubStages:
         entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
         with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
             if is_complete(out, key):
-                print(f"[pipeline] {stage}: reused {out}", flush=True)
+                echo(f"[pipeline] {stage}: reused {out}")
                 self.record.append({**entry, "reused": True, "wall_s": 0.0})
                 return out
             module = f"arm_exp.stages.{stage}"
             cmd = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={out}"]
-            print(f"[pipeline] {stage}: running -> {out}", flush=True)
+            echo(f"[pipeline] {stage}: running -> {out}")
             log.info("pipeline: %s", " ".join(cmd))
             started = time.perf_counter()
             returncode, peak_rss_mb = run_measured(cmd)
             wall = time.perf_counter() - started
             if returncode != 0:
+                stage_log = out / f"{stage}.log"
+                where = f"its log is {stage_log}" if stage_log.exists() else "its error is above"
                 raise StageFailed(
-                    f"pipeline: stage {stage} failed with exit code {returncode}; its log is "
-                    f"{out / (stage + '.log')} (command: {' '.join(cmd)})"
+                    f"pipeline: stage {stage} failed with exit code {returncode}; {where} "
+                    f"(command: {' '.join(cmd)})"
                 )
             if not is_complete(out, key):
                 got = load_manifest(out).get("key") if (out / "manifest.json").exists() else None

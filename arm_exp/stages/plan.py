@@ -41,6 +41,7 @@ from arm_exp.stages.run import (
     KeySpec,
     StageRun,
     benchmark_inputs,
+    check_benchmark_inputs,
     collect,
     select_tasks,
     upstream_benchmark,
@@ -104,6 +105,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     scorer_label = scorer_name(cfg)
     spec = key_spec(cfg)
     inputs = spec.inputs
+    if "rm_ckpt" in inputs:
+        upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
     stage = StageRun(cfg, "plan", spec, artifacts=[EPISODES], uses=USES)
     if stage.done:
         return stage.previous_metrics()
@@ -111,12 +114,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
         log.info("plan: planner=%s uses no scorer; scorer=%s is not loaded", planner_name,
                  choice("scorer"))  # fmt: skip
     train_run = _train_run(inputs["rm_ckpt"]) if "rm_ckpt" in inputs else {}
-    if "rm_ckpt" in inputs:
-        upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
     make_env = instantiate(cfg.benchmark.env, _partial_=True)
     probe = make_env()
-    tasks = select_tasks(probe, cfg)
-    probe.close()
+    try:
+        check_benchmark_inputs({k: v for k, v in inputs.items() if k != "rm_ckpt"}, probe)
+        tasks = select_tasks(probe, cfg)
+    finally:
+        probe.close()
     llms = SharedLLMs()  # policy=llm scorer=policy_judge: one backbone, not two
     policy = llms.instantiate(cfg.policy)
     planner = instantiate(cfg.planner)

@@ -28,6 +28,7 @@ import io
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +137,69 @@ def find_plan_runs(roots: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-def load_run(run_dir: Path) -> dict[str, Any]:
+def _launch_dir(run_dir: Path) -> Path | None:
+    """The working directory the run was launched from (Hydra records it in ``.hydra``)."""
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    if not hydra_yaml.exists():
+        return None
+    import yaml
+
+    try:
+        cwd = (yaml.safe_load(hydra_yaml.read_text()) or {}).get("hydra", {})["runtime"]["cwd"]
+    except (KeyError, TypeError, yaml.YAMLError):
+        return None
+    return Path(cwd) if cwd else None
+
+
+def _run_dir_of(path: Path) -> Path | None:
+    """The stage run dir holding ``path`` (a run dir, or a file up to two levels inside one)."""
+    start = path if path.is_dir() else path.parent
+    return next((d for d in [start, *list(start.parents)[:2]] if (d / "manifest.json").exists()),
+                None)  # fmt: skip
+
+
+def train_run_of(plan_dir: Path, roots: Sequence[Path] = ()) -> tuple[Path | None, str]:
+    """The train run whose checkpoint plan run ``plan_dir`` scored with, or (None, why not).
+
+    Manifests written since paths are stored resolved name it directly. Older ones hold the
+    path as typed, relative to where the command ran: it is looked up from the launch dir
+    Hydra recorded, from ``roots`` (e.g. the repository root), and from the run dir; a
+    candidate counts only if its train run has the key the plan run recorded for its input.
+    Failing that, the train run with that key is looked for where ``pipeline`` keeps it
+    (``<cache>/train/<key>`` beside ``<cache>/plan/<key>``). ``(None, "")`` for a plan run
+    that used no reward model.
+    """
+    m = load_manifest(plan_dir)
+    counts = m.get("counts", {})
+    entry = m.get("inputs", {}).get("rm_ckpt") or {}
+    typed = counts.get("rm_ckpt") or entry.get("path") or m.get("config", {}).get("rm_ckpt")
+    if counts.get("scorer") != "rm" or not typed:
+        return None, ""
+    key = entry.get("key")
+    path = Path(str(typed))
+    bases = [] if path.is_absolute() else [_launch_dir(plan_dir), *roots, plan_dir]
+    candidates = [path] if path.is_absolute() else [b / path for b in bases if b is not None]
+    for candidate in candidates:
+        found = _run_dir_of(candidate) if candidate.exists() else None
+        if found is not None and (key is None or load_manifest(found).get("key") == key):
+            return found.resolve(), ""
+    if key:
+        cached = plan_dir.parent.parent / "train" / str(key)
+        if is_complete(cached, key):
+            return cached.resolve(), ""
+    return None, f"its checkpoint {typed} (train run key {key}) is not found"
+
+
+def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
     counts = load_manifest(run_dir).get("counts", {})
     episodes = read_records(run_dir / "episodes.jsonl", Episode.from_dict)
     rm = counts.get("scorer") == "rm"
+    if rm and not (counts.get("reward_model") and counts.get("loss")):
+        # A plan run from before plan recorded its checkpoint's reward model and loss.
+        train_dir, _ = train_run_of(run_dir, roots)
+        if train_dir is not None:
+            train_counts = load_manifest(train_dir).get("counts", {})
+            counts = {**counts, **{k: train_counts.get(k) for k in ("reward_model", "loss")}}
     return {
         "dir": str(run_dir),
         "benchmark": counts.get("benchmark", ""),
@@ -432,7 +492,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     if stage.done:
         return stage.previous_metrics()
-    rows = aggregate([load_run(d) for d in runs_dirs])
+    # Where a relative checkpoint path in an older plan manifest may be relative to.
+    roots = [Path.cwd(), Path(str(cfg.paths.root_dir))]
+    rows = aggregate([load_run(d, roots) for d in runs_dirs])
     atomic_write_text(stage.dir / "report.csv", to_csv(rows))
     atomic_write_text(stage.dir / "report.md", to_markdown(rows))
     atomic_write_text(stage.dir / PIVOT_MD, pivot_markdown(rows))
@@ -449,6 +511,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         keys = ("benchmark", "policy", "planner", "objective", "scorer")
         label = "/".join(str(r[k]) for k in keys if r[k])
         metrics[f"report/{label}/success_rate"] = r["success_rate"]
+    benchmarks = {str(r["benchmark"]) for r in rows}
+    stage.tag(benchmark=benchmarks.pop() if len(benchmarks) == 1 else None)
     log_tables(stage.loggers, rows, [stage.dir / p for p in pngs])
     return stage.finish(metrics)
 

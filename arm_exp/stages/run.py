@@ -33,6 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from arm_exp.artifacts import (
+    MANIFEST,
     METRICS,
     ArtifactError,
     Manifest,
@@ -88,24 +89,48 @@ def same_benchmark(name: str, label: str) -> bool:
     return label == name or label.startswith(name + "_")
 
 
-def upstream_benchmark(cfg: DictConfig, path: Path, config_key: str) -> str | None:
-    """The benchmark an input artifact was made on (its producing run's ``counts.benchmark``),
-    refused with one clear line if it is not ``cfg.benchmark.name``; None if the input has no
-    manifest (a hand-made file)."""
+def upstream_label(path: Path) -> str | None:
+    """The benchmark label of the run that produced ``path`` (a run dir, or a file up to two
+    levels inside one): its manifest's ``counts.benchmark`` (e.g. ``webshop_mini``), else the
+    ``benchmark.name`` of its config (manifests of runs that did not count it); None for a
+    hand-made input."""
     start = path if path.is_dir() else path.parent
     for d in [start, *list(start.parents)[:2]]:
         if (d / "manifest.json").exists():
-            label = load_manifest(d).get("counts", {}).get("benchmark")
-            break
-    else:
-        return None
+            m = load_manifest(d)
+            label = m.get("counts", {}).get("benchmark")
+            if not label:
+                label = (m.get("config", {}).get("benchmark") or {}).get("name")
+            return str(label) if label else None
+    return None
+
+
+def upstream_benchmark(cfg: DictConfig, path: Path, config_key: str) -> str | None:
+    """The benchmark an input artifact was made on (:func:`upstream_label`), refused with one
+    clear line if it is not ``cfg.benchmark.name``; None if the input has no manifest (a
+    hand-made file)."""
+    label = upstream_label(path)
     name = str(cfg.benchmark.name)
-    if label and not same_benchmark(name, str(label)):
+    if label and not same_benchmark(name, label):
         raise ConfigError(
             f"{config_key}={path} was made on benchmark {label!r} but benchmark={name}; pass "
-            f"benchmark={str(label).split('_mini')[0]} (or an input made on {name})"
+            f"benchmark={label.split('_mini')[0]} (or an input made on {name})"
         )
-    return str(label) if label else None
+    return label
+
+
+def check_benchmark_inputs(inputs: dict[str, Path], env: Env) -> None:
+    """Data files of the benchmark (:func:`benchmark_inputs`, e.g. WebShop's ``goals_file``)
+    must come from a run on this very data: goals synthesized on the bundled mini catalog name
+    products the full catalog does not have, and the other way round."""
+    for name, path in inputs.items():
+        made_on = upstream_label(path)
+        if made_on and made_on != env.benchmark:
+            raise ConfigError(
+                f"benchmark.env.{name}={path} was made on {made_on!r} but this env is "
+                f"{env.benchmark!r}; "
+                f"use a {name} made on the same catalog (the run's manifest says which)"
+            )
 
 
 def _drop(tree: Any, dotted: str) -> None:
@@ -169,6 +194,8 @@ class StageRun:
         self.key = spec.key(cfg)
         self.tags: dict[str, str | None] = {
             "benchmark": OmegaConf.select(cfg, "benchmark.name", default=None)
+            if "benchmark" in self.uses
+            else None
         }
         self.previous: dict[str, Any] | None = None
         manifest_path = self.dir / "manifest.json"
@@ -206,6 +233,7 @@ class StageRun:
         self.manifest = Manifest(self.dir, stage, self.key, config)
         for name, path in spec.inputs.items():
             self.manifest.add_input(name, Path(path).resolve(), input_key(path))
+        log.info("%s: run dir %s (key %s)", stage, self.dir, self.key)
         if not self.done:
             # A finished run's manifest stays as it is: a re-launched sweep that skips this job
             # must leave it complete (for `report` and for the next re-launch).
@@ -217,10 +245,15 @@ class StageRun:
         self.tags.update(tags)
 
     @property
+    def run_tags(self) -> list[str]:
+        """The trackers' tags (:func:`arm_exp.tracking.run_tags`), also kept in the manifest."""
+        return run_tags(self.cfg, self.uses, self.tags)
+
+    @property
     def loggers(self) -> list[Any]:
         """The run's loggers, created once (Lightning's trainer and ``finish`` share them)."""
         if self._loggers is None:
-            self._loggers = make_loggers(self.cfg, run_tags(self.cfg, self.uses, self.tags))
+            self._loggers = make_loggers(self.cfg, self.run_tags)
         return self._loggers
 
     @property
@@ -240,18 +273,30 @@ class StageRun:
         self.manifest.data["timings"].update(timings)
 
     def finish(self, metrics: dict[str, float], step: int | None = None) -> dict[str, float]:
+        """Write ``metrics.json`` and the completed manifest (with the run's tags) and log to the
+        trackers; ``step`` is the trainer's global step (train), None for stages without one."""
         wall = time.perf_counter() - self.started
         self.timing(wall_s=wall)
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
+        self.manifest.data["tags"] = self.run_tags
         self.manifest.finish(metrics)
+        if not self.loggers:
+            return metrics
+        from lightning.pytorch.loggers import WandbLogger
+
         for logger in self.loggers:
             logger.log_hyperparams(self.manifest.data["config"])
-            logger.log_metrics(metrics, step=step or 0)
+            # Lightning's W&B logger adds `trainer/global_step` whenever a step is given.
+            logger.log_metrics(metrics, step=step)
             logger.finalize("success")
-            finish = getattr(getattr(logger, "_experiment", None), "finish", None)
-            if callable(finish):  # W&B: every (multirun) job is its own run
-                finish()
+            if isinstance(logger, WandbLogger):
+                # The manifest (config, metrics, tags, counts) among the run's files: an
+                # offline run has no readable config or summary there until `wandb sync`.
+                logger.experiment.save(
+                    str(self.dir / MANIFEST), base_path=str(self.dir), policy="now"
+                )
+                logger.experiment.finish()  # every (multirun) job is its own W&B run
         return metrics
 
 

@@ -16,7 +16,7 @@ import time
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from arm_exp.cli import stage_main
+from arm_exp.cli import echo, stage_main
 from arm_exp.llm.base import LLMError
 from arm_exp.llm.http_server import serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             )
         try:
             urls = llm.start()
-            print(f"serving {llm.model} at {' '.join(urls)} (Ctrl-C to stop)", flush=True)
+            echo(f"serving {llm.model} at {' '.join(urls)} (Ctrl-C to stop)")
             while all(s.alive() for s in llm.servers):
                 time.sleep(1.0)
             dead = next(s for s in llm.servers if not s.alive())
@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             llm.close()
     server = serve(llm, str(cfg.serve.model_name), str(cfg.serve.host), int(cfg.serve.port))
     host, port = server.server_address[:2]
-    print(f"serving {cfg.serve.model_name} at http://{host}:{port}/v1 (Ctrl-C to stop)", flush=True)
+    echo(f"serving {cfg.serve.model_name} at http://{host}:{port}/v1 (Ctrl-C to stop)")
     try:
         server.serve_forever()
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from arm_exp.cli import stage_main
+from arm_exp.cli import echo, stage_main
 from arm_exp.config import require
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.serving import JsonHandler, MicroBatcher, make_server
@@ -83,7 +83,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     scorer = instantiate(cfg.scorer)
     server = serve(scorer, str(cfg.serve.host), int(cfg.serve.port), int(cfg.serve.max_batch))
     host, port = server.server_address[:2]
-    print(f"reward model at http://{host}:{port}/score (Ctrl-C to stop)", flush=True)
+    echo(f"reward model at http://{host}:{port}/score (Ctrl-C to stop)")
     try:
         server.serve_forever()
     finally:

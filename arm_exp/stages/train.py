@@ -122,6 +122,8 @@ def key_spec(cfg: DictConfig) -> KeySpec:
 def run(cfg: DictConfig) -> dict[str, float]:
     spec = key_spec(cfg)
     trip_path = spec.inputs["triplets"]
+    # Triplets of another benchmark would be rendered with this benchmark's renderer.
+    data_benchmark = upstream_benchmark(cfg, trip_path, "input_dir") or str(cfg.benchmark.name)
     stage = StageRun(
         cfg,
         "train",
@@ -133,7 +135,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
         return stage.previous_metrics()
     if cfg.train.data.batch_size < 1:
         raise ConfigError("train.data.batch_size must be >= 1")
-    data_benchmark = upstream_benchmark(cfg, trip_path, "input_dir") or str(cfg.benchmark.name)
     stage.tag(benchmark=data_benchmark)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     renderer = Renderer(**cfg.benchmark.render)

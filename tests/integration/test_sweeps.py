@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -175,6 +176,11 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert b'"<redacted>"' in blob
     summary_metric = b"plan/test/success_rate"
     assert summary_metric in blob
+    assert b"backbone:" not in blob, "a random policy loads no LLM: no backbone tag"
+    # A readable config and summary among the run's files (the manifest), before any sync.
+    saved = json.loads((run / "files" / "manifest.json").read_text())
+    assert saved["config"]["planner"]["_target_"] == "arm_exp.planning.best_of_n.BestOfNPlanner"
+    assert "plan/test/success_rate" in saved["metrics"] and "planner:best_of_n" in saved["tags"]
 
     report_dir = tmp_path / "report"
     run_stage(report, "report", [f"input_dir={small_sweep}", "logger=wandb"], report_dir)
@@ -186,31 +192,86 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert sorted(r[3] for r in table["data"]) == ["best_of_n", "greedy", "sampling"]
     images = list((run / "files" / "media" / "images").rglob("*.png"))
     assert images, "the report's plots"
+    assert b"trainer/global_step" not in _all_bytes(run), "report has no trainer"
 
     for folder in (plan_dir / "wandb", report_dir / "wandb"):
         blob = _all_bytes(folder)
         assert SECRET_ENV.encode() not in blob and SECRET_CFG.encode() not in blob
 
 
-@pytest.mark.parametrize("notebook", ["compare_backbones.ipynb", "ablations.ipynb"])
-def test_notebook_runs_on_a_sweep(notebook, small_sweep, monkeypatch):
+def run_notebook(notebook: str, sweep: Path, monkeypatch) -> str:
+    """Execute ``notebooks/<notebook>`` on ``sweep`` (from its own folder, as Jupyter would);
+    its cells' text output."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     path = ROOT / "notebooks" / notebook
     nb = nbformat.read(path, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "strip outputs"
-    monkeypatch.setenv("ARM_EXP_SWEEP_DIR", str(small_sweep))
+    monkeypatch.setenv("ARM_EXP_SWEEP_DIR", str(sweep))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
-    text = "\n".join(
+    return "\n".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
+
+
+def test_compare_backbones_notebook_runs_on_a_sweep(small_sweep, monkeypatch):
+    text = run_notebook("compare_backbones.ipynb", small_sweep, monkeypatch)
     assert "3 plan runs" in text
     assert "best_of_n" in text and "greedy" in text
-    if notebook == "compare_backbones.ipynb":
-        assert "| backbone/policy |" in text and "| random |" in text
+    assert "| backbone/policy |" in text and "| random |" in text
+
+
+def _as_older_manifest(run_dir: Path, rm_ckpt: str, key: str | None = None) -> None:
+    """Rewrite a plan run's manifest as plan wrote it before paths were stored resolved: the
+    checkpoint path as typed, no reward_model/loss counts."""
+    path = run_dir / "manifest.json"
+    m = json.loads(path.read_text())
+    m["config"]["rm_ckpt"] = m["counts"]["rm_ckpt"] = m["inputs"]["rm_ckpt"]["path"] = rm_ckpt
+    if key is not None:
+        m["inputs"]["rm_ckpt"]["key"] = key
+    for k in ("reward_model", "loss"):
+        m["counts"].pop(k)
+    path.write_text(json.dumps(m))
+
+
+def test_ablations_notebook_keeps_runs_with_relative_checkpoint_paths(
+    small_sweep, tiny_rm_ckpt, tmp_path, monkeypatch
+):
+    """A checkpoint path typed relative to the repository (where `plan` ran) is not relative to
+    notebooks/: the run must still land in the reward-model tables; a run whose checkpoint is
+    gone is named with the reason, not dropped in silence."""
+    from arm_exp.stages import plan, report
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(small_sweep, sweep)
+    monkeypatch.chdir(ROOT)
+    rel = os.path.relpath(tiny_rm_ckpt, ROOT)
+    for name in ("rm", "rm_gone"):
+        run_stage(plan, "plan", [*PLAN, "limit=2", "planner=best_of_n", "scorer=rm",
+                                 f"rm_ckpt={rel}"], sweep / name)  # fmt: skip
+    _as_older_manifest(sweep / "rm", rel)
+    _as_older_manifest(sweep / "rm_gone", "outputs/train/runs/deleted/checkpoints/best.ckpt",
+                       key="0123456789abcdef")  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # the notebook and report run elsewhere than plan did
+    text = run_notebook("ablations.ipynb", sweep, monkeypatch)
+    assert "5 plan runs" in text
+    for axis, value in [("reward_model", "minilm"), ("loss", "bradley_terry"),
+                        ("synthesis", "RuleSynthesizer")]:  # fmt: skip
+        assert f"### {axis}" in text
+        assert f"| game24 | test | best_of_n | {value} |" in text, (axis, text)
+    assert "3 of them use no reward model" in text
+    gone = [line for line in text.splitlines() if "left out" in line]
+    assert len(gone) == 1 and str(sweep / "rm_gone") in gone[0], text
+    assert "outputs/train/runs/deleted/checkpoints/best.ckpt" in gone[0]
+    assert "is not found" in gone[0]
+    # report keeps the older run's reward model and loss too (from its train run).
+    run_stage(report, "report", [f"input_dir={sweep}"], tmp_path / "report")
+    rows = report.read_report(tmp_path / "report")
+    rm_rows = [r for r in rows if r["scorer"] == "rm"]
+    assert {(r["reward_model"], r["loss"]) for r in rm_rows} >= {("minilm", "bradley_terry")}
 
 
 @pytest.mark.slow

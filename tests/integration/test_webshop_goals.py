@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from arm_exp.artifacts import load_manifest
+from arm_exp.config import ConfigError
 from arm_exp.envs.webshop import WebShopEnv
-from arm_exp.stages import explore, goals, synthesize
+from arm_exp.stages import explore, goals, synthesize, train
 from arm_exp.synthesis.llm import LLMSynthesizer
 from arm_exp.synthesis.webshop import WebShopKit
 from arm_exp.synthesis.webshop_goals import WebShopGoalGenerator
@@ -110,6 +112,16 @@ def test_explore_and_synthesize_the_synthesized_goals(goal_run, tmp_path):
         assert t.negative.task_id == t.positive.task_id
     assert len({t.positive.id for t in triplets}) == len(triplets) <= 48 // 2
 
+    # Trained on the mini catalog's triplets: tagged as the report names it (webshop_mini).
+    run_stage(train, "train", ["benchmark=webshop", f"input_dir={tmp_path / 's'}",
+                               "trainer.max_steps=1", "reward_model.max_length=32",
+                               "trainer.enable_progress_bar=false"], tmp_path / "t")  # fmt: skip
+    trained = load_manifest(tmp_path / "t")
+    assert trained["counts"]["benchmark"] == "webshop_mini"
+    assert (
+        "benchmark:webshop_mini" in trained["tags"] and "benchmark:webshop" not in trained["tags"]
+    )
+
     # The llm strategy: no intent call (goals are the intents); LLM-edited negatives replayed.
     env = WebShopEnv(cache_dir=str(tmp_path / "cache"))
     positive = max(trajs, key=lambda t: t.score)
@@ -164,3 +176,26 @@ def test_explore_key_follows_the_goals_file_contents(goal_run, tmp_path, make_cf
     from_run = [*overrides[:2], f"benchmark.env.goals_file={out / 'goals.jsonl'}"]
     cfg = make_cfg("explore", from_run)
     assert explore.key_spec(cfg).inputs["goals_file"] == out / "goals.jsonl"
+
+
+def test_explore_refuses_goals_made_on_another_catalog(goal_run, tmp_path):
+    """Goals name products of the catalog they were made on: a goals run on the full catalog
+    (its manifest says ``webshop``; this box has only the mini catalog, so the run is copied
+    and relabelled) must not be explored on the mini one, where its products do not exist."""
+    out, _ = goal_run
+    other = tmp_path / "goals_full"
+    shutil.copytree(out, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["counts"]["benchmark"] = "webshop"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="made on 'webshop' but this env is 'webshop_mini'"):
+        run_stage(
+            explore,
+            "explore",
+            [
+                "benchmark=webshop",
+                "split=extra",
+                f"benchmark.env.goals_file={other / 'goals.jsonl'}",
+            ],
+            tmp_path / "e",
+        )
