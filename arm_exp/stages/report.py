@@ -15,9 +15,10 @@ distinguish runs of a sweep, pools their episodes, and writes:
   score, which ARMAP reports and ``score`` is by default, and the score at the end; empty for
   benchmarks without the distinction);
 - ``report.md``: the same as a Markdown table;
-- ``success_vs_n.png``: for Best-of-N runs, success of the scorer's pick among k of the N
-  samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of k) and
-  the mean;
+- ``success_vs_n.png``: for runs of planners whose candidates are independent samples (the
+  class declares ``iid_candidates = True``: Best-of-N), success of the scorer's pick among k of
+  the N samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of
+  k) and the mean;
 - ``planners.png``: success rate per planner, one bar per (scorer, policy/backbone), with CIs.
 """
 
@@ -190,8 +191,24 @@ def train_run_of(plan_dir: Path, roots: Sequence[Path] = ()) -> tuple[Path | Non
     return None, f"its checkpoint {typed} (train run key {key}) is not found"
 
 
+def declares(manifest: dict[str, Any], attr: str) -> bool:
+    """Whether the plan run's planner class (``planner._target_`` of its config) declares
+    ``attr`` true; False, with a warning, if the class cannot be imported here."""
+    from hydra.utils import get_class
+
+    target = (manifest.get("config", {}).get("planner") or {}).get("_target_")
+    if not target:
+        return False
+    try:
+        return bool(getattr(get_class(str(target)), attr, False))
+    except Exception as e:  # noqa: BLE001 - a plot is left out, not the run
+        log.warning("report: planner %s cannot be imported here (%s); no %s", target, e, attr)
+        return False
+
+
 def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
-    counts = load_manifest(run_dir).get("counts", {})
+    manifest = load_manifest(run_dir)
+    counts = manifest.get("counts", {})
     episodes = read_records(run_dir / "episodes.jsonl", Episode.from_dict)
     rm = counts.get("scorer") == "rm"
     if rm and not (counts.get("reward_model") and counts.get("loss")):
@@ -213,6 +230,7 @@ def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
         "objective": counts.get("objective") or "",
         "report_metric": counts.get("report_metric") or "success_rate",
         "episodes": episodes,
+        "iid_candidates": declares(manifest, "iid_candidates"),
     }
 
 
@@ -256,6 +274,7 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             max_score=_mean_present(eps, "max_score"),
             final_score=_mean_present(eps, "final_score"),
             _episodes=eps,
+            _iid_candidates=all(r.get("iid_candidates") for r in members),
         )
         rows.append(row)
     return rows
@@ -402,7 +421,13 @@ def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    bon = [r for r in rows if r["planner"] == "best_of_n" and r["_episodes"]]
+    bon = [
+        r
+        for r in rows
+        if r["_iid_candidates"]
+        and r["_episodes"]
+        and min(len(e.candidates) for e in r["_episodes"]) > 1
+    ]
     if bon:
         fig, ax = plt.subplots(figsize=(6, 4))
         for r in bon:
@@ -415,7 +440,8 @@ def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N (samples)")
         ax.set_ylabel("success %")
-        ax.set_title(f"Best-of-N on {bon[0]['benchmark']}")
+        names = ", ".join(sorted({str(r["planner"]) for r in bon}))
+        ax.set_title(f"{names} on {bon[0]['benchmark']}")
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out_dir / "success_vs_n.png", dpi=120)
