@@ -6,9 +6,11 @@ distinguish runs of a sweep, pools their episodes, and writes:
 
 - ``report.csv``: the columns fixed by the design (``benchmark, split, policy, planner, scorer,
   n_tasks, success_rate, ci_low, ci_high, score, llm_calls, rm_calls, env_steps, wall_s``; costs
-  are means per episode, the interval is a 95% Wilson interval), then ``backbone, reward_model,
-  loss, oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid,
-  max_score, final_score``
+  are means per episode, the interval is a 95% Wilson interval; ``llm_calls`` counts calls to an
+  LLM, 0 for a policy without one), then ``backbone, reward_model, loss, oracle_success,
+  mean_success, rm_cache_hits, runs, objective, actions, price_paid, max_score, final_score,
+  policy_calls`` (``policy_calls``: the policy's proposal calls, one batched call per step of
+  the episodes in flight, whatever the policy)
   (``objective``: the customizable reward target, e.g. ``fewer_actions(w=0.1)``, empty for the
   pure scorer; ``actions`` and ``price_paid``: means over the picked trajectories, the price over
   those that bought something), ``max_score, final_score`` (ScienceWorld: the running max of the
@@ -82,6 +84,7 @@ EXTRA = [
     "price_paid",
     "max_score",
     "final_score",
+    "policy_calls",
 ]
 GROUP = [
     "benchmark",
@@ -261,7 +264,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             report_metric=metrics.pop() if len(metrics) == 1 else "success_rate",
             score_ci_low=score_lo,
             score_ci_high=score_hi,
-            llm_calls=cost("llm_calls") or cost("policy_calls"),
+            llm_calls=cost("llm_calls"),
+            policy_calls=cost("policy_calls"),
             rm_calls=cost("rm_calls") or cost("oracle_calls"),
             env_steps=cost("env_steps"),
             wall_s=mean([e.wall_s for e in eps]),
@@ -308,7 +312,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "score",
         "actions",
         "price paid",
-        "LLM calls",
+        "policy calls",
         "RM calls",
         "env steps",
         "s/task",
@@ -329,7 +333,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['score']:.3f}",
             f"{r['actions']:.1f}",
             f"{r['price_paid']:.2f}" if r["price_paid"] != "" else "",
-            f"{r['llm_calls']:.1f}",
+            f"{r['policy_calls']:.1f}",
             f"{r['rm_calls']:.1f}",
             f"{r['env_steps']:.1f}",
             f"{r['wall_s']:.2f}",
@@ -430,6 +434,7 @@ def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
     ]
     if bon:
         fig, ax = plt.subplots(figsize=(6, 4))
+        top = 0.0
         for r in bon:
             n_max = min(len(e.candidates) for e in r["_episodes"])
             ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= n_max]
@@ -437,6 +442,10 @@ def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
             label = f"{r['policy']}{'/' + r['backbone'] if r['backbone'] else ''} + {r['scorer']}"
             ax.plot(ks, [100 * c[0] for c in curves], marker="o", label=f"{label}: pick")
             ax.plot(ks, [100 * c[1] for c in curves], linestyle="--", label=f"{label}: oracle@k")
+            top = max([top, *(100 * c[1] for c in curves)])
+        # From 0, with room above the best curve: all-zero data would otherwise get matplotlib's
+        # +-0.04 around 0 (a success rate is never negative).
+        ax.set_ylim(0.0, min(105.0, max(10.0, 1.15 * top)))
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N (samples)")
         ax.set_ylabel("success %")
