@@ -120,6 +120,8 @@ def _events(response: dict[str, Any], chat: bool) -> bytes:
     head["object"] = "chat.completion.chunk" if chat else "text_completion"
     chunks = []
     for c in response["choices"]:
+        text: dict[str, Any]
+        end: dict[str, Any]
         if chat:
             text = {"delta": {"role": "assistant", "content": c["message"]["content"]}}
             end = {"delta": {}}
