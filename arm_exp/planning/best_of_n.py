@@ -32,7 +32,7 @@ class BestOfNPlanner:
         n: int = 100,
         temperature: float = 0.7,
         max_steps: int = 100,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
@@ -41,7 +41,7 @@ class BestOfNPlanner:
         self.n = n
         self.temperature = temperature
         self.max_steps = max_steps
-        self.max_retries = max_retries
+        self.invalid_action_retries = invalid_action_retries
         self.seed = seed
         self.objective = objective
 
@@ -58,7 +58,9 @@ class BestOfNPlanner:
                 )
                 for k in range(self.n)
             ]
-            run_cursors(env, policy, cursors, self.temperature, self.max_retries, self.max_steps)
+            run_cursors(
+                env, policy, cursors, self.temperature, self.invalid_action_retries, self.max_steps
+            )
             trajs = [c.trajectory for c in cursors]
             values = scorer.score([t.intent for t in trajs], trajs)
             best = argmax(combine(values, trajs, self.objective))

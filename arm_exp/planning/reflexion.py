@@ -62,7 +62,7 @@ class ReflexionPlanner:
         threshold_of: str = "negative",
         reflection_max_tokens: int = 128,
         max_steps: int = 100,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
@@ -86,7 +86,7 @@ class ReflexionPlanner:
         self.threshold_of = threshold_of
         self.reflection_max_tokens = reflection_max_tokens
         self.max_steps = max_steps
-        self.max_retries = max_retries
+        self.invalid_action_retries = invalid_action_retries
         self.seed = seed
         self.objective = objective
 
@@ -120,7 +120,12 @@ class ReflexionPlanner:
                 )
                 cursor = start_cursor(env, job)
                 run_cursors(
-                    env, policy, [cursor], self.temperature, self.max_retries, self.max_steps
+                    env,
+                    policy,
+                    [cursor],
+                    self.temperature,
+                    self.invalid_action_retries,
+                    self.max_steps,
                 )
                 traj = cursor.trajectory
                 traj.meta["reflections"] = list(reflections)

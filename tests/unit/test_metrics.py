@@ -224,7 +224,9 @@ def test_csv_has_the_design_columns_in_order_and_six_digits():
 def test_markdown_row_worked_by_hand():
     two = [Candidate(scorer_score=0.1, score=0.0, success=False, num_steps=1)] * 2
     eps = [
-        _episode(0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2}, candidates=two),
+        _episode(
+            0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2}, candidates=two
+        ),
         _episode(1, False, 0.5, {"oracle_success": 1.0, "llm_calls": 5, "rm_calls": 4}),
         _episode(2, True, 1.0, {"oracle_success": 1.0, "price_paid": 12.5, "actions": 3}),
         _episode(3, False, 0.0, {"oracle_success": 0.0, "env_steps": 8}),
