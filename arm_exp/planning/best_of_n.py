@@ -5,7 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, argmax, candidate, make_episode, require_scorer
-from arm_exp.planning.objectives import Objective, combine
+from arm_exp.planning.objectives import Objective, planning_values
 from arm_exp.rollout import EpisodeJob, derive_seed, fork_cursor, run_cursors, start_cursor
 from arm_exp.types import Episode
 
@@ -63,7 +63,7 @@ class BestOfNPlanner:
             )
             trajs = [c.trajectory for c in cursors]
             values = scorer.score([t.intent for t in trajs], trajs)
-            best = argmax(combine(values, trajs, self.objective))
+            best = argmax(planning_values(values, trajs, self.objective))
             return make_episode(
                 self.name,
                 task_id,

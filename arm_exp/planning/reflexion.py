@@ -5,7 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, argmax, candidate, make_episode, require_scorer
-from arm_exp.planning.objectives import Objective, combine
+from arm_exp.planning.objectives import Objective, planning_values
 from arm_exp.rollout import EpisodeJob, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode, Trajectory
 
@@ -92,7 +92,7 @@ class ReflexionPlanner:
 
     def _pick(self, values: list[float], trajs: list[Trajectory], stopped: bool) -> int:
         if self.answer == "best":
-            return argmax(combine(values, trajs, self.objective))
+            return argmax(planning_values(values, trajs, self.objective))
         if self.answer == "last" or stopped:
             return len(trajs) - 1  # with passing_else_first: the passing attempt is the last
         return 0
