@@ -11,8 +11,8 @@ its current state. Two drivers build on the same primitives (:func:`propose`, :f
   policy call per tick; otherwise each runs to the end in turn, restoring once.
 
 Multi-action proposals (chain-of-thought) are executed one action per tick. Invalid proposals:
-with ``max_retries > 0`` an action the env marks invalid is undone through ``snapshot``/
-``restore``, recorded in ``meta["rejected"]`` and re-proposed, at most ``max_retries`` times in a
+with ``invalid_action_retries > 0`` an action the env marks invalid is undone through ``snapshot``/
+``restore``, recorded in ``meta["rejected"]`` and re-proposed, at most ``invalid_action_retries`` times in a
 row; after that the invalid step stays in the trajectory, where the agent sees the env's error.
 Nothing a model writes can crash a run.
 """
@@ -135,7 +135,7 @@ def propose(policy: Policy, cursors: Sequence[Cursor], temperature: float | None
 def advance(
     env: Env,
     cursor: Cursor,
-    max_retries: int,
+    invalid_action_retries: int,
     max_steps: int,
     stats: dict[str, float] | None = None,
 ) -> bool:
@@ -146,9 +146,9 @@ def advance(
     """
     traj = cursor.trajectory
     action, thought = cursor.pending.popleft()
-    snap = env.snapshot() if max_retries > 0 else None
+    snap = env.snapshot() if invalid_action_retries > 0 else None
     obs, reward, done, info = env.step(action)
-    if info.get("invalid") and not done and cursor.retries < max_retries:
+    if info.get("invalid") and not done and cursor.retries < invalid_action_retries:
         env.restore(snap)
         cursor.retries += 1
         cursor.pending.clear()
@@ -188,7 +188,7 @@ def run_cursors(
     policy: Policy,
     cursors: Sequence[Cursor],
     temperature: float | None,
-    max_retries: int = 0,
+    invalid_action_retries: int = 0,
     max_steps: int = 100,
     stats: dict[str, float] | None = None,
 ) -> None:
@@ -207,14 +207,14 @@ def run_cursors(
                 propose(policy, need, temperature)
             for c in live:
                 env.restore(c.snap)
-                advance(env, c, max_retries, max_steps, stats)
+                advance(env, c, invalid_action_retries, max_steps, stats)
                 c.snap = env.snapshot()
     for c in cursors:
         env.restore(c.snap)
         while not c.finished:
             if not c.pending:
                 propose(policy, [c], temperature)
-            advance(env, c, max_retries, max_steps, stats)
+            advance(env, c, invalid_action_retries, max_steps, stats)
         c.snap = env.snapshot()
 
 
@@ -226,7 +226,7 @@ class Rollouts:
         policy: proposes actions for a batch of contexts.
         num_envs: episodes in flight at once (the batch size of each policy call).
         temperature: overrides the policy's sampling temperature (None keeps it).
-        max_retries: re-proposals after an invalid action (needs cheap snapshot/restore).
+        invalid_action_retries: re-proposals after an invalid action (needs cheap snapshot/restore).
         max_steps: safety cap on the steps of one episode (envs have their own limits).
     """
 
@@ -236,7 +236,7 @@ class Rollouts:
         policy: Policy,
         num_envs: int = 32,
         temperature: float | None = None,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         max_steps: int = 100,
     ) -> None:
         if num_envs < 1:
@@ -245,7 +245,7 @@ class Rollouts:
         self.policy = policy
         self.num_envs = num_envs
         self.temperature = temperature
-        self.max_retries = max_retries
+        self.invalid_action_retries = invalid_action_retries
         self.max_steps = max_steps
         self.envs: list[Env] = []
         self.stats: dict[str, float] = {
@@ -284,7 +284,7 @@ class Rollouts:
                 self.stats["policy_calls"] += 1
                 self.stats["proposals"] += len(need)
             for i, env, c in active:
-                if advance(env, c, self.max_retries, self.max_steps, self.stats):
+                if advance(env, c, self.invalid_action_retries, self.max_steps, self.stats):
                     slots[i] = (env, None)
                     yield c.trajectory
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, argmax, candidate, make_episode, require_scorer
-from arm_exp.planning.objectives import Objective, combine
+from arm_exp.planning.objectives import Objective, planning_values
 from arm_exp.rollout import EpisodeJob, derive_seed, fork_cursor, run_cursors, start_cursor
 from arm_exp.types import Episode
 
@@ -33,7 +33,7 @@ class BestOfNPlanner:
         n: int = 100,
         temperature: float = 0.7,
         max_steps: int = 100,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
@@ -42,7 +42,7 @@ class BestOfNPlanner:
         self.n = n
         self.temperature = temperature
         self.max_steps = max_steps
-        self.max_retries = max_retries
+        self.invalid_action_retries = invalid_action_retries
         self.seed = seed
         self.objective = objective
 
@@ -59,10 +59,12 @@ class BestOfNPlanner:
                 )
                 for k in range(self.n)
             ]
-            run_cursors(env, policy, cursors, self.temperature, self.max_retries, self.max_steps)
+            run_cursors(
+                env, policy, cursors, self.temperature, self.invalid_action_retries, self.max_steps
+            )
             trajs = [c.trajectory for c in cursors]
             values = scorer.score([t.intent for t in trajs], trajs)
-            best = argmax(combine(values, trajs, self.objective))
+            best = argmax(planning_values(values, trajs, self.objective))
             return make_episode(
                 self.name,
                 task_id,

@@ -14,14 +14,14 @@ class GreedyPlanner(SamplingPlanner):
     def __init__(
         self,
         max_steps: int = 100,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
         super().__init__(
             temperature=0.0,
             max_steps=max_steps,
-            max_retries=max_retries,
+            invalid_action_retries=invalid_action_retries,
             seed=seed,
             objective=objective,
         )

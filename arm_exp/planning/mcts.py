@@ -67,7 +67,7 @@ from arm_exp.planning.base import (
     make_episode,
     require_scorer,
 )
-from arm_exp.planning.objectives import Objective, combine
+from arm_exp.planning.objectives import Objective, planning_values
 from arm_exp.rollout import Cursor, EpisodeJob, clean_info, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode, Step, Trajectory
 
@@ -307,7 +307,7 @@ class MCTSPlanner:
                         leaf.score_cache = score
                         completed.append(
                             (
-                                combine([score], [leaf.done_traj], self.objective)[0],
+                                planning_values([score], [leaf.done_traj], self.objective)[0],
                                 score,
                                 leaf.done_traj,
                             )
@@ -331,8 +331,10 @@ class MCTSPlanner:
                     run_cursors(env, policy, [cursor], self.rollout_temperature, 0, horizon)
                     traj = cursor.trajectory
                     score = scorer.score([base.intent], [traj])[0]
-                    completed.append((combine([score], [traj], self.objective)[0], score, traj))
-                bonus = combine([0.0], [traj], self.objective)[0]
+                    completed.append(
+                        (planning_values([score], [traj], self.objective)[0], score, traj)
+                    )
+                bonus = planning_values([0.0], [traj], self.objective)[0]
                 self._backup(path, self._value(scorer, score), bonus, leaf.terminal)
                 per_rollout_steps.append(int(env_steps() - before))
                 depths.append(len(traj.steps))

@@ -41,7 +41,7 @@ class Objective(Protocol):
     def value(self, trajectory: Trajectory) -> float: ...
 
 
-def combine(
+def planning_values(
     scores: Sequence[float], trajectories: Sequence[Trajectory], objective: Objective | None
 ) -> list[float]:
     """The planning values: ``scores`` alone without an objective, else score + weight * value."""

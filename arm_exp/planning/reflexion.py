@@ -5,7 +5,7 @@ from __future__ import annotations
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Meter, Scorer, argmax, candidate, make_episode, require_scorer
-from arm_exp.planning.objectives import Objective, combine
+from arm_exp.planning.objectives import Objective, planning_values
 from arm_exp.rollout import EpisodeJob, derive_seed, run_cursors, start_cursor
 from arm_exp.types import Episode, Trajectory
 
@@ -62,7 +62,7 @@ class ReflexionPlanner:
         threshold_of: str = "negative",
         reflection_max_tokens: int = 128,
         max_steps: int = 100,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
@@ -86,13 +86,13 @@ class ReflexionPlanner:
         self.threshold_of = threshold_of
         self.reflection_max_tokens = reflection_max_tokens
         self.max_steps = max_steps
-        self.max_retries = max_retries
+        self.invalid_action_retries = invalid_action_retries
         self.seed = seed
         self.objective = objective
 
     def _pick(self, values: list[float], trajs: list[Trajectory], stopped: bool) -> int:
         if self.answer == "best":
-            return argmax(combine(values, trajs, self.objective))
+            return argmax(planning_values(values, trajs, self.objective))
         if self.answer == "last" or stopped:
             return len(trajs) - 1  # with passing_else_first: the passing attempt is the last
         return 0
@@ -120,7 +120,12 @@ class ReflexionPlanner:
                 )
                 cursor = start_cursor(env, job)
                 run_cursors(
-                    env, policy, [cursor], self.temperature, self.max_retries, self.max_steps
+                    env,
+                    policy,
+                    [cursor],
+                    self.temperature,
+                    self.invalid_action_retries,
+                    self.max_steps,
                 )
                 traj = cursor.trajectory
                 traj.meta["reflections"] = list(reflections)

@@ -16,7 +16,7 @@ class SamplingPlanner:
     Args:
         temperature: sampling temperature (ARMAP: 0.7 Game of 24, 0.5 WebShop/ScienceWorld).
         max_steps: step cap per trajectory (the env has its own limit too).
-        max_retries: re-proposals after an invalid action (cheap-snapshot envs).
+        invalid_action_retries: re-proposals after an invalid action (cheap-snapshot envs).
         seed: base seed of the per-task random streams.
         objective: must be None: with one trajectory there is nothing to choose (the
             ``objective`` config group is for best_of_n, reflexion and mcts).
@@ -29,7 +29,7 @@ class SamplingPlanner:
         self,
         temperature: float = 0.7,
         max_steps: int = 100,
-        max_retries: int = 0,
+        invalid_action_retries: int = 0,
         seed: int = 0,
         objective: Objective | None = None,
     ) -> None:
@@ -40,7 +40,7 @@ class SamplingPlanner:
             )
         self.temperature = temperature
         self.max_steps = max_steps
-        self.max_retries = max_retries
+        self.invalid_action_retries = invalid_action_retries
         self.seed = seed
 
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode:
@@ -48,7 +48,9 @@ class SamplingPlanner:
             cursor = start_cursor(
                 env, EpisodeJob(f"{task_id}/0", task_id, derive_seed(self.seed, self.name, task_id))
             )
-            run_cursors(env, policy, [cursor], self.temperature, self.max_retries, self.max_steps)
+            run_cursors(
+                env, policy, [cursor], self.temperature, self.invalid_action_retries, self.max_steps
+            )
             traj = cursor.trajectory
             value = scorer.score([traj.intent], [traj])[0] if scorer is not None else None
             return make_episode(self.name, task_id, traj, value, [candidate(traj, value)], meter)

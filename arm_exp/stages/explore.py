@@ -69,7 +69,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         make_env,
         policy,
         num_envs=int(cfg.explore.num_envs),
-        max_retries=int(cfg.explore.invalid_action_retries),
+        invalid_action_retries=int(cfg.explore.invalid_action_retries),
         max_steps=int(cfg.explore.max_steps),
     )
     split = str(cfg.split)

@@ -109,7 +109,9 @@ def test_llm_policy_batches_identical_prompts_into_one_request():
 def test_rollouts_resample_invalid_and_finish_every_job():
     solution = "10 - 6 = 4 (left: 4 4 5)\n4 * 5 = 20 (left: 4 20)\n20 + 4 = 24 (left: 24)\nAnswer: (10 - 6) + 4 * 5 = 24"
     llm = _ScriptedLLM(["garbage", "4 + 4 = 8", solution])
-    runner = Rollouts(Game24Env, LLMPolicy(llm, Game24Agent()), num_envs=3, max_retries=3)
+    runner = Rollouts(
+        Game24Env, LLMPolicy(llm, Game24Agent()), num_envs=3, invalid_action_retries=3
+    )
     jobs = [EpisodeJob(f"900#{k}", "900", k) for k in range(5)]
     trajs = {t.id: t for t in runner.run(jobs)}
     assert set(trajs) == {j.id for j in jobs}

@@ -11,7 +11,7 @@ from arm_exp.agents.policy import RandomPolicy
 from arm_exp.planning.best_of_n import BestOfNPlanner
 from arm_exp.planning.greedy import GreedyPlanner
 from arm_exp.planning.mcts import MCTSPlanner
-from arm_exp.planning.objectives import FewerActions, LowerPrice, combine, measure
+from arm_exp.planning.objectives import FewerActions, LowerPrice, measure, planning_values
 from arm_exp.planning.reflexion import ReflexionPlanner
 from arm_exp.planning.sampling import SamplingPlanner
 from arm_exp.types import Step, Trajectory
@@ -97,8 +97,10 @@ def test_objective_values_and_measures():
     short, long_ = _traj(2, 30.0), _traj(5, None)
     assert FewerActions(0.1).value(short) == -2 and LowerPrice().value(short) == -0.3
     assert LowerPrice().value(long_) == -10.0  # no purchase counts as paying $1000
-    assert combine([1.0, 1.0], [short, long_], None) == [1.0, 1.0]
-    assert combine([1.0, 1.0], [short, long_], FewerActions(0.1)) == pytest.approx([0.8, 0.5])
+    assert planning_values([1.0, 1.0], [short, long_], None) == [1.0, 1.0]
+    assert planning_values([1.0, 1.0], [short, long_], FewerActions(0.1)) == pytest.approx(
+        [0.8, 0.5]
+    )
     assert measure(short) == {"actions": 2.0, "price_paid": 30.0}
     assert measure(long_) == {"actions": 5.0}
     with pytest.raises(ValueError, match="weight"):
