@@ -99,6 +99,14 @@ def _unclaimed(out: Path, log_name: str) -> bool:
     return True
 
 
+def _job_label() -> str:
+    """A multirun job's number and overrides (``#1 planner=mcts,scorer=rm``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    job = HydraConfig.get().job
+    return f"#{job.num} {job.override_dirname or '(no overrides)'}"
+
+
 def _single_run() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -154,7 +162,7 @@ def stage_main(
     - a run that fails before it made anything removes the run dir Hydra made for it (a failed
       config run leaves no empty dir behind); one that made records keeps them, to resume;
     - at the end it prints ``show(cfg, metrics)`` (default: the metrics) and ``-> <run dir>``,
-      also into ``<stage>.log``, and returns the sweep's optimized metric
+      under a ``== <stage> job #<n> <overrides> ==`` line in a sweep, also into ``<stage>.log``, and returns the sweep's optimized metric
       (``optimized_metric``) to a sweeper.
     """
     name = config_name.replace("_", "-")
@@ -179,6 +187,10 @@ def stage_main(
                     raise SystemExit(code) from None
             raise
         text = show(cfg, metrics) if show is not None else summary(metrics)
+        if not _single_run():
+            # A sweep's jobs print one after another (or interleaved, under joblib): each
+            # block says which job it is.
+            echo(f"== {name} job {_job_label()} ==")
         if text:
             echo(text)
         echo(f"-> {out}")

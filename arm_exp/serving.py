@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -69,6 +70,14 @@ class MicroBatcher:
         self._worker.join(timeout=5)
 
 
+@dataclass
+class Raw:
+    """A response body sent as it is (server-sent events), not as JSON."""
+
+    data: bytes
+    content_type: str
+
+
 class JsonHandler(BaseHTTPRequestHandler):
     """A JSON-over-HTTP handler: subclasses implement ``routes`` returning (status, body)."""
 
@@ -79,9 +88,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+        raw = body if isinstance(body, Raw) else Raw(json.dumps(body).encode(), "application/json")
+        data = raw.data
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", raw.content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -102,12 +112,17 @@ class JsonHandler(BaseHTTPRequestHandler):
         except (ValueError, json.JSONDecodeError) as e:
             self._send(400, {"error": {"message": f"invalid JSON body: {e}"}})
             return
+        if not isinstance(body, dict):
+            self._send(400, {"error": {"message": "the body must be a JSON object"}})
+            return
         self._dispatch("POST", body)
 
     def _dispatch(self, method: str, body: Any) -> None:
         try:
             status, out = self.route(method, self.path.split("?")[0], body)
-        except (ValueError, TypeError, KeyError) as e:
+        except ValueError as e:  # the routes' own checks: their message says it all
+            status, out = 400, {"error": {"message": str(e)}}
+        except (TypeError, KeyError) as e:
             status, out = 400, {"error": {"message": f"{type(e).__name__}: {e}"}}
         except Exception as e:  # noqa: BLE001 - a server answers 500, it does not die
             status, out = 500, {"error": {"message": f"{type(e).__name__}: {e}"}}

@@ -143,6 +143,14 @@ def load_model(
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     log.info("loaded %s on %s in %.1fs", path, device, time.perf_counter() - started)
+    import arm_exp
+
+    if device == "cpu" and arm_exp.OMP_SPINNING:
+        log.warning(
+            "torch was imported before arm_exp, so its OpenMP threads spin-wait: on a busy CPU "
+            "generation runs several times slower (benchmarks/omp_wait.py); import arm_exp "
+            "first or export OMP_WAIT_POLICY=PASSIVE"
+        )
     return model, tok
 
 

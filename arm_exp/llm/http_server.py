@@ -1,22 +1,29 @@
 """An OpenAI-compatible HTTP server over any in-process backend (``arm-exp serve-llm``).
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/completions``,
-``POST /v1/chat/completions`` with ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``stop``
-and ``seed``. Concurrent requests with the same sampling parameters are batched into one
-``generate`` call (seeded requests run alone so their output does not depend on the others).
+``POST /v1/chat/completions`` with ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``stop``,
+``seed`` and ``stream``. Concurrent requests with the same sampling parameters are batched into
+one ``generate`` call (seeded requests run alone so their output does not depend on the others).
 It lets agents outside Python, and our own ``openai_server`` client, use the embedded CPU model.
+
+As the OpenAI API does, a request must name the served model (``model``; another name is a 404
+``model_not_found``), and ``stream: true`` answers with server-sent events: ``chat.completion
+.chunk`` (or ``text_completion``) objects, then ``data: [DONE]``. The backend generates a whole
+completion at once, so each choice's text arrives in one chunk, followed by a chunk with its
+``finish_reason``.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
 from collections import defaultdict
 from typing import Any
 
 from arm_exp.llm.base import LLM, Generation
-from arm_exp.serving import JsonHandler, MicroBatcher, make_server
+from arm_exp.serving import JsonHandler, MicroBatcher, Raw, make_server
 
 
 def _params(body: dict[str, Any]) -> dict[str, Any]:
@@ -71,14 +78,60 @@ class LLMHandler(JsonHandler):
             return 200, {"object": "list", "data": [{"id": self.model_name, "object": "model"}]}
         if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
             chat = path.endswith("chat/completions")
-            prompt = body["messages"] if chat else body["prompt"]
+            model = body.get("model")
+            if model != self.model_name:
+                return _model_error(model, self.model_name)
+            field = "messages" if chat else "prompt"
+            if field not in body:
+                raise ValueError(f"'{field}' is required")
+            prompt = body[field]
             if not chat and isinstance(prompt, list):
                 if len(prompt) != 1:
                     raise ValueError("this server takes one prompt per request")
                 prompt = prompt[0]
             gen: Generation = self.batcher.submit((prompt, _params(body)))
-            return 200, _response(gen, self.model_name, chat)
+            response = _response(gen, self.model_name, chat)
+            if body.get("stream"):
+                return 200, Raw(_events(response, chat), "text/event-stream")
+            return 200, response
         return 404, {"error": {"message": f"no route {method} {path}"}}
+
+
+def _model_error(model: Any, served: str) -> tuple[int, Any]:
+    """OpenAI's answers: no model is a 400, an unknown one a 404 ``model_not_found``."""
+    if not model:
+        return 400, {"error": {"message": "you must provide a model parameter", "param": "model",
+                               "type": "invalid_request_error", "code": None}}  # fmt: skip
+    return 404, {
+        "error": {
+            "message": f"The model `{model}` does not exist; this server serves `{served}`",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
+
+
+def _events(response: dict[str, Any], chat: bool) -> bytes:
+    """A finished response as the OpenAI API streams it: per choice a chunk with its text (chat:
+    ``delta`` with the role and content) and one with its ``finish_reason``, then usage-free
+    ``[DONE]``."""
+    head = {k: response[k] for k in ("id", "created", "model")}
+    head["object"] = "chat.completion.chunk" if chat else "text_completion"
+    chunks = []
+    for c in response["choices"]:
+        text: dict[str, Any]
+        end: dict[str, Any]
+        if chat:
+            text = {"delta": {"role": "assistant", "content": c["message"]["content"]}}
+            end = {"delta": {}}
+        else:
+            text, end = {"text": c["text"]}, {"text": ""}
+        for part, reason in ((text, None), (end, c["finish_reason"])):
+            choice = {"index": c["index"], **part, "logprobs": None, "finish_reason": reason}
+            chunks.append({**head, "choices": [choice]})
+    lines = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
+    return "".join(lines).encode()
 
 
 def _response(gen: Generation, model: str, chat: bool) -> dict[str, Any]:

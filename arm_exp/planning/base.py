@@ -48,7 +48,9 @@ class Scorer(Protocol):
 @runtime_checkable
 class Planner(Protocol):
     """``name`` labels its episodes; ``uses_scorer`` False (greedy, sampling) makes
-    ``arm-exp plan`` run it without a scorer, whatever ``scorer=`` says."""
+    ``arm-exp plan`` run it without a scorer, whatever ``scorer=`` says. Optional:
+    ``iid_candidates = True`` where the episode's candidates are independent samples (Best-of-N),
+    so ``arm-exp report`` draws success vs N for it (absent: False)."""
 
     name: str
     uses_scorer: bool

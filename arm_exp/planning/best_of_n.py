@@ -26,6 +26,7 @@ class BestOfNPlanner:
 
     name = "best_of_n"
     uses_scorer = True
+    iid_candidates = True  # independent samples: the report draws success vs N for them
 
     def __init__(
         self,

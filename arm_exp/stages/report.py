@@ -6,18 +6,21 @@ distinguish runs of a sweep, pools their episodes, and writes:
 
 - ``report.csv``: the columns fixed by the design (``benchmark, split, policy, planner, scorer,
   n_tasks, success_rate, ci_low, ci_high, score, llm_calls, rm_calls, env_steps, wall_s``; costs
-  are means per episode, the interval is a 95% Wilson interval), then ``backbone, reward_model,
-  loss, oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid,
-  max_score, final_score``
+  are means per episode, the interval is a 95% Wilson interval; ``llm_calls`` counts calls to an
+  LLM, 0 for a policy without one), then ``backbone, reward_model, loss, oracle_success,
+  mean_success, rm_cache_hits, runs, objective, actions, price_paid, max_score, final_score,
+  policy_calls`` (``policy_calls``: the policy's proposal calls, one batched call per step of
+  the episodes in flight, whatever the policy)
   (``objective``: the customizable reward target, e.g. ``fewer_actions(w=0.1)``, empty for the
   pure scorer; ``actions`` and ``price_paid``: means over the picked trajectories, the price over
   those that bought something), ``max_score, final_score`` (ScienceWorld: the running max of the
   score, which ARMAP reports and ``score`` is by default, and the score at the end; empty for
   benchmarks without the distinction);
 - ``report.md``: the same as a Markdown table;
-- ``success_vs_n.png``: for Best-of-N runs, success of the scorer's pick among k of the N
-  samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of k) and
-  the mean;
+- ``success_vs_n.png``: for runs of planners whose candidates are independent samples (the
+  class declares ``iid_candidates = True``: Best-of-N), success of the scorer's pick among k of
+  the N samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of
+  k) and the mean;
 - ``planners.png``: success rate per planner, one bar per (scorer, policy/backbone), with CIs.
 """
 
@@ -81,6 +84,7 @@ EXTRA = [
     "price_paid",
     "max_score",
     "final_score",
+    "policy_calls",
 ]
 GROUP = [
     "benchmark",
@@ -190,8 +194,24 @@ def train_run_of(plan_dir: Path, roots: Sequence[Path] = ()) -> tuple[Path | Non
     return None, f"its checkpoint {typed} (train run key {key}) is not found"
 
 
+def declares(manifest: dict[str, Any], attr: str) -> bool:
+    """Whether the plan run's planner class (``planner._target_`` of its config) declares
+    ``attr`` true; False, with a warning, if the class cannot be imported here."""
+    from hydra.utils import get_class
+
+    target = (manifest.get("config", {}).get("planner") or {}).get("_target_")
+    if not target:
+        return False
+    try:
+        return bool(getattr(get_class(str(target)), attr, False))
+    except Exception as e:  # noqa: BLE001 - a plot is left out, not the run
+        log.warning("report: planner %s cannot be imported here (%s); no %s", target, e, attr)
+        return False
+
+
 def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
-    counts = load_manifest(run_dir).get("counts", {})
+    manifest = load_manifest(run_dir)
+    counts = manifest.get("counts", {})
     episodes = read_records(run_dir / "episodes.jsonl", Episode.from_dict)
     rm = counts.get("scorer") == "rm"
     if rm and not (counts.get("reward_model") and counts.get("loss")):
@@ -213,6 +233,7 @@ def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
         "objective": counts.get("objective") or "",
         "report_metric": counts.get("report_metric") or "success_rate",
         "episodes": episodes,
+        "iid_candidates": declares(manifest, "iid_candidates"),
     }
 
 
@@ -243,7 +264,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             report_metric=metrics.pop() if len(metrics) == 1 else "success_rate",
             score_ci_low=score_lo,
             score_ci_high=score_hi,
-            llm_calls=cost("llm_calls") or cost("policy_calls"),
+            llm_calls=cost("llm_calls"),
+            policy_calls=cost("policy_calls"),
             rm_calls=cost("rm_calls") or cost("oracle_calls"),
             env_steps=cost("env_steps"),
             wall_s=mean([e.wall_s for e in eps]),
@@ -256,6 +278,7 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             max_score=_mean_present(eps, "max_score"),
             final_score=_mean_present(eps, "final_score"),
             _episodes=eps,
+            _iid_candidates=all(r.get("iid_candidates") for r in members),
         )
         rows.append(row)
     return rows
@@ -289,7 +312,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "score",
         "actions",
         "price paid",
-        "LLM calls",
+        "policy calls",
         "RM calls",
         "env steps",
         "s/task",
@@ -310,7 +333,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['score']:.3f}",
             f"{r['actions']:.1f}",
             f"{r['price_paid']:.2f}" if r["price_paid"] != "" else "",
-            f"{r['llm_calls']:.1f}",
+            f"{r['policy_calls']:.1f}",
             f"{r['rm_calls']:.1f}",
             f"{r['env_steps']:.1f}",
             f"{r['wall_s']:.2f}",
@@ -402,9 +425,16 @@ def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    bon = [r for r in rows if r["planner"] == "best_of_n" and r["_episodes"]]
+    bon = [
+        r
+        for r in rows
+        if r["_iid_candidates"]
+        and r["_episodes"]
+        and min(len(e.candidates) for e in r["_episodes"]) > 1
+    ]
     if bon:
         fig, ax = plt.subplots(figsize=(6, 4))
+        top = 0.0
         for r in bon:
             n_max = min(len(e.candidates) for e in r["_episodes"])
             ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= n_max]
@@ -412,10 +442,15 @@ def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
             label = f"{r['policy']}{'/' + r['backbone'] if r['backbone'] else ''} + {r['scorer']}"
             ax.plot(ks, [100 * c[0] for c in curves], marker="o", label=f"{label}: pick")
             ax.plot(ks, [100 * c[1] for c in curves], linestyle="--", label=f"{label}: oracle@k")
+            top = max([top, *(100 * c[1] for c in curves)])
+        # From 0, with room above the best curve: all-zero data would otherwise get matplotlib's
+        # +-0.04 around 0 (a success rate is never negative).
+        ax.set_ylim(0.0, min(105.0, max(10.0, 1.15 * top)))
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N (samples)")
         ax.set_ylabel("success %")
-        ax.set_title(f"Best-of-N on {bon[0]['benchmark']}")
+        names = ", ".join(sorted({str(r["planner"]) for r in bon}))
+        ax.set_title(f"{names} on {bon[0]['benchmark']}")
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out_dir / "success_vs_n.png", dpi=120)

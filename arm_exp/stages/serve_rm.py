@@ -1,8 +1,12 @@
 """``arm-exp serve-rm``: the reward model behind an HTTP scoring endpoint.
 
 For agents that do not run in Python. ``POST /score`` with
-``{"intents": [...], "trajectories": [<Trajectory JSON>, ...]}`` returns ``{"scores": [...]}``;
-``GET /health``, ``GET /info`` (model spec, renderer, calibration thresholds). Concurrent
+``{"intents": [...], "trajectories": [{"steps": [{"action": ..., "observation": ...}, ...]}, ...]}``
+returns ``{"scores": [...]}`` (one per intent, higher is better); a trajectory may also carry
+``initial_observation`` and a step ``thought`` (what the renderer shows), and any other
+:class:`~arm_exp.types.Trajectory` field (``id``, ``task_id``, ``score``, ...), which scoring
+ignores. A malformed body is a 400 whose message names the item and the field. ``GET /health``,
+``GET /info`` (model spec, renderer, calibration thresholds). Concurrent
 requests are merged into one batched, cached ``RewardScorer.score`` call (micro-batching), the
 opposite of the reference implementation's one-request-one-forward server. Built on the standard
 library's HTTP server like ``serve-llm`` (no FastAPI dependency).
@@ -10,6 +14,7 @@ library's HTTP server like ``serve-llm`` (no FastAPI dependency).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from hydra.utils import instantiate
@@ -19,9 +24,50 @@ from arm_exp.cli import echo, stage_main
 from arm_exp.config import require
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.serving import JsonHandler, MicroBatcher, make_server
-from arm_exp.types import Trajectory
+from arm_exp.types import Step, Trajectory
 
 MAX_ITEMS = 4096
+_TRAJECTORY_FIELDS = {f.name for f in fields(Trajectory)}
+_STEP_FIELDS = {f.name for f in fields(Step)}
+_SHAPE = 'expected {"steps": [{"action": str, "observation": str}, ...]}'
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be a string, not {type(value).__name__}")
+    return value
+
+
+def parse_trajectory(i: int, intent: str, d: Any) -> Trajectory:
+    """``trajectories[i]`` of a ``/score`` body, or a ValueError naming the item and field."""
+    where = f"trajectories[{i}]"
+    if not isinstance(d, dict):
+        raise ValueError(f"{where} must be an object, not {type(d).__name__}; {_SHAPE}")
+    unknown = sorted(set(d) - _TRAJECTORY_FIELDS)
+    if unknown:
+        raise ValueError(f"{where}: unknown field {unknown[0]!r}; {_SHAPE}")
+    steps = d.get("steps")
+    if not isinstance(steps, list):
+        raise ValueError(f"{where}.steps must be a list; {_SHAPE}")
+    parsed = []
+    for j, st in enumerate(steps):
+        at = f"{where}.steps[{j}]"
+        if not isinstance(st, dict):
+            raise ValueError(f"{at} must be an object, not {type(st).__name__}; {_SHAPE}")
+        bad = sorted(set(st) - _STEP_FIELDS) or [
+            k for k in ("action", "observation") if k not in st
+        ]
+        if bad:
+            what = "unknown field" if bad[0] not in ("action", "observation") else "missing"
+            raise ValueError(f"{at}: {what} {bad[0]!r}; {_SHAPE}")
+        _text(st["action"], f"{at}.action")
+        _text(st["observation"], f"{at}.observation")
+        _text(st.get("thought", ""), f"{at}.thought")
+        parsed.append(Step(**st))
+    base = {"id": f"item{i}", "benchmark": "", "task_id": "", "initial_observation": ""}
+    traj = Trajectory(**{**base, **d, "intent": intent, "steps": parsed})
+    _text(traj.initial_observation, f"{where}.initial_observation")
+    return traj
 
 
 class _Batch:
@@ -65,11 +111,17 @@ class RMHandler(JsonHandler):
                 or not isinstance(trajs, list)
                 or len(intents) != len(trajs)
             ):
-                raise ValueError("body needs equal-length lists 'intents' and 'trajectories'")
+                raise ValueError(
+                    'the body needs equal-length lists "intents" (strings) and "trajectories"; '
+                    + _SHAPE.replace("expected", "each trajectory")
+                )
             if len(intents) > MAX_ITEMS:
                 raise ValueError(f"at most {MAX_ITEMS} items per request")
-            parsed = [Trajectory.from_dict(t) for t in trajs]
-            return 200, {"scores": self.batcher.submit(([str(i) for i in intents], parsed))}
+            texts = [_text(x, f"intents[{i}]") for i, x in enumerate(intents)]
+            parsed = [
+                parse_trajectory(i, x, t) for i, (x, t) in enumerate(zip(texts, trajs, strict=True))
+            ]
+            return 200, {"scores": self.batcher.submit((texts, parsed))}
         return 404, {"error": {"message": f"no route {method} {path}"}}
 
 

@@ -5,6 +5,11 @@ Reads ``<input_dir>/trajectories.jsonl`` (the run dir of ``arm-exp explore``); t
 perturbations and validators. Writes ``triplets.jsonl`` and ``synthesis_progress.jsonl`` (one
 line per source trajectory: what it yielded and what was dropped, and why), both resumable.
 Identical triplets (same intent, positive and negative text) are kept once.
+
+A run that keeps no triplet fails (:class:`~arm_exp.stages.run.StageFailed`: no reward model can
+be trained on nothing, and the cause is here, not in ``train``); one where fewer than
+:data:`LOW_YIELD` of the sources yield a triplet warns. Both name the main drop reasons and the
+knob behind each (``benchmark.synthesis_kit.min_positive_score``, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from omegaconf import DictConfig
 from arm_exp.artifacts import ResumableJsonl, input_file, read_records
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice
-from arm_exp.stages.run import KeySpec, StageRun, collect
+from arm_exp.stages.run import KeySpec, StageFailed, StageRun, collect
+from arm_exp.synthesis.base import drop_knob
 from arm_exp.types import Trajectory, Triplet, to_json
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,9 @@ TRIPLETS = "triplets.jsonl"
 PROGRESS = "synthesis_progress.jsonl"
 USES = ("benchmark", "synthesis", "synthesizer_llm", "llm", "synthesize", "input_dir", "limit")
 KEY_FIELDS = ("benchmark.name", "benchmark.synthesis_kit", "synthesis", "limit", "seed")
+# Below this share of sources yielding a triplet, a run warns: a reward model trained on what
+# is left sees a few tasks only.
+LOW_YIELD = 0.1
 
 
 def _content_hash(t: Triplet) -> str:
@@ -114,6 +123,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         sorted(triplets.records, key=lambda k: (by_source.get(k.split("|")[0], 0), _index(k)))
     )
     metrics = _metrics(records, progress_records, synth.counters())
+    warning = _check_yield(
+        records, progress_records, getattr(synth, "kit", None), stage.dir / PROGRESS
+    )
     synthesizer_llm = choice("llm@synthesizer_llm") if "llm" in cfg.synthesis else None
     stage.tag(benchmark=trajectories[0].benchmark, backbone=synthesizer_llm)
     stage.count(
@@ -126,8 +138,33 @@ def run(cfg: DictConfig) -> dict[str, float]:
         read=read_stats,
         synthesis=choice("synthesis"),
         synthesizer_llm=synthesizer_llm,
+        warnings=[warning] if warning else [],
     )
     return stage.finish(metrics)
+
+
+def _check_yield(
+    records: list[Triplet], progress_records: list[dict[str, Any]], kit: object, progress: Any
+) -> str | None:
+    """Fail on no triplet, warn on few (module docstring); returns the warning, if any."""
+    sources = len(progress_records)
+    yielding = sum(1 for r in progress_records if sum(r.get("kept", {}).values()))
+    if records and yielding >= LOW_YIELD * sources:
+        return None
+    dropped = _sum(progress_records, "dropped").most_common()
+    reasons = "; ".join(
+        f"{reason} x{n}" + (f" ({knob})" if (knob := drop_knob(kit, reason)) else "")
+        for reason, n in dropped[:4]
+    )
+    what = (
+        f"synthesize kept {len(records)} triplets: {yielding} of {sources} source trajectories "
+        f"yielded one; dropped: {reasons or 'nothing'} (per source: {progress}; README: "
+        "'How much exploration')"
+    )
+    if not records:
+        raise StageFailed(f"{what}; no reward model can be trained on nothing")
+    log.warning("%s", what)
+    return what
 
 
 def _index(triplet_id: str) -> int:

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,9 @@ class EpochCheckpoint(Callback):
 
     def _save(self, trainer: L.Trainer) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        trainer.save_checkpoint(str(tmp))
+        # The full training state (optimizer, loops, this callback's random states): what a
+        # resume needs. Saying so also keeps Lightning from logging that it chose it.
+        trainer.save_checkpoint(str(tmp), weights_only=False)
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
         self._saved_step = trainer.global_step
@@ -110,6 +113,26 @@ class EpochCheckpoint(Callback):
         random.setstate((version, tuple(internal), gauss))
         kind, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+class _NoAd(logging.Filter):
+    """Drops Lightning's advertisement for its LitLogger service (logged on every Trainer)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Silence what Lightning prints that no user of ours can act on: the LitLogger ad and the
+    FutureWarning torch raises at Lightning's own use of ``LeafSpec`` (its code, not ours)."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAd) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAd())
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+    )
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
@@ -178,8 +201,19 @@ def run(cfg: DictConfig) -> dict[str, float]:
         enable_version_counter=False,
     )
     meter = Throughput()
+    quiet_lightning()
+    # Log at least once an epoch: a small run (fewer batches than log_every_n_steps) would
+    # otherwise log no training curve and Lightning would warn about it.
+    batches = -(-len(data.train) // int(cfg.train.data.batch_size))
+    every = cfg.trainer.get("log_every_n_steps")
+    logging_kw: dict[str, Any] = (
+        {"log_every_n_steps": max(1, min(int(every), batches))} if every else {}
+    )
+    if not has_val:
+        logging_kw["limit_val_batches"] = 0  # nothing to validate (warned above)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
+        **logging_kw,
         callbacks=[best, EpochCheckpoint(ckpt_dir / "last.ckpt"), meter],
         logger=stage.loggers or False,
         default_root_dir=str(stage.dir),
@@ -209,7 +243,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         final = trainer.validate(module, datamodule=data, verbose=False)
         metrics["rm/val/pair_acc"] = float(final[0]["rm/val/pair_acc"])
         best_path = str(ckpt_dir / "best.ckpt")
-        trainer.save_checkpoint(best_path)
+        trainer.save_checkpoint(best_path, weights_only=False)  # as ModelCheckpoint saves it
     elif has_val and best.best_model_score is not None:
         metrics["rm/val/pair_acc"] = float(best.best_model_score)
     for key in ("rm/val/loss", "rm/val/margin", "rm/train/loss"):

@@ -96,6 +96,24 @@ class Synthesizer(Protocol):
     def counters(self) -> dict[str, float]: ...
 
 
+# Drop reasons any strategy can give, and what controls each (a kit adds its own through an
+# optional ``drop_knobs`` mapping, with its current values): named when a run keeps few triplets.
+COMMON_DROP_KNOBS = {
+    "duplicate": "explore more distinct runs (explore.num_per_task, limit)",
+    "no_valid_negative": (
+        "synthesis.negatives_per_positive / synthesis.natural_negatives, or explore runs that "
+        "score lower than the positives"
+    ),
+    "empty_trajectory": "the explorer: its trajectories have no steps",
+    "episode_error": "the explorer: its episodes ended in an error (see the explore run's log)",
+}
+
+
+def drop_knob(kit: object, reason: str) -> str | None:
+    """What controls drop ``reason`` (:data:`COMMON_DROP_KNOBS`, then the kit's ``drop_knobs``)."""
+    return {**COMMON_DROP_KNOBS, **getattr(kit, "drop_knobs", {})}.get(reason)
+
+
 def make_triplet(
     source_id: str, index: int, positive: Trajectory, negative: Trajectory, strategy: str
 ) -> Triplet:

@@ -165,6 +165,18 @@ class Game24Kit:
         self._intent_tpl = _template("intent")
         self._negative_tpl = _template("negative")
 
+    @property
+    def drop_knobs(self) -> dict[str, str]:
+        """What controls each of this kit's drop reasons (named when a run keeps few triplets)."""
+        return {
+            "not_success": (
+                f"benchmark.synthesis_kit.intent_target={self.intent_target} keeps only runs "
+                "that reached 24: explore more (explore.num_per_task, limit) or "
+                "intent_target=reached (hindsight)"
+            ),
+            "no_answer": "the explorer's runs end without an answer; explore more",
+        }
+
     # -- ground truth --------------------------------------------------------------------
     def prepare(self, trajectories: Sequence[Trajectory]) -> None:
         self._by_task = {}

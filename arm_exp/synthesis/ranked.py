@@ -110,6 +110,30 @@ class ScoreRankedKit:
             for a, b in zip(runs[0::2], runs[1::2], strict=False):
                 self._partner[a.id], self._partner[b.id] = b, a
 
+    @property
+    def drop_knobs(self) -> dict[str, str]:
+        """What controls each of this kit's drop reasons (named when a run keeps few triplets)."""
+        explore_more = "explore more (explore.num_per_task, limit, a stronger explorer)"
+        return {
+            "low_score": (
+                f"benchmark.synthesis_kit.min_positive_score={self.min_positive_score}: no run "
+                f"of the task scored that high; {explore_more} or lower it"
+            ),
+            "tie_or_better": (
+                f"benchmark.synthesis_kit.margin={self.margin}: the other runs of the task "
+                "score too close to the positive; explore more runs per task or lower it"
+            ),
+            "unpaired": (
+                "benchmark.synthesis_kit.pairs=true pairs two runs of a task: "
+                "explore.num_per_task=2 (or pairs=false)"
+            ),
+            "tie_in_pair": f"both runs of a pair scored the same (ARMAP drops ties); {explore_more}",
+            "cannot_make_truncated": (
+                f"benchmark.synthesis_kit.max_truncations={self.max_truncations} / margin: the "
+                "positive's score was reached too late to cut"
+            ),
+        }
+
     # -- rule ----------------------------------------------------------------------------
     def hindsight(self, source: Trajectory) -> Trajectory | str:
         if not source.steps:

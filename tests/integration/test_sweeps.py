@@ -85,6 +85,20 @@ def test_joblib_sweep_survives_a_failing_job_and_resumes(tmp_path):
     assert len(rows) == 1 + 2
 
 
+def test_a_sweeps_stdout_labels_each_jobs_metric_block(tmp_path):
+    out = arm_exp("plan", "-m", "planner=sampling,greedy", "scorer=none", *PLAN,
+                  f"hydra.sweep.dir={tmp_path / 'sweep'}")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    blocks = out.stdout.split("== plan job ")[1:]
+    assert len(blocks) == 2
+    for num, (block, planner) in enumerate(zip(blocks, ("sampling", "greedy"), strict=True)):
+        label = block.splitlines()[0]  # the job's number and overrides
+        assert label.startswith(f"#{num} ") and f"planner={planner}" in label, label
+        assert "plan/test/success_rate" in block  # the job's own metrics, under its label
+        [where] = [line for line in block.splitlines() if line.startswith("-> ")]
+        assert f"planner={planner}," in where  # its own run dir
+
+
 def test_missing_plugin_gives_the_install_hint(monkeypatch):
     from arm_exp import sweeps
     from arm_exp.config import CONF_DIR

@@ -10,6 +10,7 @@ import pytest
 from arm_exp.artifacts import ArtifactError, load_manifest
 from arm_exp.envs.game24 import check_answer
 from arm_exp.stages import synthesize
+from arm_exp.stages.run import StageFailed
 from arm_exp.synthesis.game24 import KINDS, _answer
 from arm_exp.synthesis.rule import RuleSynthesizer
 from arm_exp.types import Triplet
@@ -113,3 +114,48 @@ def test_llm_strategy_with_embedded_model(explored_game24, tmp_path, smollm2):
 def test_wrong_input_is_a_clear_error(tmp_path):
     with pytest.raises(ArtifactError, match="input_dir"):
         run_stage(synthesize, "synthesize", [f"input_dir={tmp_path}"], tmp_path / "out")
+
+
+def _scienceworld_runs(path, scores):
+    """A hand-made ScienceWorld exploration: two runs of each task with the given scores."""
+    from arm_exp.types import Step, Trajectory, to_json
+
+    lines = []
+    for i, (a, b) in enumerate(scores):
+        for j, score in enumerate((a, b)):
+            steps = [Step("look around", "You see a kitchen.", info={"score": score / 2}),
+                     Step("open door", "The door is open.", info={"score": score})]  # fmt: skip
+            lines.append(to_json(Trajectory(f"boil/{i}#{j}", "scienceworld", f"boil/{i}",
+                                            "Boil water.", "Kitchen.", steps, score)))  # fmt: skip
+    path.mkdir()
+    (path / "trajectories.jsonl").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_no_triplet_fails_naming_the_filter_and_its_knob(tmp_path):
+    # A small ScienceWorld exploration: no run reaches min_positive_score, all `low_score`.
+    # Training on nothing cannot work, so the stage fails here, where the cause is.
+    explored = _scienceworld_runs(tmp_path / "explored", [(0.1, 0.2), (0.0, 0.15), (0.3, 0.1)])
+    out = tmp_path / "synth"
+    with pytest.raises(StageFailed) as e:
+        run_stage(synthesize, "synthesize",
+                  ["benchmark=scienceworld", f"input_dir={explored}"], out)  # fmt: skip
+    msg = str(e.value)
+    assert "kept 0 triplets: 0 of 6 source trajectories" in msg
+    assert "low_score x6" in msg and "benchmark.synthesis_kit.min_positive_score=0.5" in msg
+    assert "How much exploration" in msg
+    assert not load_manifest(out).get("complete")  # nothing downstream may take it as done
+
+
+def test_few_triplets_warn_with_the_knob(tmp_path, caplog):
+    # One task of eleven has a run good enough: a triplet, but from 1 of 22 sources.
+    explored = _scienceworld_runs(tmp_path / "explored", [(0.9, 0.1)] + [(0.1, 0.2)] * 10)
+    out = tmp_path / "synth"
+    with caplog.at_level("WARNING", logger="arm_exp.stages.synthesize"):
+        m = run_stage(synthesize, "synthesize",
+                      ["benchmark=scienceworld", f"input_dir={explored}"], out)  # fmt: skip
+    assert m["synth/n_triplets"] >= 1 and m["synth/sources_with_triplets"] == 1
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+                 and "source trajectories" in r.getMessage()]  # fmt: skip
+    assert "1 of 22 source trajectories" in warning and "min_positive_score=0.5" in warning
+    assert load_manifest(out)["counts"]["warnings"] == [warning]

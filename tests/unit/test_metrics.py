@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from pathlib import Path
 
 import pytest
 from scipy import stats as sps
@@ -168,15 +169,39 @@ def test_aggregate_pools_runs_of_one_group_and_splits_the_others():
     assert oracle_row["ci_low"] == pytest.approx(_scipy_wilson(2, 2)[0], abs=2e-5)
 
 
-def test_aggregate_prefers_llm_and_rm_calls_over_the_fallback_counters():
+def test_aggregate_counts_llm_calls_apart_from_policy_calls():
     eps = [
         _episode(0, True, 1.0, {"llm_calls": 2, "policy_calls": 9, "rm_calls": 3, "oracle_calls": 9}),
-        _episode(1, False, 0.0, {"llm_calls": 4, "policy_calls": 9, "rm_calls": 5}),
+        _episode(1, False, 0.0, {"llm_calls": 4, "policy_calls": 7, "rm_calls": 5}),
     ]  # fmt: skip
     (row,) = aggregate([_run(eps)])
-    assert row["llm_calls"] == 3.0 and row["rm_calls"] == 4.0
+    assert row["llm_calls"] == 3.0 and row["policy_calls"] == 8.0 and row["rm_calls"] == 4.0
+    # A random policy calls no LLM: its proposal calls are policy calls, not LLM calls.
     (row,) = aggregate([_run([_episode(0, True, 1.0, {"policy_calls": 5})])])
-    assert row["llm_calls"] == 5.0
+    assert row["llm_calls"] == 0.0 and row["policy_calls"] == 5.0
+    assert "| policy calls |" in to_markdown([row]) and "LLM calls" not in to_markdown([row])
+
+
+def test_success_vs_n_starts_at_zero_on_all_zero_data(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from arm_exp.stages.report import plot
+
+    limits = {}
+    save = Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        limits[Path(path).name] = fig.axes[0].get_ylim()
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    failed = [Candidate(scorer_score=0.1 * k, score=0.0, success=False, num_steps=3)
+              for k in range(4)]  # fmt: skip
+    run = _run([_episode(i, False, 0.0, candidates=failed) for i in range(3)])
+    rows = aggregate([{**run, "iid_candidates": True}])
+    assert "success_vs_n.png" in plot(rows, tmp_path)
+    low, high = limits["success_vs_n.png"]
+    assert low == 0.0 and high >= 10.0  # not matplotlib's -0.04..0.04 around an all-zero line
 
 
 def test_aggregate_price_paid_averages_only_episodes_that_bought_something():
@@ -225,9 +250,9 @@ def test_markdown_row_worked_by_hand():
     two = [Candidate(scorer_score=0.1, score=0.0, success=False, num_steps=1)] * 2
     eps = [
         _episode(
-            0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2}, candidates=two
+            0, True, 1.0, {"oracle_success": 1.0, "policy_calls": 3, "rm_calls": 2}, candidates=two
         ),
-        _episode(1, False, 0.5, {"oracle_success": 1.0, "llm_calls": 5, "rm_calls": 4}),
+        _episode(1, False, 0.5, {"oracle_success": 1.0, "policy_calls": 5, "rm_calls": 4}),
         _episode(2, True, 1.0, {"oracle_success": 1.0, "price_paid": 12.5, "actions": 3}),
         _episode(3, False, 0.0, {"oracle_success": 0.0, "env_steps": 8}),
     ]
@@ -235,7 +260,7 @@ def test_markdown_row_worked_by_hand():
         [
             _run(eps, backbone="smollm2", objective="fewer_actions(w=0.1)"),
             _run(
-                [_episode(0, True, 1.0, {"oracle_success": 1.0, "llm_calls": 3, "rm_calls": 2})],
+                [_episode(0, True, 1.0, {"oracle_success": 1.0, "policy_calls": 3, "rm_calls": 2})],
                 planner="greedy",
                 scorer="none",
                 reward_model="",
@@ -247,7 +272,7 @@ def test_markdown_row_worked_by_hand():
     assert len(lines) == 4 and lines[1] == "|" + "---|" * 15
     assert lines[0] == (
         "| benchmark | split | policy | planner | scorer | tasks | success % [95% CI] "
-        "| oracle@N % | score | actions | price paid | LLM calls | RM calls | env steps | s/task |"
+        "| oracle@N % | score | actions | price paid | policy calls | RM calls | env steps | s/task |"
     )
     lo, hi = (100 * x for x in _scipy_wilson(2, 4))
     assert lines[2] == (
