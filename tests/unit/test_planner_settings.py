@@ -4,18 +4,21 @@ defaults are the documented ones; bad settings fail with the config key."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import pytest
 
 from arm_exp.agents.base import AgentContext, Proposal
 from arm_exp.agents.policy import RandomPolicy
+from arm_exp.planning.base import Meter
 from arm_exp.planning.best_of_n import BestOfNPlanner
 from arm_exp.planning.greedy import GreedyPlanner
 from arm_exp.planning.objectives import FewerActions, LowerPrice
 from arm_exp.planning.reflexion import ReflexionPlanner
 from arm_exp.planning.sampling import SamplingPlanner
 from arm_exp.rollout import derive_seed
+from arm_exp.tally import charge
 from arm_exp.types import Trajectory
 from tests.unit.test_planners import PrefixScorer, TreeEnv
 
@@ -214,3 +217,36 @@ def test_objective_weights_and_scales_are_checked():
         assert str(err.value) == f"planner.objective: weight={w} must be >= 0 and scale={s} > 0"
     with pytest.raises(ValueError, match=r"^planner.objective.weight=-0.5: must be >= 0$"):
         FewerActions(-0.5)
+
+
+def test_episode_fields_candidates_and_costs():
+    env = TreeEnv()
+    env.steps = 40  # the env ran other tasks before: only this task's steps are its cost
+    started = time.perf_counter()
+    ep = BestOfNPlanner(n=16, seed=4).plan("t0", env, RandomPolicy(), PrefixScorer())
+    took = time.perf_counter() - started
+    assert (ep.id, ep.task_id, ep.benchmark, ep.planner) == ("t0", "t0", "tree", "best_of_n")
+    assert (ep.split, ep.policy, ep.scorer) == ("", "", "")  # the plan stage fills these in
+    assert ep.score == ep.trajectory.score and ep.success == ep.trajectory.success
+    assert 0 <= ep.wall_s <= took
+    assert ep.counters["env_steps"] == env.steps - 40 == 16 * 3
+    wins = sum(c.success for c in ep.candidates)
+    assert 0 < wins < 16  # this seed's samples include a success, so the rates mean something
+    assert ep.counters["mean_success"] == wins / 16 and ep.counters["oracle_success"] == 1.0
+    assert ep.counters["actions"] == 3 and "objective_value" not in ep.counters
+    assert sorted(c.score for c in ep.candidates) == sorted(float(c.success) for c in ep.candidates)
+
+
+def test_meter_counts_zero_for_what_a_task_did_not_use_and_only_inside_with():
+    class Quiet:  # counts LLM calls, but this task makes none
+        def counters(self) -> dict[str, float]:
+            return {"llm_calls": 5.0, "policy_calls": 2.0}
+
+    meter = Meter(TreeEnv(), Quiet(), PrefixScorer())
+    with pytest.raises(RuntimeError) as err:
+        meter.counters()
+    assert str(err.value) == "Meter.counters() outside `with Meter(...)`"
+    with meter:
+        charge(rm_calls=2)
+        counts = meter.counters()
+    assert counts == {"env_steps": 0.0, "llm_calls": 0.0, "policy_calls": 0.0, "rm_calls": 2.0}
