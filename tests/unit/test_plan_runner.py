@@ -211,12 +211,16 @@ class Counting:
 
 def test_live_counters_show_tokens_rate_calls_and_reward_model_items():
     policy = Counting(completion_tokens=300.0, llm_calls=7.0, policy_calls=9.0)
+    before = time.perf_counter()
     read = live_counters(policy, Counting(rm_items=41.0, rm_calls=3.0))
-    time.sleep(0.01)
+    time.sleep(0.05)
     got = read()
+    took = time.perf_counter() - before
     assert set(got) == {"tok", "tok/s", "llm", "rm"}
     assert (got["tok"], got["llm"], got["rm"]) == (300, 7, 41)
-    assert re.fullmatch(r"\d+\.\d", got["tok/s"]) and 0 < float(got["tok/s"]) <= 300 / 0.01
+    # tokens per second since the counters started: between 300 / took and 300 / 0.05
+    assert re.fullmatch(r"\d+\.\d", got["tok/s"])
+    assert 300 / took - 0.1 <= float(got["tok/s"]) <= 300 / 0.05 + 0.1
     policy.c["completion_tokens"] = 900.0
     assert read()["tok"] == 900
     assert live_counters(Counting(policy_calls=5.0), None)() == {"policy_calls": 5}

@@ -91,8 +91,13 @@ def test_sampling_and_greedy_pass_their_settings_to_the_rollout():
     sampling = SamplingPlanner()
     assert (sampling.temperature, sampling.max_steps, sampling.max_retries, sampling.seed) == (
         0.7, 100, 0, 0)  # fmt: skip
-    with pytest.raises(ValueError, match="planner.objective=fewer_actions: greedy commits"):
-        GreedyPlanner(objective=FewerActions())
+    for cls in (GreedyPlanner, SamplingPlanner):
+        with pytest.raises(ValueError) as err:
+            cls(objective=FewerActions())
+        assert str(err.value) == (
+            f"planner.objective=fewer_actions: {cls.name} commits to its only trajectory; "
+            "a customizable reward target needs planner=best_of_n, reflexion or mcts"
+        )
 
 
 def test_sampling_seed_and_task_decide_the_trajectory():
@@ -167,6 +172,7 @@ def test_reflexion_passes_its_settings_and_keeps_the_reflections():
     _seeds_ok(ep, "reflexion", 6, 2)
     assert [c.scorer_score for c in ep.candidates] == scorer.values
     assert ep.scorer_score == scorer.values[-1] and ep.counters["rm_calls"] == 3
+    assert ep.counters["policy_calls"] == 3 * 2  # a call per step: two steps per trial
 
 
 def test_reflexion_trial_reflections_and_answer_with_an_objective():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -68,8 +69,10 @@ def test_judge_score_is_the_share_of_yes_answers():
     )
     judge = PolicyJudgeScorer(llm, samples=3, temperature=0.6, max_tokens=5, seed=4)
     trajs = [_traj(0.0, False), _traj(0.0, False, "wait"), _traj(1.0, True, "run")]
+    started = time.perf_counter()
     with scope() as tally:
         scores = judge.score(["a", "b", "c"], trajs)
+    took = time.perf_counter() - started
     assert scores == pytest.approx([2 / 3, 0.0, 1.0])
     call = llm.calls[0]
     assert (call["n"], call["temperature"], call["max_tokens"]) == (3, 0.6, 5)
@@ -88,7 +91,7 @@ def test_judge_score_is_the_share_of_yes_answers():
         "judge_completion_tokens": 27.0,
     }
     counts = tally.counts()
-    assert {k: counts[k] for k in own} == own and counts["judge_llm_time_s"] >= 0
+    assert {k: counts[k] for k in own} == own and 0 <= counts["judge_llm_time_s"] <= took
     counters = judge.counters()
     assert {k: counters[k] for k in own} == own
     # the backend's own counters are passed on under the judge's prefix, its usage is not
@@ -96,6 +99,8 @@ def test_judge_score_is_the_share_of_yes_answers():
     judge.score(["a"], trajs[:1])
     assert judge.counters()["judge_calls"] == 2.0 and judge.counters()["judge_items"] == 4.0
     assert judge.counters()["judge_unparsed"] == 2.0
+    with pytest.raises(ValueError):  # an intent per trajectory, or it is a caller's bug
+        judge.score(["a"], trajs[:2])
 
 
 def test_judge_reads_only_the_opening_of_an_answer():
