@@ -51,7 +51,12 @@ class AliasTree:
             return "gave up", 0.0, True, {"invalid": False, "score": 0.0, "success": False}
         move = {"a": "a", "A": "a", "b": "b"}.get(action)
         if move is None or len(self.path) >= self.depth:
-            return f"no move {action}", 0.0, False, {"invalid": True, "score": 0.0, "success": False}
+            return (
+                f"no move {action}",
+                0.0,
+                False,
+                {"invalid": True, "score": 0.0, "success": False},
+            )
         self.path += move
         done = len(self.path) == self.depth
         ok = done and self.path == self.target
@@ -132,9 +137,7 @@ EXPANSION = ["a", "a", "A", "c", "b", "B", "d"]
 def _search(rollouts: int, **kw):
     env = AliasTree()
     policy, scorer = ScriptPolicy(EXPANSION), MatchScorer("aa")
-    planner = MCTSPlanner(
-        rollouts=rollouts, expansion=5, expansion_temperature=1.3, seed=3, **kw
-    )
+    planner = MCTSPlanner(rollouts=rollouts, expansion=5, expansion_temperature=1.3, seed=3, **kw)
     return planner.plan("t", env, policy, scorer), env, policy, scorer
 
 
@@ -389,7 +392,6 @@ def test_objective_enters_the_backup_and_the_answer():
         best = max(x.objective for x in ep.candidates)
         assert ep.counters["objective_value"] == best and ep.scorer_score == 0.5
         assert all(x.scorer_score == 0.5 and x.objective is not None for x in ep.candidates)
-
 
 
 class Recording(MCTSPlanner):

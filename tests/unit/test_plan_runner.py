@@ -109,7 +109,9 @@ def test_width_is_capped_by_memory_and_by_the_tasks(wanted, cap, tasks, width, c
     assert len(done) == tasks and len(pool) == width and all(env.closed for env in pool)
     warned = [r.getMessage() for r in caplog.records]
     if cap < wanted:
-        assert warned == [f"plan.concurrency={wanted}: only {cap} envs fit in memory now; using {cap}"]
+        assert warned == [
+            f"plan.concurrency={wanted}: only {cap} envs fit in memory now; using {cap}"
+        ]
     else:
         assert warned == []
 

@@ -195,7 +195,9 @@ def test_reflexion_defaults_and_errors():
     assert ReflexionPlanner(trials=1, threshold_of="positive").threshold_of == "positive"
     with pytest.raises(ValueError, match=r"^planner.trials=0: must be >= 1$"):
         ReflexionPlanner(trials=0)
-    with pytest.raises(ValueError, match=r"^planner.threshold_of='both': 'negative' or 'positive'$"):
+    with pytest.raises(
+        ValueError, match=r"^planner.threshold_of='both': 'negative' or 'positive'$"
+    ):
         ReflexionPlanner(threshold_of="both")
     with pytest.raises(
         ValueError, match=r"^planner.answer='first': one of last, passing_else_first, best$"

@@ -127,7 +127,10 @@ def test_judge_prompt_renders_like_the_reward_model():
     with_all = PolicyJudgeScorer(VotingLLM([]))
     plain = PolicyJudgeScorer(VotingLLM([]), observations=False, thoughts=False)
     system, user = with_all.prompt("do it", traj)
-    assert system == {"role": "system", "content": "You judge whether an agent accomplished a task."}
+    assert system == {
+        "role": "system",
+        "content": "You judge whether an agent accomplished a task.",
+    }
     assert user["role"] == "user" and user["content"].endswith("\nReply with Yes or No.")
     assert "Thought: why not" in user["content"] and "Observation: moved" in user["content"]
     text = plain.prompt("do it", traj)[1]["content"]
