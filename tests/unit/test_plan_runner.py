@@ -29,10 +29,14 @@ class PooledEnv(TreeEnv):
         self.cap = cap
         self.tasks: list[str] = []
         self.forgets = 0
+        self.forgot_after: list[int] = []  # tasks this env had run when it was told to forget
+        self.threads: set[tuple[str, bool]] = set()  # (name, daemon) of the threads using it
         self.closed = False
         pool.append(self)
 
     def reset(self, task_id: str) -> str:
+        thread = threading.current_thread()
+        self.threads.add((thread.name, thread.daemon))
         if self.barrier is not None and not self.tasks:
             self.barrier.wait(timeout=30)
         if not self.tasks or self.tasks[-1] != task_id:
@@ -41,6 +45,7 @@ class PooledEnv(TreeEnv):
 
     def forget(self) -> None:
         self.forgets += 1
+        self.forgot_after.append(len(self.tasks))
 
     def close(self) -> None:
         self.closed = True
@@ -63,7 +68,7 @@ def test_one_task_at_a_time_is_a_loop_on_one_env():
     )
     assert [ep.task_id for ep in done] == TASKS[:3]
     assert len(pool) == 1 and pool[0].tasks == TASKS[:3] and pool[0].closed
-    assert pool[0].forgets == 2  # before every task but the first
+    assert pool[0].forgot_after == [1, 2]  # before every task but the first
     assert all(ep.counters["rm_calls"] == 1 and ep.counters["env_steps"] > 0 for ep in done)
 
 
@@ -81,7 +86,11 @@ def test_tasks_at_once_give_the_episodes_of_one_at_a_time():
     assert len(pool) == 3 and all(env.closed for env in pool)
     assert all(env.tasks for env in pool)  # the barrier let each env's first task through
     assert sorted(t for env in pool for t in env.tasks) == TASKS  # each task ran once
-    assert [env.forgets for env in pool] == [len(env.tasks) - 1 for env in pool]
+    assert [env.forgot_after for env in pool] == [list(range(1, len(env.tasks))) for env in pool]
+    # each env is driven by its own daemon thread (an interrupted run does not wait for them)
+    assert sorted(t for env in pool for t in env.threads) == [
+        (f"plan-task-{k}", True) for k in range(3)
+    ]
     assert sorted(map(_summary, par)) == sorted(map(_summary, seq))
     assert {ep.task_id for ep in par} == set(TASKS)
     # the runner's threads have ended with the generator
@@ -91,7 +100,9 @@ def test_tasks_at_once_give_the_episodes_of_one_at_a_time():
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize(("wanted", "cap", "tasks", "width"), [(4, 2, 6, 2), (8, 99, 2, 2)])
+@pytest.mark.parametrize(
+    ("wanted", "cap", "tasks", "width"), [(4, 2, 6, 2), (8, 99, 2, 2), (2, 99, 6, 2), (3, 3, 6, 3)]
+)
 def test_width_is_capped_by_memory_and_by_the_tasks(wanted, cap, tasks, width, caplog):
     pool: list[PooledEnv] = []
     planner = BestOfNPlanner(n=2)
@@ -131,6 +142,25 @@ def test_an_env_cap_of_one_runs_in_the_calling_thread():
     )
     assert [ep.task_id for ep in gen] == TASKS[:3]
     assert seen == [caller] * 3 and len(pool) == 1
+
+
+def test_an_env_without_forget_and_a_task_slower_than_the_poll():
+    """Plain envs (no ``forget``) run task after task; a task that takes longer than the
+    runner's 0.5 s poll of finished tasks is still waited for."""
+    done = list(plan_tasks(TASKS[:2], TreeEnv, BestOfNPlanner(n=2), RandomPolicy(), PrefixScorer()))
+    assert [ep.task_id for ep in done] == TASKS[:2]
+
+    class Slow(BestOfNPlanner):
+        def plan(self, task_id, env, policy, scorer):
+            if task_id == "t1":
+                time.sleep(0.7)
+            return super().plan(task_id, env, policy, scorer)
+
+    pool: list[PooledEnv] = []
+    done = list(
+        plan_tasks(TASKS[:2], lambda: PooledEnv(pool), Slow(n=2), RandomPolicy(), PrefixScorer(), 2)
+    )
+    assert sorted(ep.task_id for ep in done) == TASKS[:2]
 
 
 def test_an_error_in_a_task_is_raised_and_stops_the_others():

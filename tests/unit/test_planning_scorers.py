@@ -103,6 +103,12 @@ def test_judge_score_is_the_share_of_yes_answers():
         judge.score(["a"], trajs[:2])
 
 
+def test_judge_defaults():
+    judge = PolicyJudgeScorer(VotingLLM([]))
+    assert (judge.samples, judge.temperature, judge.max_tokens, judge.seed) == (3, 0.7, 8, 0)
+    assert (judge.renderer.observations, judge.renderer.thoughts) == (True, True)
+
+
 def test_judge_reads_only_the_opening_of_an_answer():
     runaway = "x" * 499 + " yes"  # the verdict starts at character 500: not read
     early = "x" * 490 + " yes"
