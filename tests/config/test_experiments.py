@@ -175,9 +175,12 @@ def paper_settings() -> list[tuple[str, str, str, str, str]]:
     section = text.split("## Paper settings, pinned", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():
-        if m := _ROW.match(line):
-            stage, key, bench, planner, value = (g.strip() for g in m.groups())
-            rows.append((stage, key, bench, planner, value))
+        if not line.startswith("| `"):
+            continue  # prose, the header, the separator
+        m = _ROW.match(line)
+        assert m, f"docs/fidelity.md, Paper settings: cannot read the row {line!r}"
+        stage, key, bench, planner, value = (g.strip() for g in m.groups())
+        rows.append((stage, key, bench, planner, value))
     return rows
 
 
