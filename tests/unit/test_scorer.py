@@ -104,6 +104,7 @@ def test_scores_equal_a_forward_pass_by_hand(model, ckpt):
     assert (scorer.batch_size, scorer.cache_size, scorer.device) == (3, 50, "cpu:0")
     default = RewardScorer.from_checkpoint(ckpt)
     assert (default.batch_size, default.cache_size, default.device) == (32, 100_000, "cpu")
+    assert (default.merge_calls, default.merge_wait_s) == (False, 0.0)
 
 
 def test_defaults_and_counters_start_at_zero(make_scorer):
