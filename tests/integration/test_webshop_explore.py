@@ -127,6 +127,7 @@ def test_explore_then_rule_synthesis_on_the_mini_catalog(tmp_path):
         ["benchmark=webshop", "split=test", "limit=30", "explore.num_per_task=4", "seed=2"],
         tmp_path / "e",
     )
+
     def synth(out: str, *extra: str) -> tuple[dict, list[Triplet]]:
         m = run_stage(
             synthesize,
