@@ -163,6 +163,19 @@ def _fnmatch(name: str, glob: str) -> bool:
     return fnmatch.fnmatchcase(name, glob)
 
 
+def _row(
+    label: str, statuses: dict[str, str], equivalent: set[str], seconds: float | None
+) -> tuple:
+    """A line of the summary: label, mutants, caught, survived, no tests, equivalent, kill rate,
+    seconds (None for a module's line inside a package target)."""
+    counts = Counter(statuses.values())
+    eq = {n for n, s in statuses.items() if s not in CAUGHT and n in equivalent}
+    caught = sum(counts[s] for s in CAUGHT)
+    n = len(statuses)
+    rate = caught / (n - len(eq)) if n - len(eq) else 1.0
+    return (label, n, caught, counts["survived"], counts["no tests"], len(eq), rate, seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--only", nargs="*", default=[], help="targets whose module contains this")
@@ -179,14 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {t.label}: tests {' '.join(t.tests)}", flush=True)
         statuses, seconds, work = run_target(t, args.max_children)
         seen |= {n for n, s in statuses.items() if s not in CAUGHT}
-        counts = Counter(statuses.values())
-        eq = {n for n, s in statuses.items() if s not in CAUGHT and n in equivalent}
-        caught = sum(counts[s] for s in CAUGHT)
-        n = len(statuses)
-        rate = caught / (n - len(eq)) if n - len(eq) else 1.0
-        rows.append(
-            (t.label, n, caught, counts["survived"], counts["no tests"], len(eq), rate, seconds)
-        )
+        rows.append(_row(t.label, statuses, equivalent, seconds))
+        if not t.module.endswith(".py"):  # a package: one row per module as well
+            for module in sorted({n.rsplit(".", 1)[0] for n in statuses}):
+                part = {n: s for n, s in statuses.items() if n.rsplit(".", 1)[0] == module}
+                rows.append(_row(f"  {module.rsplit('.', 1)[1]}.py", part, equivalent, None))
         for name, status in sorted(statuses.items()):
             if status not in CAUGHT and name not in equivalent:
                 unexplained.append((name, status, work))
@@ -196,9 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     head = f"{'target':<58} {'mutants':>7} {'caught':>6} {'survived':>8} {'no tests':>8}"
     print(head + f" {'equivalent':>10} {'kill rate':>9} {'time':>7}")
     for label, n, caught, surv, none, eq, rate, seconds in rows:
+        took = "" if seconds is None else f"{seconds:.0f}s"
         print(
             f"{label:<58} {n:>7} {caught:>6} {surv:>8} {none:>8} {eq:>10} {100 * rate:>8.1f}%"
-            f" {seconds:>6.0f}s"
+            f" {took:>7}"
         )
     print(f"total time {elapsed / 60:.1f} min ({args.max_children} mutants at a time)")
     print("kill rate = caught / (mutants - equivalent); equivalents are listed in docs/testing.md")

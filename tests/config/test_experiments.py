@@ -161,3 +161,104 @@ def test_demo_runs_every_planner_in_one_job():
              configs["plan"]]  # fmt: skip
     assert len(plans) == 7 and {p for p, _ in plans} >= {"MCTSPlanner", "BestOfNPlanner"}
     assert configs["explore"][0].limit == 150 and configs["plan"][0].limit is None
+
+
+# -- the paper's settings, read from docs/fidelity.md ("Paper settings, pinned") ---------------
+
+FIDELITY = ROOT / "docs" / "fidelity.md"
+_ROW = re.compile(r"^\|\s*`(\w+):\s*([\w.()]+)`\s*\|\s*`([^`/]+?)\s*/\s*([^`/]+?)`\s*\|([^|]*)\|")
+
+
+def paper_settings() -> list[tuple[str, str, str, str, str]]:
+    """The rows (stage, key, benchmark pattern, planner pattern, value) of the table."""
+    text = FIDELITY.read_text()
+    section = text.split("## Paper settings, pinned", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue  # prose, the header, the separator
+        m = _ROW.match(line)
+        assert m, f"docs/fidelity.md, Paper settings: cannot read the row {line!r}"
+        stage, key, bench, planner, value = (g.strip() for g in m.groups())
+        rows.append((stage, key, bench, planner, value))
+    return rows
+
+
+def _number(text: str) -> object:
+    """A table value: YAML (numbers, strings, null) or a product of numbers and ``sqrt(x)``
+    (read with ``ast``: no code is evaluated)."""
+    import ast
+    import math
+
+    import yaml
+
+    def value(node: ast.expr) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            return value(node.left) * value(node.right)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "sqrt"
+            and len(node.args) == 1
+        ):
+            return math.sqrt(value(node.args[0]))
+        raise ValueError(f"docs/fidelity.md: cannot read the value {text!r}")
+
+    if "sqrt(" in text:
+        return value(ast.parse(text, mode="eval").body)
+    return yaml.safe_load(text)
+
+
+def _setting(cfg, key: str) -> object:
+    """``key`` in a stage config: a dotted path, or ``node().attr`` on the object it builds."""
+    from hydra.utils import instantiate
+
+    if "()." in key:
+        node, attr = key.split("().", 1)
+        return getattr(instantiate(OmegaConf.select(cfg, node)), attr)
+    return OmegaConf.select(cfg, key, default="<absent>")
+
+
+def _same(got: object, expect: object) -> bool:
+    import math
+
+    if isinstance(got, bool) or isinstance(expect, bool):
+        return got is expect
+    if isinstance(got, int | float) and isinstance(expect, int | float):
+        return math.isclose(got, expect, rel_tol=1e-12)
+    return got == expect
+
+
+def test_paper_table_cells_have_the_paper_settings():
+    """One table, one test: every row of docs/fidelity.md's "Paper settings, pinned" against
+    every cell of the README's paper-table sweep that it names (one backbone: the settings do
+    not depend on it)."""
+    import fnmatch
+
+    rows = paper_settings()
+    assert len(rows) >= 40, "docs/fidelity.md lost its paper-settings table"
+    table = next(s for s in SWEEPS if any(a.startswith("planner=") and "," in a for a in s))
+    first_llm = next(a for a in table if a.startswith("llm=")).split(",")[0]
+    cells = sorted({j for j in jobs([a for a in table if not a.startswith("llm=")])})
+    wrong, checked, unmatched = [], set(), []
+    for stage, key, bench, planner, text in rows:
+        expect = _number(text)
+        hits = [
+            job
+            for job in cells
+            if fnmatch.fnmatchcase(_value(job, "benchmark") or "", bench)
+            and fnmatch.fnmatchcase(_value(job, "planner") or "", planner)
+        ]
+        if not hits:
+            unmatched.append((stage, key, bench, planner))
+        for job in hits:
+            [cfg] = stage_configs((*job, first_llm))[stage]
+            got = _setting(cfg, key)
+            if not _same(got, expect):
+                wrong.append(f"{stage}: {key} in {','.join(job)}: {got!r}, the paper: {expect!r}")
+            checked.add(job)
+    assert not unmatched, f"rows of docs/fidelity.md that name no cell of the sweep: {unmatched}"
+    assert not wrong, "\n".join(wrong)
+    assert checked == set(cells)  # every cell has its settings pinned

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -389,3 +391,31 @@ def test_success_at_k_skips_episodes_it_cannot_use():
     assert success_at_k(BON, 2, draws=7, seed=5) == success_at_k(BON, 2, draws=7, seed=5)
     pick = success_at_k(BON, 2, draws=7, seed=5)[0]
     assert round(pick * 21) == pytest.approx(pick * 21, abs=1e-9)  # 3 episodes x 7 draws
+
+
+def test_aggregate_score_interval_report_metric_and_both_scienceworld_scores():
+    eps = [
+        _episode(0, False, 0.25, {"max_score": 0.5, "final_score": 0.25}),
+        _episode(1, True, 1.0, {"max_score": 1.0, "final_score": 1.0}),
+        _episode(2, False, 0.0),
+        _episode(3, False, 0.5, {"max_score": 0.75, "final_score": 0.0}),
+    ]
+    (row,) = aggregate([_run(eps[:2], report_metric="score"), _run(eps[2:], report_metric="score")])
+    # the interval of the mean score, computed here: mean 0.4375, sample sd, z = 1.96
+    scores = [0.25, 1.0, 0.0, 0.5]
+    half = 1.96 * statistics.stdev(scores) / math.sqrt(4)
+    assert row["score"] == pytest.approx(0.4375)
+    assert (row["score_ci_low"], row["score_ci_high"]) == pytest.approx(
+        (max(0.0, 0.4375 - half), min(1.0, 0.4375 + half))
+    )
+    assert row["score_ci_low"] > 0.0  # not the clipped bound: the test sees the formula
+    assert row["report_metric"] == "score"  # every run of the cell reports its score
+    # ScienceWorld's running max and final score: means over the episodes that have them
+    assert row["max_score"] == pytest.approx(0.75) and row["final_score"] == pytest.approx(1.25 / 3)
+    (mixed,) = aggregate(
+        [_run(eps[:2], report_metric="score"), _run(eps[2:], report_metric="final_score")]
+    )
+    assert mixed["report_metric"] == "success_rate"  # runs disagree: the success rate
+    (plain,) = aggregate([_run([_episode(5, True, 1.0)], report_metric="score")])
+    assert plain["report_metric"] == "score"
+    assert (plain["max_score"], plain["final_score"]) == ("", "")

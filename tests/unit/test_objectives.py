@@ -103,6 +103,12 @@ def test_objective_values_and_measures():
     )
     assert measure(short) == {"actions": 2.0, "price_paid": 30.0}
     assert measure(long_) == {"actions": 5.0}
+    ended = _traj(3, None)
+    ended.steps[-1].info.update(max_score=1, final_score=0.25)  # ScienceWorld's two readings
+    assert measure(ended) == {"actions": 3.0, "max_score": 1.0, "final_score": 0.25}
+    assert all(type(v) is float for v in measure(ended).values())
+    with pytest.raises(ValueError):  # a score without its trajectory is a bug, not a shorter list
+        planning_values([1.0], [short, long_], FewerActions(0.1))
     with pytest.raises(ValueError, match="weight"):
         FewerActions(-1)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from arm_exp.reward.model import Calibration, RewardModelSpec
 from arm_exp.reward.module import CKPT_KEY
 from arm_exp.reward.render import Renderer
 from arm_exp.reward.scorer import RewardScorer, resolve_checkpoint
+from arm_exp.tally import scope
 from arm_exp.types import Step, Trajectory
 from tests.conftest import write_poisoned_checkpoint
 
@@ -102,6 +104,7 @@ def test_scores_equal_a_forward_pass_by_hand(model, ckpt):
     assert (scorer.batch_size, scorer.cache_size, scorer.device) == (3, 50, "cpu:0")
     default = RewardScorer.from_checkpoint(ckpt)
     assert (default.batch_size, default.cache_size, default.device) == (32, 100_000, "cpu")
+    assert (default.merge_calls, default.merge_wait_s) == (False, 0.0)
 
 
 def test_defaults_and_counters_start_at_zero(make_scorer):
@@ -294,3 +297,58 @@ def test_pickled_payload_in_a_checkpoint_is_refused_and_never_runs(
     torch.load(ckpt, map_location="cpu", weights_only=False)
     assert marker.read_text() == "payload ran"
     os.remove(marker)
+
+
+def test_merged_calls_from_many_threads_score_as_each_alone(make_scorer, model, ckpt):
+    """``merge_calls``: concurrent calls share forward passes; every caller gets its own scores
+    (the same as a forward pass by hand), and a closed merger restarts on the next call."""
+    assert (make_scorer().merge_calls, make_scorer().merge_wait_s) == (False, 0.0)
+    scorer = RewardScorer.from_checkpoint(ckpt, merge_calls=True, merge_wait_s=0.2)
+    assert (scorer.merge_calls, scorer.merge_wait_s) == (True, 0.2)
+    want = _by_hand(model, INTENTS, TRAJS)
+    # the merged batch function hands each call its own slice of one forward pass
+    calls = [
+        [RENDERER.render(INTENTS[i], TRAJS[i]) for i in ids] for ids in ([0, 1, 2], [3], [4, 5])
+    ]
+    got = scorer._forward_calls(calls)
+    assert [len(g) for g in got] == [3, 1, 2]
+    assert [x for g in got for x in g] == pytest.approx(want[:6], abs=1e-5)
+    parts = [[0, 1], [2, 3, 4], [5], [6, 0]]
+    out: dict[int, list[float]] = {}
+    start = threading.Barrier(len(parts))
+
+    def work(k: int) -> None:
+        start.wait(timeout=30)
+        ids = parts[k]
+        out[k] = scorer.score([INTENTS[i] for i in ids], [TRAJS[i] for i in ids])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(parts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for k, ids in enumerate(parts):
+        assert out[k] == pytest.approx([want[i] for i in ids], abs=1e-5)
+    batcher = scorer._batcher
+    assert batcher is not None and batcher.items >= 1
+    scorer.close()
+    assert scorer._batcher is None and not batcher._worker.is_alive()
+    fresh = scorer.score(["another goal"], TRAJS[:1])  # not cached: a forward pass
+    assert fresh == pytest.approx(_by_hand(model, ["another goal"], TRAJS[:1]), abs=1e-5)
+    assert scorer._batcher is not None and scorer._batcher is not batcher
+    scorer.close()
+    make_scorer().close()  # never merged: nothing to stop
+
+
+def test_each_task_is_charged_its_calls_items_and_repeats(make_scorer):
+    scorer, other = make_scorer(), make_scorer()
+    with scope() as task:
+        scorer.score(INTENTS[:3], TRAJS[:3])
+        scorer.score(INTENTS[1:5] + INTENTS[4:5], TRAJS[1:5] + TRAJS[4:5])  # 2 seen, 1 twice
+        other.score(INTENTS[:2], TRAJS[:2])  # another scorer: its own memory of what it saw
+    assert task.counts() == {"rm_calls": 3.0, "rm_items": 10.0, "rm_cache_hits": 3.0}
+    with scope() as next_task:  # a new task has seen nothing yet (the cache is shared)
+        scorer.score(INTENTS[:3], TRAJS[:3])
+    assert next_task.counts() == {"rm_calls": 1.0, "rm_items": 3.0, "rm_cache_hits": 0.0}
+    assert scorer.counters()["rm_batches"] == 2  # accumulated: the first two calls' passes
+    assert scorer.unit([0.1, 2.5]) == CALIBRATION.unit([0.1, 2.5])

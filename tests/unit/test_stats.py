@@ -1,15 +1,16 @@
-"""The Wilson interval and the mean behind every success rate we report, checked against values
-computed independently: hand-worked numbers, the interval as the roots of its defining
-quadratic, and ``scipy.stats``."""
+"""The Wilson interval and the mean behind every success rate we report, the interval of a mean
+score and the per-task-type metrics, checked against values computed independently:
+hand-worked numbers, the interval as the roots of its defining quadratic, and ``scipy.stats``."""
 
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 from scipy import stats as sps
 
-from arm_exp.stats import mean, wilson
+from arm_exp.stats import by_type_metrics, mean, mean_ci, wilson
 
 
 def _wilson_by_roots(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -78,3 +79,44 @@ def test_mean():
     assert mean([1.0, 2.0, 6.0]) == 3.0
     assert mean([0.5]) == 0.5
     assert mean([]) == 0.0
+
+
+def test_mean_ci_is_the_normal_interval_of_the_mean():
+    # 0.2, 0.4, 0.9, 0.5: mean 0.5, sample variance (0.09 + 0.01 + 0.16 + 0) / 3 = 0.0866...,
+    # standard error sqrt(0.08667 / 4) = 0.147196; half-width 1.96 * 0.147196 = 0.288504
+    lo, hi = mean_ci([0.2, 0.4, 0.9, 0.5])
+    assert (lo, hi) == pytest.approx((0.5 - 0.288504, 0.5 + 0.288504), abs=1e-6)
+    values = [0.1, 0.35, 0.6, 0.6, 0.2, 0.45, 0.3]
+    want = sps.norm.interval(0.95, loc=statistics.mean(values), scale=sps.sem(values))
+    assert mean_ci(values, z=float(sps.norm.ppf(0.975))) == pytest.approx(want, abs=1e-12)
+    (lo, hi), (wide_lo, wide_hi) = mean_ci(values), mean_ci(values, z=3.0)
+    assert wide_lo < lo < hi < wide_hi
+
+
+def test_mean_ci_clips_to_0_1_and_needs_two_values():
+    assert mean_ci([0.0, 0.05, 0.0, 0.9])[0] == 0.0  # the normal interval would go below 0
+    assert mean_ci([1.0, 0.95, 1.0, 0.1])[1] == 1.0
+    assert mean_ci([0.7]) == (0.0, 1.0) and mean_ci([]) == (0.0, 1.0)
+    assert mean_ci([0.3, 0.3]) == (0.3, 0.3)  # no spread: a point
+
+
+class _Rec:
+    def __init__(self, task_type, ok: float, meta: bool = True) -> None:
+        self.meta = {"task_type": task_type} if task_type is not None else {}
+        if not meta:
+            self.meta = None
+        self.ok = ok
+
+
+def test_by_type_metrics_groups_sorted_by_type_and_skips_untyped_records():
+    recs = [_Rec("boil", 1), _Rec("melt", 0), _Rec("boil", 0), _Rec(None, 1), _Rec(3, 1),
+            _Rec("x", 1, meta=False), _Rec("boil", 1)]  # fmt: skip
+    got = by_type_metrics("plan/test", recs, "success_rate", lambda rs: mean([r.ok for r in rs]))
+    assert got == {
+        "plan/test/by_type/3/success_rate": 1.0,
+        "plan/test/by_type/boil/success_rate": 2 / 3,
+        "plan/test/by_type/melt/success_rate": 0.0,
+    }
+    assert list(got) == sorted(got) and all(type(v) is float for v in got.values())
+    assert by_type_metrics("p", [_Rec(None, 1)], "n", len) == {}
+    assert by_type_metrics("p", [_Rec("a", 1), _Rec("a", 0)], "n", len) == {"p/by_type/a/n": 2.0}
