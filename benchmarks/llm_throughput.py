@@ -92,7 +92,7 @@ def game24_prompt(task_id: str = "900") -> list[dict[str, str]]:
     return Game24Agent().prompt(ctx)
 
 
-# Reference points on this 2-core machine (DESIGN.md and issue 8), shown as RESULT targets.
+# Reference points on this 2-core machine (the founding design and issue 8), shown as RESULT targets.
 TARGETS = {
     ("hf_local", "batch1"): 17.0,
     ("hf_local", "batch8"): 85.0,

@@ -106,7 +106,7 @@ def test_llm_policy_batches_identical_prompts_into_one_request():
     assert llm.calls == [(1, 8)]
 
 
-def test_rollouts_resample_invalid_and_finish_every_job():
+def test_rollouts_retry_invalid_actions_and_finish_every_job():
     solution = "10 - 6 = 4 (left: 4 4 5)\n4 * 5 = 20 (left: 4 20)\n20 + 4 = 24 (left: 24)\nAnswer: (10 - 6) + 4 * 5 = 24"
     llm = _ScriptedLLM(["garbage", "4 + 4 = 8", solution])
     runner = Rollouts(
