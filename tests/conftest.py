@@ -157,6 +157,19 @@ def write_poisoned_checkpoint(path: Path, marker: Path, obj: dict) -> Path:
     return path
 
 
+def assert_resumed_like_uninterrupted(reference: Path, resumed: Path, step_at_cut: int) -> None:
+    """A training run cut at ``step_at_cut`` and resumed ends as the uninterrupted one did: the
+    same global step (past the cut) and the same weights, tensor for tensor."""
+    import torch
+
+    a = torch.load(reference, weights_only=True)
+    b = torch.load(resumed, weights_only=True)
+    assert 0 < step_at_cut < b["global_step"] == a["global_step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+
+
 class ClientClock:
     """The client's clock (``arm_exp.llm.openai_server.time``), made deterministic: a backoff
     sleep passes instantly and each HTTP attempt is charged the whole timeout it was granted,

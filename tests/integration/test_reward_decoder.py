@@ -23,7 +23,7 @@ from arm_exp.reward.render import Renderer
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.stages import train
 from arm_exp.types import Triplet
-from tests.conftest import ROOT, run_stage
+from tests.conftest import ROOT, assert_resumed_like_uninterrupted, run_stage
 
 # 48 tokens: the task, the last action and the closing question (ARMAP's reward models read up to
 # 4096; the tail is kept, so positives and negatives still differ).
@@ -190,12 +190,9 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, triplets_game24, mon
     step_at_cut = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
     resumed = run_stage(train, "train", over, cut)
 
-    a = torch.load(tmp_path / "ref" / "checkpoints" / "last.ckpt", weights_only=True)
-    b = torch.load(last, weights_only=True)
-    assert 0 < step_at_cut < b["global_step"] == a["global_step"]
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for k, v in a["state_dict"].items():
-        assert torch.equal(v, b["state_dict"][k]), k
+    assert_resumed_like_uninterrupted(
+        tmp_path / "ref" / "checkpoints" / "last.ckpt", last, step_at_cut
+    )
     assert resumed["rm/val/pair_acc"] == ref["rm/val/pair_acc"]
 
 
