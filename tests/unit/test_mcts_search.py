@@ -67,7 +67,23 @@ class DeepTree:
         pass
 
 
-class PrefixRM:
+class CalibratedRM:
+    """What a trained reward model has besides ``score``: its stored validation scores
+    (``calibration``), which give Reflexion's threshold and MCTS's unit values."""
+
+    calibration: Calibration
+
+    def threshold(self, quantile: float, of: str = "negative") -> float:
+        return self.calibration.threshold(quantile, of)
+
+    def unit(self, scores: Sequence[float]) -> list[float]:
+        return self.calibration.unit(scores)
+
+    def counters(self) -> dict[str, float]:
+        return {}
+
+
+class PrefixRM(CalibratedRM):
     """A reward model that knows the way: the share of the target matched from the root, in
     raw units shifted by ``shift`` (negative for most trajectories, as real RM logits are), with
     its validation scores shifted alike."""
@@ -87,15 +103,6 @@ class PrefixRM:
                 n += 1
             out.append(n / len(self.target) + self.shift)
         return out
-
-    def threshold(self, quantile: float, of: str = "negative") -> float:
-        return self.calibration.threshold(quantile, of)
-
-    def unit(self, scores: Sequence[float]) -> list[float]:
-        return self.calibration.unit(scores)
-
-    def counters(self) -> dict[str, float]:
-        return {}
 
 
 class FlippedBackup(MCTSPlanner):
@@ -148,7 +155,7 @@ def test_backup_discounts_once_per_tree_level_as_armap():
     assert c.value == pytest.approx(0.5 * 0.6 + 0.1) and a.visits == 3
 
 
-class HashRM:
+class HashRM(CalibratedRM):
     """A deterministic stand-in for a trained reward model on real envs: a pseudo-random score of
     the action sequence (mostly negative, as RM logits are) plus the env's score, and stored
     validation scores; ``shift`` adds a constant to every output and validation score, which
@@ -168,15 +175,6 @@ class HashRM:
             h = hashlib.blake2b("|".join(t.actions).encode(), digest_size=8).digest()
             out.append(-3 + 4 * int.from_bytes(h, "big") / 2**64 + t.score + self.shift)
         return out
-
-    def threshold(self, quantile: float, of: str = "negative") -> float:
-        return self.calibration.threshold(quantile, of)
-
-    def unit(self, scores: Sequence[float]) -> list[float]:
-        return self.calibration.unit(scores)
-
-    def counters(self) -> dict[str, float]:
-        return {}
 
 
 class SloppyPolicy(RandomPolicy):
