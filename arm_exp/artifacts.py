@@ -4,7 +4,10 @@ A stage run dir holds the stage's artifact files (fixed names: ``trajectories.js
 ``triplets.jsonl``, ``episodes.jsonl``, ``metrics.json``, ...) and a ``manifest.json`` with the
 resolved config (secrets redacted), the git SHA, the inputs (paths and keys), counts, timings and
 a ``complete`` flag. A stage's *key* is a hash of the config subtree that determines its output
-plus its inputs' keys, so ``pipeline`` can reuse a finished run instead of recomputing it.
+plus its inputs' keys, so ``pipeline`` can reuse a finished run instead of recomputing it. The
+manifest also records ``code``: the content hash of every source file the run depended on (the
+``arm_exp`` modules its process loaded, the ``conf/`` files it composed), so a reuse can check
+that the code is still the same (:func:`changed_sources`), committed or not.
 
 Writes are atomic (temp file + ``os.replace``). JSONL artifacts are appended one flushed line per
 record; reopening a file after a crash drops a torn last line and reports which ids are done, so
@@ -26,6 +29,9 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The project root: the clone arm_exp is installed from (editable), holding conf/ and outputs/.
+PROJECT_ROOT = PACKAGE_DIR.parent
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 
@@ -109,6 +115,50 @@ def git_sha(repo_dir: str | Path | None = None) -> str | None:
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _source_name(path: Path) -> str:
+    """A source file's name in a manifest: relative to the project root when under it."""
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _hash_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def source_hashes(paths: Iterable[str | Path]) -> dict[str, str]:
+    """``{name: content hash}`` of source files (names relative to the project root), sorted."""
+    out = {}
+    for p in paths:
+        digest = _hash_file(Path(p))
+        if digest is not None:
+            out[_source_name(Path(p))] = digest
+    return dict(sorted(out.items()))
+
+
+def changed_sources(manifest: dict[str, Any]) -> list[str]:
+    """The source files a run recorded (``manifest["code"]``) whose content is not the same now
+    (edited, or gone); ``["<no code recorded>"]`` for a run that recorded none."""
+    code = manifest.get("code")
+    if not code:
+        return ["<no code recorded>"]
+    changed = []
+    for name, digest in code.items():
+        path = Path(name) if Path(name).is_absolute() else PROJECT_ROOT / name
+        if _hash_file(path) != digest:
+            changed.append(name)
+    return changed
+
+
+def code_version(code: dict[str, str]) -> str:
+    """One hash for a run's ``code`` record (a checkpoint's lineage carries it)."""
+    return content_key(code)
 
 
 class JsonlError(ArtifactError):
@@ -300,6 +350,7 @@ class Manifest:
             "timings": {},
             "metrics": {},
             "config": redact(config),
+            "code": {},
         }
 
     def add_input(self, name: str, path: str | Path, key: str | None) -> None:

@@ -184,6 +184,8 @@ class ArmExpConfig:
     task_ids: list[str] | None = None  # explicit task ids instead of split/limit
     seed: int = 0
     force: bool = False  # recompute even if the run dir holds a complete run
+    # Reuse (or resume) a run whose recorded code changed since, with a warning naming the files.
+    reuse_across_code_change: bool = False
     input_dir: str | None = None  # the upstream stage's run dir
     input_dirs: list[str] = field(default_factory=list)  # report: more dirs
     rm_ckpt: str | None = None  # reward-model checkpoint (or train run dir)
@@ -255,6 +257,7 @@ COMMON_KEYS = frozenset(
         "stage",
         "seed",
         "force",
+        "reuse_across_code_change",
         "paths",
         "logger",
         "wandb_group",

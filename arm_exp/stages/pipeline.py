@@ -42,7 +42,7 @@ from omegaconf import DictConfig
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
 from arm_exp.cli import echo, stage_main
 from arm_exp.config import ConfigError, compose, override_root
-from arm_exp.stages.run import KeySpec, StageFailed, StageRun
+from arm_exp.stages.run import KeySpec, StageFailed, StageRun, code_check
 from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ def stage_module(stage: str) -> Any:
 
 
 # Keys every stage gets from the pipeline's command line; the pipeline sets the ones below itself.
-FORWARD_ALWAYS = frozenset({"experiment", "debug", "seed", "paths", "logger", "wandb_group"})
+FORWARD_ALWAYS = frozenset(
+    {"experiment", "debug", "seed", "paths", "logger", "wandb_group", "reuse_across_code_change"}
+)
 SET_BY_PIPELINE = frozenset(
     {"split", "limit", "task_ids", "input_dir", "input_dirs", "rm_ckpt", "force", "run_name"}
 )
@@ -141,10 +143,13 @@ def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
 class SubStages:
     """Runs stages as cached subprocesses in ``cache_dir`` and remembers what it did."""
 
-    def __init__(self, cache_dir: Path, base: list[str], lease_s: float | None) -> None:
+    def __init__(
+        self, cache_dir: Path, base: list[str], lease_s: float | None, reuse_code: bool = False
+    ) -> None:
         self.cache_dir = cache_dir
         self.base = base  # for every stage: W&B group and run name
         self.lease_s = lease_s
+        self.reuse_code = reuse_code  # reuse_across_code_change
         self.record: list[dict[str, Any]] = []
 
     def config(self, stage: str, overrides: list[str]) -> DictConfig:
@@ -158,7 +163,7 @@ class SubStages:
         out = self.cache_dir / stage / key
         entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
         with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
-            if is_complete(out, key):
+            if is_complete(out, key) and code_check(load_manifest(out), out, self.reuse_code):
                 echo(f"[pipeline] {stage}: reused {out}")
                 self.record.append({**entry, "reused": True, "wall_s": 0.0})
                 return out
@@ -233,7 +238,8 @@ def _check(cfg: DictConfig) -> None:
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
-    skip = {"hydra", "paths", "logger", "launcher", "hparams_search", "force", "run_name", "stage"}
+    skip = {"hydra", "paths", "logger", "launcher", "hparams_search", "force", "run_name", "stage",
+            "reuse_across_code_change"}  # fmt: skip
     return KeySpec(tuple(str(k) for k in cfg if str(k) not in skip))
 
 
@@ -252,7 +258,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         f"++wandb_group={quote(run_group(cfg))}",
         *([f"++run_name={quote(job)}"] if job else []),
     ]
-    subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base, cfg.pipeline.lock_lease_s)
+    subs = SubStages(
+        Path(str(cfg.pipeline.cache_dir)),
+        base,
+        cfg.pipeline.lock_lease_s,
+        bool(cfg.reuse_across_code_change),
+    )
 
     stages = stage_overrides(cfg, overrides)
     plan = stage_module("plan")

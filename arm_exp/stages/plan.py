@@ -140,6 +140,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             except PlanningError as e:
                 raise ConfigError(str(e)) from None
 
+    stage.record_code()  # the code this run's records come from, all loaded by now
     store = ResumableJsonl(stage.dir / EPISODES, Episode.from_dict, to_json, key=lambda e: e.id)
     try:
         episodes, _ = collect(

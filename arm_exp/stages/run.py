@@ -7,9 +7,15 @@ A stage's ``run(cfg)`` opens a :class:`StageRun`, which
   (:class:`KeySpec`) and the keys of its inputs,
 - refuses to mix artifacts: a run dir that holds another config's artifacts is an error (a dir
   whose earlier run produced nothing, e.g. it failed on its input, is taken over),
-- reports ``done`` when the dir already holds a complete run with the same key (so re-launched
-  sweeps and ``pipeline`` skip finished work); ``force=true`` deletes the stage's artifacts
-  and recomputes, and
+- reports ``done`` when the dir already holds a complete run with the same key made by the same
+  code (so re-launched sweeps and ``pipeline`` skip finished work); ``force=true`` deletes the
+  stage's artifacts and recomputes,
+- records the code the run depends on (:func:`loaded_sources`: the ``arm_exp`` modules its
+  process loaded, the ``conf/`` files it composed, by content hash). A run dir whose recorded
+  files changed since (an edit, committed or not) is not reused and not resumed: the stage's
+  artifacts start afresh, since records made by other code would mix two versions in one
+  artifact. ``reuse_across_code_change=true`` reuses (or resumes) it anyway, with a warning
+  naming the changed files, and
 - on :meth:`StageRun.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
   sends the metrics to the configured loggers.
 
@@ -35,15 +41,25 @@ from omegaconf import DictConfig, OmegaConf
 from arm_exp.artifacts import (
     MANIFEST,
     METRICS,
+    PACKAGE_DIR,
     ArtifactError,
     Manifest,
     ResumableJsonl,
     atomic_write_json,
+    changed_sources,
     content_key,
     input_key,
     load_manifest,
+    source_hashes,
 )
-from arm_exp.config import COMMON_KEYS, ConfigError, container, resolved_config
+from arm_exp.config import (
+    COMMON_KEYS,
+    CONF_DIR,
+    ConfigError,
+    container,
+    override_root,
+    resolved_config,
+)
 from arm_exp.envs.base import Env
 from arm_exp.tracking import make_loggers, run_tags
 
@@ -131,6 +147,55 @@ def check_benchmark_inputs(inputs: dict[str, Path], env: Env) -> None:
                 f"{env.benchmark!r}; "
                 f"use a {name} made on the same catalog (the run's manifest says which)"
             )
+
+
+def loaded_sources(uses: Iterable[str]) -> dict[str, str]:
+    """The content hashes of the code this process's run depends on: every ``arm_exp`` module
+    loaded so far (``sys.modules``; stages import heavy or optional parts lazily, so an edit
+    reaches only the stages that load the edited module) and the ``conf/`` files Hydra composed
+    for it: the primary config, ``base.yaml`` and the chosen option of each group the stage
+    ``uses`` (plus ``experiment`` and ``debug``)."""
+    files: list[Path] = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().is_relative_to(PACKAGE_DIR):
+            files.append(Path(path))
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        conf = Path(CONF_DIR)
+        files += [conf / f"{hc.job.config_name}.yaml", conf / "base.yaml"]
+        wanted = {*uses, "experiment", "debug"}
+        for group, option in hc.runtime.choices.items():
+            if option is not None and override_root(group) in wanted:
+                files.append(conf / group.split("@", 1)[0] / f"{option}.yaml")
+    return source_hashes(files)
+
+
+def code_check(manifest: dict[str, Any], where: Path, allow: bool) -> bool:
+    """Whether the run in ``where`` (its ``manifest``) may be reused or resumed by this code:
+    yes when the files it recorded hash the same; when they do not, only with ``allow``
+    (``reuse_across_code_change=true``), and either way a warning names the changed files."""
+    changed = changed_sources(manifest)
+    if not changed:
+        return True
+    files = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    if allow:
+        log.warning(
+            "%s: reusing a %s run made by other code (reuse_across_code_change=true); changed "
+            "since: %s",
+            where,
+            manifest.get("stage"),
+            files,
+        )
+        return True
+    log.warning(
+        "%s: the code of this %s run changed since (%s): its artifacts start afresh "
+        "(reuse_across_code_change=true would keep them)",
+        where,
+        manifest.get("stage"),
+        files,
+    )
+    return False
 
 
 def _drop(tree: Any, dotted: str) -> None:
@@ -223,6 +288,14 @@ class StageRun:
                     "(or force=true to replace it)"
                 )
             self.previous = prev
+            if (
+                prev
+                and not cfg.get("force")
+                and not code_check(prev, self.dir, bool(cfg.get("reuse_across_code_change")))
+            ):
+                for name in artifacts:
+                    (self.dir / name).unlink(missing_ok=True)
+                self.previous = None
             if cfg.get("force"):
                 # Recompute from scratch: the stage's own artifacts go, nothing is resumed.
                 for name in artifacts:
@@ -231,6 +304,7 @@ class StageRun:
         self._loggers: list[Any] | None = None
         config = resolved_config(cfg, ["stage", *COMMON_KEYS & set(cfg), *self.uses])
         self.manifest = Manifest(self.dir, stage, self.key, config)
+        self.manifest.data["code"] = loaded_sources(self.uses)
         for name, path in spec.inputs.items():
             self.manifest.add_input(name, Path(path).resolve(), input_key(path))
         log.info("%s: run dir %s (key %s)", stage, self.dir, self.key)
@@ -238,6 +312,12 @@ class StageRun:
             # A finished run's manifest stays as it is: a re-launched sweep that skips this job
             # must leave it complete (for `report` and for the next re-launch).
             self.manifest.save()
+
+    def record_code(self) -> None:
+        """Record the code loaded by now (call once the stage has built its parts, before it
+        writes records: a resumed run is then checked against all of it)."""
+        self.manifest.data["code"] = loaded_sources(self.uses)
+        self.manifest.save()
 
     def tag(self, **tags: str | None) -> None:
         """Set tracker tags that the config alone cannot give (``benchmark`` of the data,
@@ -280,6 +360,7 @@ class StageRun:
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
         self.manifest.data["tags"] = self.run_tags
+        self.manifest.data["code"] = loaded_sources(self.uses)
         self.manifest.finish(metrics)
         if not self.loggers:
             return metrics

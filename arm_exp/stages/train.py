@@ -225,6 +225,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if init:
             metrics["rm/val/pair_acc_init"] = float(init[0]["rm/val/pair_acc"])
             metrics["rm/val/loss_init"] = float(init[0]["rm/val/loss"])
+    stage.record_code()  # the code this run's checkpoints come from, all loaded by now
     started = time.perf_counter()
     # weights_only: a checkpoint is data, never code (no pickle of what may be an untrusted file).
     trainer.fit(
