@@ -33,6 +33,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The project root: the clone arm_exp is installed from (editable), holding conf/ and outputs/.
 PROJECT_ROOT = PACKAGE_DIR.parent
 MANIFEST = "manifest.json"
+# The entry of a reward-model checkpoint that holds arm-exp's own data (spec, renderer,
+# calibration, lineage) beside Lightning's.
+CKPT_KEY = "arm_exp"
 METRICS = "metrics.json"
 
 # Keys whose values are secrets. `api_key_env` (the *name* of an env var) is not one of them.
@@ -396,10 +399,33 @@ def input_file(input_dir: str | Path | None, name: str, *, config_key: str, prod
     return path
 
 
+def checkpoint_lineage(path: str | Path) -> dict[str, Any]:
+    """The lineage a reward-model checkpoint carries (``train`` writes it: benchmark, split,
+    triplets' key, train run's key, reward model, loss, git SHA, code version), so a copied or
+    renamed ``.ckpt`` still says what it is; empty for any other file or an older checkpoint.
+    Memory-mapped: only the small entry is read, not the weights."""
+    path = Path(path)
+    if path.suffix != ".ckpt" or not path.is_file():
+        return {}
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - an unreadable file has no lineage; loading it says why
+        return {}
+    meta = ckpt.get(CKPT_KEY) if isinstance(ckpt, dict) else None
+    lineage = meta.get("lineage") if isinstance(meta, dict) else None
+    return dict(lineage) if isinstance(lineage, dict) else {}
+
+
 def input_key(input_path: str | Path) -> str | None:
     """The content key of the stage run that produced ``input_path`` (a run dir, or a file up to
-    two levels inside one, like ``checkpoints/best.ckpt``); None for a hand-made input."""
+    two levels inside one, like ``checkpoints/best.ckpt``); a checkpoint's own lineage first (a
+    copy may sit in any dir); None for a hand-made input."""
     path = Path(input_path)
+    train_key = checkpoint_lineage(path).get("train_key")
+    if train_key:
+        return str(train_key)
     start = path if path.is_dir() else path.parent
     for d in [start, *list(start.parents)[:2]]:
         if (d / MANIFEST).exists():

@@ -30,7 +30,7 @@ from pathlib import Path
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from arm_exp.artifacts import ResumableJsonl, load_manifest
+from arm_exp.artifacts import ResumableJsonl, checkpoint_lineage, load_manifest
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice, container
 from arm_exp.llm.shared import SharedLLMs
@@ -185,7 +185,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def _train_run(ckpt: Path) -> dict[str, str]:
-    """The reward model and loss of the train run that wrote ``ckpt`` (empty if hand-made)."""
+    """The reward model and loss of the train run that wrote ``ckpt``: the checkpoint's own
+    lineage, else its train run's manifest (older checkpoints); empty if hand-made."""
+    lineage = checkpoint_lineage(ckpt)
+    if lineage:
+        return {k: str(lineage[k]) for k in ("reward_model", "loss") if lineage.get(k)}
     for d in list(Path(ckpt).parents)[:3]:
         if (d / "manifest.json").exists():
             counts = load_manifest(d).get("counts", {})

@@ -47,6 +47,7 @@ from arm_exp.artifacts import (
     ResumableJsonl,
     atomic_write_json,
     changed_sources,
+    checkpoint_lineage,
     content_key,
     input_key,
     load_manifest,
@@ -106,10 +107,13 @@ def same_benchmark(name: str, label: str) -> bool:
 
 
 def upstream_label(path: Path) -> str | None:
-    """The benchmark label of the run that produced ``path`` (a run dir, or a file up to two
-    levels inside one): its manifest's ``counts.benchmark`` (e.g. ``webshop_mini``), else the
+    """The benchmark label of the run that produced ``path`` (a checkpoint's own lineage, a run
+    dir, or a file up to two levels inside one): its manifest's ``counts.benchmark`` (e.g. ``webshop_mini``), else the
     ``benchmark.name`` of its config (manifests of runs that did not count it); None for a
     hand-made input."""
+    lineage = checkpoint_lineage(path)
+    if lineage.get("benchmark"):
+        return str(lineage["benchmark"])  # a checkpoint says it itself, wherever it was copied
     start = path if path.is_dir() else path.parent
     for d in [start, *list(start.parents)[:2]]:
         if (d / "manifest.json").exists():
@@ -133,6 +137,24 @@ def upstream_benchmark(cfg: DictConfig, path: Path, config_key: str) -> str | No
             f"benchmark={label.split('_mini')[0]} (or an input made on {name})"
         )
     return label
+
+
+def upstream_split(path: Path) -> str | None:
+    """The benchmark split the data behind ``path`` came from: the first ``split`` in the
+    manifests of its run and, through their ``inputs``, the runs upstream (synthesize's
+    triplets -> explore's trajectories); None if no manifest says."""
+    start = path if path.is_dir() else path.parent
+    for d in [start, *list(start.parents)[:2]]:
+        if (d / MANIFEST).exists():
+            m = load_manifest(d)
+            if m.get("config", {}).get("split"):
+                return str(m["config"]["split"])
+            for entry in m.get("inputs", {}).values():
+                found = upstream_split(Path(entry["path"])) if entry.get("path") else None
+                if found:
+                    return found
+            return None
+    return None
 
 
 def check_benchmark_inputs(inputs: dict[str, Path], env: Env) -> None:

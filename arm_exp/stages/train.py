@@ -24,13 +24,13 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
 
-from arm_exp.artifacts import input_file
+from arm_exp.artifacts import code_version, input_file, input_key
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark
+from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark, upstream_split
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     renderer = Renderer(**cfg.benchmark.render)
     loss = instantiate(cfg.loss)
+    stage.record_code()  # the code this run's checkpoints come from, all loaded by now
     module = RewardModule(
         spec=instantiate(cfg.reward_model),
         loss=loss,
@@ -169,6 +170,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
         renderer=renderer,
         scheduler=instantiate(cfg.train.scheduler) if cfg.train.get("scheduler") else None,
         warmup_ratio=cfg.train.get("warmup_ratio"),
+        lineage={
+            "benchmark": data_benchmark,
+            "split": upstream_split(trip_path),
+            "triplets_key": input_key(trip_path),
+            "train_key": stage.key,
+            "reward_model": choice("reward_model"),
+            "loss": choice("loss"),
+            "git_sha": stage.manifest.data["git_sha"],
+            "code_version": code_version(stage.manifest.data["code"]),
+        },
     )
     data_cfg = dict(cfg.train.data)
     if data_cfg.get("negatives_per_example") is None:
@@ -225,7 +236,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if init:
             metrics["rm/val/pair_acc_init"] = float(init[0]["rm/val/pair_acc"])
             metrics["rm/val/loss_init"] = float(init[0]["rm/val/loss"])
-    stage.record_code()  # the code this run's checkpoints come from, all loaded by now
     started = time.perf_counter()
     # weights_only: a checkpoint is data, never code (no pickle of what may be an untrusted file).
     trainer.fit(
