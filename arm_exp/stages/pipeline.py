@@ -6,7 +6,7 @@ sweep (``-m``). Each stage runs in its own process (``python -m arm_exp.stages.<
 GPU stage's memory is freed before the next starts) with the pipeline's command-line overrides
 that it reads (its module's ``USES``) plus what the pipeline decides for it: its tasks
 (``pipeline.explore`` / ``pipeline.plan``, or the pipeline-wide ``limit``), its inputs, the W&B
-group and run name. Experiment files (``experiment=armap``) and ``debug=`` reach every stage.
+group. Experiment files (``experiment=armap``) and ``debug=`` reach every stage.
 
 Before running a stage the pipeline composes its config in-process and computes its content key
 (the stage's ``key_spec``); the stage's run dir is ``<pipeline.cache_dir>/<stage>/<key>``, so a
@@ -23,6 +23,7 @@ overrides, each applied after the command line's.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import re
@@ -251,13 +252,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     if stage.done:
         return stage.previous_metrics()
-    job = (
-        getattr(HydraConfig.get().job, "override_dirname", "") if HydraConfig.initialized() else ""
-    )
-    base = [
-        f"++wandb_group={quote(run_group(cfg))}",
-        *([f"++run_name={quote(job)}"] if job else []),
-    ]
+    # Each stage's W&B run is named by its own values (a train run that two jobs share is not
+    # one job's); the group is the pipeline's.
+    base = [f"++wandb_group={quote(run_group(cfg))}"]
     subs = SubStages(
         Path(str(cfg.pipeline.cache_dir)),
         base,
@@ -297,7 +294,24 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "pipeline/peak_rss_mb": max((r.get("peak_rss_mb", 0.0) for r in subs.record), default=0.0),
         **{k: v for k, v in load_manifest(reported).get("metrics", {}).items()},
     }
-    return stage.finish(metrics)
+    return stage.finish(metrics, tables={"pipeline/stages": stages_table(subs.record)})
+
+
+STAGE_COLUMNS = ["stage", "reused", "key", "dir", "wall_s", "wandb_run", "git_sha", "metrics"]
+
+
+def stages_table(record: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The pipeline's stages as a tracker table, one row per stage run it used, reused ones too
+    (a reused run reaches W&B here: its key, dir, the W&B run that made it and its metrics)."""
+    rows = []
+    for entry in record:
+        m = load_manifest(entry["dir"])
+        rows.append(
+            [entry["stage"], entry["reused"], entry["key"], entry["dir"], entry["wall_s"],
+             (m.get("wandb") or {}).get("name"), m.get("git_sha"),
+             json.dumps(m.get("metrics", {}), sort_keys=True)]
+        )  # fmt: skip
+    return STAGE_COLUMNS, rows
 
 
 def show(cfg: DictConfig, metrics: dict[str, float]) -> str:

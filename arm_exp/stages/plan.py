@@ -21,6 +21,7 @@ model's merged runs), and ``concurrency``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -181,7 +182,21 @@ def run(cfg: DictConfig) -> dict[str, float]:
         policy_counters=policy.counters(),
         scorer_counters=scorer.counters() if scorer is not None else {},
     )
-    return stage.finish(metrics)
+    return stage.finish(metrics, tables={"plan/episodes": episodes_table(episodes)})
+
+
+EPISODE_COLUMNS = ["task_id", "success", "score", "scorer_score", "actions", "candidates",
+                   "wall_s", "counters"]  # fmt: skip
+
+
+def episodes_table(episodes: list[Episode]) -> tuple[list[str], list[list]]:
+    """Per-episode results as a tracker table (W&B: ``plan/episodes``), one row per task."""
+    rows = [
+        [e.task_id, bool(e.success), float(e.score), e.scorer_score, len(e.trajectory.steps),
+         len(e.candidates), float(e.wall_s), json.dumps(e.counters, sort_keys=True)]
+        for e in episodes
+    ]  # fmt: skip
+    return EPISODE_COLUMNS, rows
 
 
 def _train_run(ckpt: Path) -> dict[str, str]:

@@ -62,7 +62,7 @@ from arm_exp.config import (
     resolved_config,
 )
 from arm_exp.envs.base import Env
-from arm_exp.tracking import make_loggers, run_tags
+from arm_exp.tracking import make_loggers, run_axes, run_name, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -353,9 +353,12 @@ class StageRun:
 
     @property
     def loggers(self) -> list[Any]:
-        """The run's loggers, created once (Lightning's trainer and ``finish`` share them)."""
+        """The run's loggers, created once (Lightning's trainer and ``finish`` share them), the
+        W&B run named ``<stage>:<benchmark>:<values set on the command line>``."""
         if self._loggers is None:
-            self._loggers = make_loggers(self.cfg, self.run_tags)
+            axes, given = run_axes(self.cfg, self.uses)
+            name = run_name(self.cfg, self.tags.get("benchmark"), axes, given)
+            self._loggers = make_loggers(self.cfg, self.run_tags, name)
         return self._loggers
 
     @property
@@ -374,31 +377,60 @@ class StageRun:
     def timing(self, **timings: float) -> None:
         self.manifest.data["timings"].update(timings)
 
-    def finish(self, metrics: dict[str, float], step: int | None = None) -> dict[str, float]:
+    def finish(
+        self,
+        metrics: dict[str, float],
+        step: int | None = None,
+        tables: dict[str, tuple[list[str], list[list[Any]]]] | None = None,
+    ) -> dict[str, float]:
         """Write ``metrics.json`` and the completed manifest (with the run's tags) and log to the
-        trackers; ``step`` is the trainer's global step (train), None for stages without one."""
+        trackers; ``step`` is the trainer's global step (train), None for stages without one.
+
+        Trackers get the metrics, ``tables`` (``{key: (columns, rows)}``, to W&B as tables) and
+        as their config the run's axes (:func:`arm_exp.tracking.run_axes`: flat values such as
+        ``planner``, ``trainer.max_steps``, for W&B's group-by) beside the resolved ``config``.
+        A W&B run lives outside the run dir (``logger.wandb.save_dir``), so no reader of run dirs
+        can take its copies of our files for ours; the manifest says where (``wandb``)."""
+        from lightning.pytorch.loggers import WandbLogger
+
         wall = time.perf_counter() - self.started
         self.timing(wall_s=wall)
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
         self.manifest.data["tags"] = self.run_tags
         self.manifest.data["code"] = loaded_sources(self.uses)
+        wandb_runs = [lg.experiment for lg in self.loggers if isinstance(lg, WandbLogger)]
+        for run in wandb_runs:
+            self.manifest.data["wandb"] = {
+                "id": run.id,
+                "name": run.name,
+                "dir": str(Path(run.dir).parent),
+            }
         self.manifest.finish(metrics)
-        if not self.loggers:
-            return metrics
-        from lightning.pytorch.loggers import WandbLogger
-
+        axes, _ = run_axes(self.cfg, self.uses)
+        if "backbone" in self.tags and not self.tags["backbone"]:
+            axes.pop("llm", None)  # configured but never loaded (a random policy): no axis
+        hparams = {
+            "stage": self.stage,
+            **{k: v for k, v in self.tags.items() if v},
+            **axes,
+            "config": self.manifest.data["config"],
+        }
         for logger in self.loggers:
-            logger.log_hyperparams(self.manifest.data["config"])
+            logger.log_hyperparams(hparams)
             # Lightning's W&B logger adds `trainer/global_step` whenever a step is given.
             logger.log_metrics(metrics, step=step)
+            if isinstance(logger, WandbLogger):
+                for key, (columns, rows) in (tables or {}).items():
+                    logger.log_table(key=key, columns=columns, data=rows)
+                # The manifest (config, metrics, tags, counts, code) among the run's files, under
+                # a name no reader of run dirs looks for: an offline run has no readable config
+                # or summary there until `wandb sync`.
+                atomic_write_json(
+                    Path(logger.experiment.dir) / "arm_exp_manifest.json", self.manifest.data
+                )
             logger.finalize("success")
             if isinstance(logger, WandbLogger):
-                # The manifest (config, metrics, tags, counts) among the run's files: an
-                # offline run has no readable config or summary there until `wandb sync`.
-                logger.experiment.save(
-                    str(self.dir / MANIFEST), base_path=str(self.dir), policy="now"
-                )
                 logger.experiment.finish()  # every (multirun) job is its own W&B run
         return metrics
 

@@ -213,12 +213,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     meter = Throughput()
     quiet_lightning()
-    # Log at least once an epoch: a small run (fewer batches than log_every_n_steps) would
-    # otherwise log no training curve and Lightning would warn about it.
+    # Log at least once an epoch and once a run: a small run (fewer batches or max_steps than
+    # log_every_n_steps) would otherwise log no training loss and Lightning would warn about it.
     batches = -(-len(data.train) // int(cfg.train.data.batch_size))
     every = cfg.trainer.get("log_every_n_steps")
+    max_steps = int(cfg.trainer.get("max_steps") or -1)
+    cap = min(batches, max_steps) if max_steps > 0 else batches
     logging_kw: dict[str, Any] = (
-        {"log_every_n_steps": max(1, min(int(every), batches))} if every else {}
+        {"log_every_n_steps": max(1, min(int(every), cap))} if every else {}
     )
     if not has_val:
         logging_kw["limit_val_batches"] = 0  # nothing to validate (warned above)
