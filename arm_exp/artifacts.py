@@ -79,6 +79,11 @@ def read_json(path: str | Path) -> Any:
         raise ArtifactError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a (dotted) config key names a secret: its last part does (``llm.api_key``)."""
+    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
+
+
 def redact(obj: Any) -> Any:
     """A copy of a config-like structure with secret-looking keys' values replaced."""
     if isinstance(obj, dict):

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from arm_exp.artifacts import REDACTED, is_secret_key, redact
 from arm_exp.config import choice, container, override_root
 
 # Config groups whose choice says what a run is: they become its tags (`planner:mcts`).
@@ -71,8 +72,10 @@ def run_axes(cfg: DictConfig, uses: Iterable[str]) -> tuple[dict[str, Any], list
         if not sep or key in exclude or root not in wanted:
             continue
         name = root if key.split("@", 1)[0] in hc.runtime.choices else key
-        if name not in axes:
-            axes[name] = container(OmegaConf.select(cfg, key, default=value))
+        if is_secret_key(key):
+            axes[name] = REDACTED
+        elif name not in axes:
+            axes[name] = redact(container(OmegaConf.select(cfg, key, default=value)))
         given.append(name)
     return axes, [*dict.fromkeys(given)]
 

@@ -220,6 +220,7 @@ def stage_overrides(cfg: DictConfig, overrides: list[str]) -> dict[str, list[lis
         "synthesize": [[*forwarded("synthesize", overrides), "limit=null"]],
         "train": [forwarded("train", overrides)],
         "plan": [[*plan_base, *spec] for spec in specs],
+        "report": [forwarded("report", overrides)],
     }
     if cfg.pipeline.goals:
         out["goals"] = [forwarded("goals", overrides)]
@@ -280,7 +281,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         for ov, uses in zip(stages["plan"], needs_rm, strict=True)
     ]
     dirs = ",".join(f"'{d}'" for d in planned)
-    reported = subs.run("report", [f"input_dirs=[{dirs}]", "report.show=false"])
+    reported = subs.run(
+        "report", [*stages["report"][0], f"input_dirs=[{dirs}]", "report.show=false"]
+    )
     report = stage_module("report")
     for name in ("report.csv", "report.md", report.PIVOT_MD, report.PIVOT_CSV,
                  "success_vs_n.png", "planners.png"):  # fmt: skip

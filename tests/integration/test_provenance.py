@@ -19,7 +19,7 @@ import pytest
 from arm_exp.artifacts import load_manifest
 from arm_exp.config import ConfigError
 from arm_exp.stages import plan, train
-from tests.conftest import ROOT, run_stage
+from tests.conftest import ROOT, run_stage, wandb_records, wandb_run_of
 
 TINY_TRAIN = ["trainer.max_steps=1", "reward_model.max_length=32", "train.data.batch_size=4",
               "trainer.enable_progress_bar=false"]  # fmt: skip
@@ -55,7 +55,7 @@ def test_plan_refuses_a_reward_model_of_another_benchmark_in_one_line(tiny_rm_ck
 
 
 def _wandb_blob(run_dir) -> bytes:
-    [run] = sorted((run_dir / "wandb").glob("offline-run-*"))
+    run = wandb_run_of(run_dir)
     return b"".join(p.read_bytes() for p in run.rglob("*") if p.is_file())
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from arm_exp.artifacts import is_complete, load_manifest
-from tests.conftest import ROOT, run_stage
+from tests.conftest import ROOT, run_stage, wandb_run_of
 
 PLAN = ["benchmark=game24", "policy=random", "limit=2", "benchmark.planning.best_of_n=4"]
 
@@ -153,9 +153,8 @@ SECRET_CFG = "sk-armexp-cfg-0123456789"
 
 
 def _wandb_run(run_dir: Path) -> Path:
-    found = sorted((run_dir / "wandb").glob("offline-run-*"))
-    assert len(found) == 1, list((run_dir / "wandb").iterdir())
-    return found[0]
+    assert not (run_dir / "wandb").exists(), "W&B keeps its files outside the run dir"
+    return wandb_run_of(run_dir)
 
 
 def _all_bytes(folder: Path) -> bytes:
@@ -192,7 +191,7 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert summary_metric in blob
     assert b"backbone:" not in blob, "a random policy loads no LLM: no backbone tag"
     # A readable config and summary among the run's files (the manifest), before any sync.
-    saved = json.loads((run / "files" / "manifest.json").read_text())
+    saved = json.loads((run / "files" / "arm_exp_manifest.json").read_text())
     assert saved["config"]["planner"]["_target_"] == "arm_exp.planning.best_of_n.BestOfNPlanner"
     assert "plan/test/success_rate" in saved["metrics"] and "planner:best_of_n" in saved["tags"]
 
@@ -222,7 +221,7 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert logged and not any("trainer/global_step" in row for row in logged), logged
     assert {"report/table", "report/plots"} <= {k for row in logged for k in row}
 
-    for folder in (plan_dir / "wandb", report_dir / "wandb"):
+    for folder in (_wandb_run(plan_dir), _wandb_run(report_dir)):
         blob = _all_bytes(folder)
         assert SECRET_ENV.encode() not in blob and SECRET_CFG.encode() not in blob
 
