@@ -19,7 +19,7 @@ import pytest
 from arm_exp.artifacts import load_manifest
 from arm_exp.config import ConfigError
 from arm_exp.stages import plan, train
-from tests.conftest import ROOT, run_stage, wandb_records, wandb_run_of
+from tests.conftest import ROOT, run_stage, wandb_run_of
 
 TINY_TRAIN = ["trainer.max_steps=1", "reward_model.max_length=32", "train.data.batch_size=4",
               "trainer.enable_progress_bar=false"]  # fmt: skip
