@@ -47,7 +47,7 @@ class ConfigError(ValueError):
 class PathsConfig:
     """``paths.*``: where things live (``conf/paths/default.yaml`` sets them)."""
 
-    root_dir: str = "."
+    root_dir: str = SI("${oc.env:ARM_EXP_ROOT,${arm_exp.project_root:}}")
     log_dir: str = "${paths.root_dir}/outputs"
     cache_dir: str = "${paths.root_dir}/outputs/.cache"
     output_dir: str = "${hydra:runtime.output_dir}"
