@@ -221,3 +221,42 @@ def test_an_edit_reruns_exactly_the_pipeline_stages_that_loaded_the_module(tmp_p
     assert loaded["plan"] and not (loaded["explore"] or loaded["synthesize"] or loaded["train"])
     reused = pipeline("second")
     assert reused == {stage: not edited for stage, edited in loaded.items()}
+
+
+def test_a_failed_pipeline_keeps_its_log(tmp_path):
+    out = tmp_path / "pipeline"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arm_exp.stages.pipeline", "policy=random", "planner=sampling",
+         "pipeline.plan.limit=0", f"pipeline.cache_dir={tmp_path / 'cache'}",
+         f"hydra.run.dir={out}", f"paths.root_dir={ROOT}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    text = (out / "pipeline.log").read_text()
+    assert "[pipeline] plan: running" in text
+    assert "error: pipeline: stage plan failed" in text and "(command: " in text
+
+
+def test_a_stage_takes_its_benchmark_from_its_input_unless_one_is_given(tmp_path, make_cfg):
+    """`arm-exp synthesize input_dir=<a WebShop exploration>` runs on WebShop; with
+    `benchmark=game24` the mismatch is refused as before."""
+    from arm_exp.cli import benchmark_of_input
+    from arm_exp.config import choice
+    from arm_exp.stages import explore, synthesize
+
+    explored = tmp_path / "explore"
+    run_stage(explore, "explore", ["benchmark=webshop", "split=train", "limit=1",
+                                   "explore.num_per_task=1"], explored)  # fmt: skip
+    cfg = make_cfg("synthesize", [f"input_dir={explored}", "synthesis=rule"], tmp_path / "s")
+    assert cfg.benchmark.name == "game24"
+    cfg = benchmark_of_input(cfg, "synthesize")
+    assert cfg.benchmark.name == "webshop" and choice("benchmark") == "webshop"
+    assert str(cfg.hydra.runtime.output_dir) == str(tmp_path / "s"), "the same run dir"
+    assert synthesize.key_spec(cfg).key(cfg) == synthesize.key_spec(
+        make_cfg("synthesize", [f"input_dir={explored}", "synthesis=rule", "benchmark=webshop"])
+    ).key(make_cfg("synthesize", [f"input_dir={explored}", "synthesis=rule", "benchmark=webshop"]))
+
+    given = make_cfg("synthesize", [f"input_dir={explored}", "benchmark=game24"], tmp_path / "g")
+    assert benchmark_of_input(given, "synthesize") is given
+    with pytest.raises(ConfigError, match="webshop_mini.*benchmark=game24"):
+        synthesize.run(given)

@@ -121,7 +121,7 @@ def re_escape(text: str) -> str:
     return re.escape(text)
 
 
-def test_job_dir_names_are_safe_and_bounded():
+def test_job_dir_names_are_safe_and_bounded(tmp_path):
     from arm_exp.sweeps import MAX_JOB_DIR, job_dir
 
     assert job_dir("planner=mcts,scorer=rm", 3) == "planner=mcts,scorer=rm"
@@ -130,6 +130,44 @@ def test_job_dir_names_are_safe_and_bounded():
     long = job_dir(",".join(f"k{i}=v{i}" for i in range(100)), 0)
     assert len(long) == MAX_JOB_DIR
     assert long != job_dir(",".join(f"k{i}=v{i}" for i in range(101)), 0)
+    # The ablation: the swept key sorts last; the sweep's multirun.yaml says it is swept.
+    fixed = ("benchmark=game24,explorer=random,limit=10,planner=best_of_n,policy=random,scorer=rm,"
+             "synthesis=rule,trainer.max_steps=5")  # fmt: skip
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task: [benchmark=game24, 'train.data.train_fraction=0.5,1.0']\n"
+    )
+    names = {v: job_dir(f"{fixed},train.data.train_fraction={v}", 0, tmp_path) for v in (0.5, 1.0)}
+    for value, name in names.items():
+        assert len(name) == MAX_JOB_DIR and name.startswith(f"t.d.train_fraction={value},")
+        assert name == job_dir(f"{fixed},train.data.train_fraction={value}", 7, tmp_path)
+    assert names[0.5] != names[1.0]
+
+
+def test_a_long_sweep_keeps_its_swept_key_in_each_job_dir(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = arm_exp("plan", "-m", "planner=sampling,greedy", "scorer=none", *PLAN, "limit=1",
+                  "benchmark.planning.mcts_rollouts=2", "benchmark.max_steps=8",
+                  "benchmark.num_envs=2", "plan.concurrency=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = sorted(d.name for d in sweep.iterdir() if (d / "manifest.json").exists())
+    assert [n.split(",")[0] for n in names] == ["planner=greedy", "planner=sampling"], names
+    assert all(len(n) <= 120 and ",b.p.best_of_n=4," in n for n in names), names
+    again = arm_exp("plan", "-m", "planner=sampling,greedy", "scorer=none", *PLAN, "limit=1",
+                    "benchmark.planning.mcts_rollouts=2", "benchmark.max_steps=8",
+                    "benchmark.num_envs=2", "plan.concurrency=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert again.returncode == 0 and (again.stderr + again.stdout).count("nothing to do") == 2
+
+
+def test_outputs_resolve_against_the_project_root_from_any_directory(tmp_path, monkeypatch):
+    from arm_exp.config import compose
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ARM_EXP_ROOT", raising=False)
+    cfg = compose("plan", [], None)
+    assert cfg.paths.root_dir == str(ROOT) and cfg.paths.log_dir == f"{ROOT}/outputs"
+    assert str(cfg.hydra.run.dir).startswith(f"{ROOT}/outputs/plan/runs/")
+    monkeypatch.setenv("ARM_EXP_ROOT", str(tmp_path / "elsewhere"))
+    assert compose("plan", [], None).paths.log_dir == f"{tmp_path}/elsewhere/outputs"
 
 
 @pytest.fixture(scope="module")
