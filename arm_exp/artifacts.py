@@ -423,6 +423,22 @@ def checkpoint_lineage(path: str | Path) -> dict[str, Any]:
     return dict(lineage) if isinstance(lineage, dict) else {}
 
 
+def input_code_version(input_path: str | Path) -> str | None:
+    """The code version of the run that produced ``input_path`` (a checkpoint's lineage, else
+    its run's manifest ``code``): a stage's key includes it, so data made by other code is
+    another input (an edit that re-runs synthesize re-runs train on its new triplets)."""
+    path = Path(input_path)
+    lineage = checkpoint_lineage(path)
+    if lineage.get("code_version"):
+        return str(lineage["code_version"])
+    start = path if path.is_dir() else path.parent
+    for d in [start, *list(start.parents)[:2]]:
+        if (d / MANIFEST).exists():
+            code = read_json(d / MANIFEST).get("code")
+            return code_version(code) if code else None
+    return None
+
+
 def input_key(input_path: str | Path) -> str | None:
     """The content key of the stage run that produced ``input_path`` (a run dir, or a file up to
     two levels inside one, like ``checkpoints/best.ckpt``); a checkpoint's own lineage first (a

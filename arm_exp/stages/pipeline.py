@@ -290,6 +290,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if (reported / name).exists():
             shutil.copy2(reported / name, stage.dir / name)
     stage.count(stages=subs.record, reused=sum(r["reused"] for r in subs.record))
+    for entry in subs.record:  # an edit to any stage's code makes this result stale too
+        stage.record_code(load_manifest(entry["dir"]).get("code", {}))
     metrics = {
         "pipeline/stages": float(len(subs.record)),
         "pipeline/reused": float(sum(r["reused"] for r in subs.record)),

@@ -49,6 +49,7 @@ from arm_exp.artifacts import (
     changed_sources,
     checkpoint_lineage,
     content_key,
+    input_code_version,
     input_key,
     load_manifest,
     source_hashes,
@@ -253,7 +254,10 @@ class KeySpec:
         subtree.update(self.extra)
         return content_key(
             subtree,
-            [f"{n}:{k or _file_fingerprint(self.inputs[n])}" for n, k in input_keys.items()],
+            [
+                f"{n}:{k or _file_fingerprint(self.inputs[n])}:{input_code_version(self.inputs[n])}"
+                for n, k in input_keys.items()
+            ],
         )
 
 
@@ -335,10 +339,12 @@ class StageRun:
             # must leave it complete (for `report` and for the next re-launch).
             self.manifest.save()
 
-    def record_code(self) -> None:
+    def record_code(self, code: dict[str, str] | None = None) -> None:
         """Record the code loaded by now (call once the stage has built its parts, before it
-        writes records: a resumed run is then checked against all of it)."""
-        self.manifest.data["code"] = loaded_sources(self.uses)
+        writes records: a resumed run is then checked against all of it), and ``code`` (a
+        pipeline's: that of the stage runs it used, which its result depends on)."""
+        self.manifest.data["code"].update(code or {})
+        self.manifest.data["code"].update(loaded_sources(self.uses))
         self.manifest.save()
 
     def tag(self, **tags: str | None) -> None:
@@ -398,7 +404,7 @@ class StageRun:
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
         self.manifest.data["tags"] = self.run_tags
-        self.manifest.data["code"] = loaded_sources(self.uses)
+        self.manifest.data["code"].update(loaded_sources(self.uses))
         wandb_runs = [lg.experiment for lg in self.loggers if isinstance(lg, WandbLogger)]
         for run in wandb_runs:
             self.manifest.data["wandb"] = {

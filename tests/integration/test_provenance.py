@@ -195,23 +195,23 @@ def test_a_run_cut_short_is_not_resumed_by_other_code(tmp_path):
 
 
 def test_an_edit_reruns_exactly_the_pipeline_stages_that_loaded_the_module(tmp_path):
-    """A pipeline after an edit to planning/best_of_n.py: plan runs again, explore, synthesize
-    and train (which never load it) are reused; each stage's record says what it loaded."""
-    cache = tmp_path / "cache"
+    """A pipeline run again after an edit to planning/best_of_n.py: it runs plan again (and what
+    reads plan's output), and reuses explore, synthesize and train, which never load it; each
+    stage's record says what it loaded, the pipeline's what its stages loaded."""
+    cache, out = tmp_path / "cache", tmp_path / "pipeline"
     args = [sys.executable, "-m", "arm_exp.stages.pipeline", "benchmark=game24",
             "explorer=random", "synthesis=rule", "policy=random", "planner=best_of_n",
             "scorer=rm", "limit=2", "explore.num_per_task=2", "trainer.max_steps=1",
             "reward_model.max_length=32", "train.data.batch_size=4",
             "trainer.enable_progress_bar=false", "benchmark.planning.best_of_n=2",
-            f"pipeline.cache_dir={cache}", f"paths.root_dir={ROOT}"]  # fmt: skip
+            f"pipeline.cache_dir={cache}", f"hydra.run.dir={out}", f"paths.root_dir={ROOT}"]  # fmt: skip
 
-    def pipeline(name: str) -> dict[str, bool]:
-        proc = subprocess.run([*args, f"hydra.run.dir={tmp_path / name}"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=900)  # fmt: skip
+    def pipeline() -> dict[str, bool]:
+        proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        return {e["stage"]: e["reused"] for e in load_manifest(tmp_path / name)["counts"]["stages"]}
+        return {e["stage"]: e["reused"] for e in load_manifest(out)["counts"]["stages"]}
 
-    assert not any(pipeline("first").values())
+    assert not any(pipeline().values())
     loaded = {}
     for path in cache.glob("*/*/manifest.json"):
         m = json.loads(path.read_text())
@@ -219,8 +219,21 @@ def test_an_edit_reruns_exactly_the_pipeline_stages_that_loaded_the_module(tmp_p
         if loaded[m["stage"]]:
             _as_if_edited(path.parent)
     assert loaded["plan"] and not (loaded["explore"] or loaded["synthesize"] or loaded["train"])
-    reused = pipeline("second")
+    assert "arm_exp/synthesis/rule.py" in load_manifest(out)["code"], "its stages' code too"
+    _as_if_edited(out)
+    reused = pipeline()
     assert reused == {stage: not edited for stage, edited in loaded.items()}
+
+
+def test_data_made_by_other_code_is_another_input(triplets_game24, tmp_path, make_cfg):
+    """Train's key includes the code version of the run that made its triplets: triplets that a
+    code change made again are not served a reward model trained on the old ones."""
+    copy = tmp_path / "triplets"
+    shutil.copytree(triplets_game24, copy)
+    cfg = make_cfg("train", [f"input_dir={copy}", *TINY_TRAIN], tmp_path / "train")
+    before = train.key_spec(cfg).key(cfg)
+    _as_if_edited(copy, "arm_exp/synthesis/rule.py")
+    assert train.key_spec(cfg).key(cfg) != before
 
 
 def test_a_failed_pipeline_keeps_its_log(tmp_path):
