@@ -165,8 +165,10 @@ class SubStages:
         entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
         with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
             if is_complete(out, key) and code_check(load_manifest(out), out, self.reuse_code):
-                echo(f"[pipeline] {stage}: reused {out}")
-                self.record.append({**entry, "reused": True, "wall_s": 0.0})
+                # its commit: a reused run's may be older than this pipeline's, said, not hidden
+                sha = load_manifest(out).get("git_sha")
+                echo(f"[pipeline] {stage}: reused {out} (made at {sha})")
+                self.record.append({**entry, "reused": True, "wall_s": 0.0, "git_sha": sha})
                 return out
             module = f"arm_exp.stages.{stage}"
             cmd = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={out}"]
@@ -187,7 +189,8 @@ class SubStages:
                 raise StageFailed(
                     f"pipeline: {stage} in {out} finished with key {got}, expected {key}"
                 )
-        self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb})
+        self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb,
+                            "git_sha": load_manifest(out).get("git_sha")})  # fmt: skip
         return out
 
 
