@@ -207,8 +207,8 @@ def stage_main(
     - errors that are the user's to fix (a config value, a missing or corrupt input, an
       unreachable LLM server) exit with status 1 and one line that names the key or the file;
     - SIGTERM and SIGINT end the stage through a normal interpreter exit (one "stopped" line);
-    - a stage whose input names its benchmark runs on it unless ``benchmark=`` is given
-      (:func:`benchmark_of_input`);
+    - a stage that reads ``benchmark`` and whose input names one runs on it unless
+      ``benchmark=`` is given (:func:`benchmark_of_input`);
     - a run that fails before it made anything removes the run dir Hydra made for it (a failed
       config run leaves no empty dir behind); one that made records keeps them, to resume; a
       pipeline whose stage failed keeps its ``pipeline.log``, which says which and where;
@@ -226,7 +226,8 @@ def stage_main(
         log_name = f"{cfg.get('stage') or config_name}.log"
         fresh = _unclaimed(out, log_name)
         try:
-            cfg = benchmark_of_input(cfg, config_name)
+            if uses is not None and "benchmark" in uses:
+                cfg = benchmark_of_input(cfg, config_name)
             metrics = run(cfg)
         except Exception as e:
             _to_log_file(f"arm-exp {name}: error: {e}", logging.ERROR)
