@@ -190,7 +190,7 @@ class ArmExpConfig:
     input_dirs: list[str] = field(default_factory=list)  # report: more dirs
     rm_ckpt: str | None = None  # reward-model checkpoint (or train run dir)
     wandb_group: str | None = None
-    run_name: str | None = None  # tracker run name (pipeline: its job's overrides)
+    run_name: str | None = None  # W&B name after <stage>:<benchmark>: (default: values set)
     optimized_metric: str | None = None  # what a sweeper (Optuna) optimizes
     paths: PathsConfig = field(default_factory=PathsConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
