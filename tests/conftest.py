@@ -231,8 +231,14 @@ def wandb_records(run_dir: Path) -> list:
 
 
 def wandb_run_of(run_dir: Path) -> Path:
-    """The W&B offline run of a stage run, as its manifest names it (W&B keeps it outside)."""
+    """The W&B offline run of a stage run, as its manifest names it (W&B keeps it outside),
+    with its files complete: W&B's service may still be writing them when ``finish()`` returns
+    (a stage process ends, which flushes them; an in-process run here must shut it down)."""
     import json
+
+    import wandb
+
+    wandb.teardown()
 
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     return Path(manifest["wandb"]["dir"])
