@@ -4,7 +4,10 @@ A stage run dir holds the stage's artifact files (fixed names: ``trajectories.js
 ``triplets.jsonl``, ``episodes.jsonl``, ``metrics.json``, ...) and a ``manifest.json`` with the
 resolved config (secrets redacted), the git SHA, the inputs (paths and keys), counts, timings and
 a ``complete`` flag. A stage's *key* is a hash of the config subtree that determines its output
-plus its inputs' keys, so ``pipeline`` can reuse a finished run instead of recomputing it.
+plus its inputs' keys, so ``pipeline`` can reuse a finished run instead of recomputing it. The
+manifest also records ``code``: the content hash of every source file the run depended on (the
+``arm_exp`` modules its process loaded, the ``conf/`` files it composed), so a reuse can check
+that the code is still the same (:func:`changed_sources`), committed or not.
 
 Writes are atomic (temp file + ``os.replace``). JSONL artifacts are appended one flushed line per
 record; reopening a file after a crash drops a torn last line and reports which ids are done, so
@@ -26,7 +29,13 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The project root: the clone arm_exp is installed from (editable), holding conf/ and outputs/.
+PROJECT_ROOT = PACKAGE_DIR.parent
 MANIFEST = "manifest.json"
+# The entry of a reward-model checkpoint that holds arm-exp's own data (spec, renderer,
+# calibration, lineage) beside Lightning's.
+CKPT_KEY = "arm_exp"
 METRICS = "metrics.json"
 
 # Keys whose values are secrets. `api_key_env` (the *name* of an env var) is not one of them.
@@ -70,6 +79,11 @@ def read_json(path: str | Path) -> Any:
         raise ArtifactError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a (dotted) config key names a secret: its last part does (``llm.api_key``)."""
+    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
+
+
 def redact(obj: Any) -> Any:
     """A copy of a config-like structure with secret-looking keys' values replaced."""
     if isinstance(obj, dict):
@@ -109,6 +123,50 @@ def git_sha(repo_dir: str | Path | None = None) -> str | None:
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _source_name(path: Path) -> str:
+    """A source file's name in a manifest: relative to the project root when under it."""
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _hash_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def source_hashes(paths: Iterable[str | Path]) -> dict[str, str]:
+    """``{name: content hash}`` of source files (names relative to the project root), sorted."""
+    out = {}
+    for p in paths:
+        digest = _hash_file(Path(p))
+        if digest is not None:
+            out[_source_name(Path(p))] = digest
+    return dict(sorted(out.items()))
+
+
+def changed_sources(manifest: dict[str, Any]) -> list[str]:
+    """The source files a run recorded (``manifest["code"]``) whose content is not the same now
+    (edited, or gone); ``["<no code recorded>"]`` for a run that recorded none."""
+    code = manifest.get("code")
+    if not code:
+        return ["<no code recorded>"]
+    changed = []
+    for name, digest in code.items():
+        path = Path(name) if Path(name).is_absolute() else PROJECT_ROOT / name
+        if _hash_file(path) != digest:
+            changed.append(name)
+    return changed
+
+
+def code_version(code: dict[str, str]) -> str:
+    """One hash for a run's ``code`` record (a checkpoint's lineage carries it)."""
+    return content_key(code)
 
 
 class JsonlError(ArtifactError):
@@ -300,6 +358,7 @@ class Manifest:
             "timings": {},
             "metrics": {},
             "config": redact(config),
+            "code": {},
         }
 
     def add_input(self, name: str, path: str | Path, key: str | None) -> None:
@@ -345,10 +404,49 @@ def input_file(input_dir: str | Path | None, name: str, *, config_key: str, prod
     return path
 
 
+def checkpoint_lineage(path: str | Path) -> dict[str, Any]:
+    """The lineage a reward-model checkpoint carries (``train`` writes it: benchmark, split,
+    triplets' key, train run's key, reward model, loss, git SHA, code version), so a copied or
+    renamed ``.ckpt`` still says what it is; empty for any other file or an older checkpoint.
+    Memory-mapped: only the small entry is read, not the weights."""
+    path = Path(path)
+    if path.suffix != ".ckpt" or not path.is_file():
+        return {}
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - an unreadable file has no lineage; loading it says why
+        return {}
+    meta = ckpt.get(CKPT_KEY) if isinstance(ckpt, dict) else None
+    lineage = meta.get("lineage") if isinstance(meta, dict) else None
+    return dict(lineage) if isinstance(lineage, dict) else {}
+
+
+def input_code_version(input_path: str | Path) -> str | None:
+    """The code version of the run that produced ``input_path`` (a checkpoint's lineage, else
+    its run's manifest ``code``): a stage's key includes it, so data made by other code is
+    another input (an edit that re-runs synthesize re-runs train on its new triplets)."""
+    path = Path(input_path)
+    lineage = checkpoint_lineage(path)
+    if lineage.get("code_version"):
+        return str(lineage["code_version"])
+    start = path if path.is_dir() else path.parent
+    for d in [start, *list(start.parents)[:2]]:
+        if (d / MANIFEST).exists():
+            code = read_json(d / MANIFEST).get("code")
+            return code_version(code) if code else None
+    return None
+
+
 def input_key(input_path: str | Path) -> str | None:
     """The content key of the stage run that produced ``input_path`` (a run dir, or a file up to
-    two levels inside one, like ``checkpoints/best.ckpt``); None for a hand-made input."""
+    two levels inside one, like ``checkpoints/best.ckpt``); a checkpoint's own lineage first (a
+    copy may sit in any dir); None for a hand-made input."""
     path = Path(input_path)
+    train_key = checkpoint_lineage(path).get("train_key")
+    if train_key:
+        return str(train_key)
     start = path if path.is_dir() else path.parent
     for d in [start, *list(start.parents)[:2]]:
         if (d / MANIFEST).exists():

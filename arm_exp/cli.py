@@ -70,7 +70,11 @@ def echo(text: str) -> None:
     """Print ``text`` and append it to the run's log file (Hydra's file handler), so that
     ``<stage>.log`` holds what the terminal showed: the metrics and where the run went."""
     print(text, flush=True)
-    record = logging.LogRecord("arm_exp", logging.INFO, __file__, 0, text, None, None)
+    _to_log_file(text, logging.INFO)
+
+
+def _to_log_file(text: str, level: int) -> None:
+    record = logging.LogRecord("arm_exp", level, __file__, 0, text, None, None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
@@ -97,6 +101,50 @@ def _unclaimed(out: Path, log_name: str) -> bool:
             continue
         return False
     return True
+
+
+def benchmark_of_input(cfg: Any, config_name: str) -> Any:
+    """``cfg`` on the benchmark its input was made on, when the command line names none.
+
+    A stage reading a run dir (``input_dir``) or a checkpoint (``rm_ckpt``) that says which
+    benchmark it was made on (:func:`arm_exp.stages.run.upstream_label`) runs on that benchmark,
+    recomposed as if ``benchmark=<it>`` had been given, unless ``benchmark=`` or ``experiment=``
+    is on the command line: then the stage refuses a mismatch, as before. Returns ``cfg``
+    unchanged when nothing is to adopt.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    from arm_exp.config import CONF_DIR, compose, override_root
+    from arm_exp.stages.run import same_benchmark, upstream_label
+
+    if "benchmark" not in cfg or not HydraConfig.initialized():
+        return cfg
+    hc = HydraConfig.get()
+    task = [str(o) for o in hc.overrides.task]
+    if {override_root(o.partition("=")[0]) for o in task} & {"benchmark", "experiment"}:
+        return cfg
+    current = str(cfg.benchmark.name)
+    for key in ("input_dir", "rm_ckpt"):
+        value = cfg.get(key)
+        label = upstream_label(Path(str(value))) if value and Path(str(value)).exists() else None
+        if not label or same_benchmark(current, label):
+            continue
+        options = sorted(p.stem for p in (Path(CONF_DIR) / "benchmark").glob("*.yaml"))
+        option = next((o for o in options if same_benchmark(o, label)), None)
+        if option is None:
+            return cfg  # no such benchmark here: the stage refuses the input with its reason
+        echo(f"[{config_name}] benchmark={option}: {key}={value} was made on {label!r}")
+        new = compose(config_name, [*task, f"benchmark={option}"], set_hydra_config=False)
+        with read_write(new), open_dict(new):
+            new.hydra = hc  # this app's own (run dir, job, mode), its choice updated
+        choices, given = new.hydra.runtime.choices, new.hydra.overrides.task
+        with read_write(choices), open_dict(choices), read_write(given):
+            choices.benchmark = option
+            given.append(f"benchmark={option}")
+        HydraConfig.instance().set_config(new)
+        return new
+    return cfg
 
 
 def _job_label() -> str:
@@ -159,8 +207,11 @@ def stage_main(
     - errors that are the user's to fix (a config value, a missing or corrupt input, an
       unreachable LLM server) exit with status 1 and one line that names the key or the file;
     - SIGTERM and SIGINT end the stage through a normal interpreter exit (one "stopped" line);
+    - a stage that reads ``benchmark`` and whose input names one runs on it unless
+      ``benchmark=`` is given (:func:`benchmark_of_input`);
     - a run that fails before it made anything removes the run dir Hydra made for it (a failed
-      config run leaves no empty dir behind); one that made records keeps them, to resume;
+      config run leaves no empty dir behind); one that made records keeps them, to resume; a
+      pipeline whose stage failed keeps its ``pipeline.log``, which says which and where;
     - at the end it prints ``show(cfg, metrics)`` (default: the metrics) and ``-> <run dir>``,
       under a ``== <stage> job #<n> <overrides> ==`` line in a sweep, also into ``<stage>.log``, and returns the sweep's optimized metric
       (``optimized_metric``) to a sweeper.
@@ -169,15 +220,19 @@ def stage_main(
 
     def task(cfg: Any) -> float | None:
         from arm_exp.config import sweep_value
-        from arm_exp.stages.run import run_dir, summary
+        from arm_exp.stages.run import StageFailed, run_dir, summary
 
         out = run_dir(cfg)
         log_name = f"{cfg.get('stage') or config_name}.log"
         fresh = _unclaimed(out, log_name)
         try:
+            if uses is not None and "benchmark" in uses:
+                cfg = benchmark_of_input(cfg, config_name)
             metrics = run(cfg)
         except Exception as e:
-            if fresh and _unclaimed(out, log_name):
+            _to_log_file(f"arm-exp {name}: error: {e}", logging.ERROR)
+            # A pipeline whose stage failed keeps its log: it names the stage's log and command.
+            if fresh and _unclaimed(out, log_name) and not isinstance(e, StageFailed):
                 shutil.rmtree(out, ignore_errors=True)
             if _single_run():
                 # Exit here: past this point Hydra would first print "Error executing job

@@ -47,7 +47,7 @@ class ConfigError(ValueError):
 class PathsConfig:
     """``paths.*``: where things live (``conf/paths/default.yaml`` sets them)."""
 
-    root_dir: str = "."
+    root_dir: str = SI("${oc.env:ARM_EXP_ROOT,${arm_exp.project_root:}}")
     log_dir: str = "${paths.root_dir}/outputs"
     cache_dir: str = "${paths.root_dir}/outputs/.cache"
     output_dir: str = "${hydra:runtime.output_dir}"
@@ -184,11 +184,13 @@ class ArmExpConfig:
     task_ids: list[str] | None = None  # explicit task ids instead of split/limit
     seed: int = 0
     force: bool = False  # recompute even if the run dir holds a complete run
+    # Reuse (or resume) a run whose recorded code changed since, with a warning naming the files.
+    reuse_across_code_change: bool = False
     input_dir: str | None = None  # the upstream stage's run dir
     input_dirs: list[str] = field(default_factory=list)  # report: more dirs
     rm_ckpt: str | None = None  # reward-model checkpoint (or train run dir)
     wandb_group: str | None = None
-    run_name: str | None = None  # tracker run name (pipeline: its job's overrides)
+    run_name: str | None = None  # W&B name after <stage>:<benchmark>: (default: values set)
     optimized_metric: str | None = None  # what a sweeper (Optuna) optimizes
     paths: PathsConfig = field(default_factory=PathsConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
@@ -255,6 +257,7 @@ COMMON_KEYS = frozenset(
         "stage",
         "seed",
         "force",
+        "reuse_across_code_change",
         "paths",
         "logger",
         "wandb_group",

@@ -3,7 +3,8 @@
 - :func:`job_dir` names a multirun job's dir after its own overrides (``hydra.sweep.subdir`` in
   ``conf/hydra/default.yaml``), so two jobs of a sweep never share a dir and a sweep re-launched
   into the same ``hydra.sweep.dir`` finds every finished job where it left it (the stages then
-  skip it: see :class:`arm_exp.stages.run.StageRun`), whatever order the jobs come in.
+  skip it: see :class:`arm_exp.stages.run.StageRun`), whatever order the jobs come in; a long
+  name keeps the swept keys first.
 - :func:`margin_search_space` is the Optuna sweeper's ``custom_search_space``: it samples
   ``loss.margin`` only for the losses that have a margin.
 - :func:`check_plugins` turns ``launcher=joblib`` without the plugin installed into one line that
@@ -20,28 +21,79 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# Longer names are cut and suffixed with a hash of the whole (file names stay < 255 bytes).
+from arm_exp.artifacts import PROJECT_ROOT
+
+# A longer name is reordered and shortened (file names stay < 255 bytes; see job_dir).
 MAX_JOB_DIR = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9=,.+\-_@:\[\]]")
+# An item of Hydra's override_dirname begins at a key and its `=` (a value may hold commas).
+_ITEM = re.compile(r",(?=[+~]*[A-Za-z_][\w.@/-]*=)")
 # Config groups whose options need a Hydra plugin; each option's file names it (`<group>.plugin`).
 PLUGIN_GROUPS = ("launcher", "hparams_search")
 
 
-def job_dir(override_dirname: str | None, num: int | str) -> str:
-    """A file-system-safe dir name for a job from its ``override_dirname`` (``job<num>`` if none)."""
+def swept_keys(sweep_dir: str | Path | None) -> list[str]:
+    """The keys a multirun sweeps (``planner=a,b``, ``x=range(...)``), read from the
+    ``multirun.yaml`` Hydra's sweeper writes into the sweep dir before it launches a job; empty
+    when there is none (a run, or a sweeper that writes none)."""
+    path = Path(str(sweep_dir)) / "multirun.yaml" if sweep_dir else None
+    if path is None or not path.is_file():
+        return []
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    task = OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task", default=None) or []
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+    return [
+        o.key_or_group + (f"@{o.package}" if o.package else "")
+        for o in parsed
+        if o.is_sweep_override()
+    ]
+
+
+def _short_key(key: str) -> str:
+    """``train.data.train_fraction`` -> ``t.d.train_fraction`` (the last part stays whole)."""
+    prefix, dot, last = key.rpartition(".")
+    if not dot:
+        return key
+    return ".".join(part[:1] for part in prefix.split(".")) + "." + last
+
+
+def job_dir(
+    override_dirname: str | None, num: int | str, sweep_dir: str | Path | None = None
+) -> str:
+    """A file-system-safe dir name for a job from its ``override_dirname`` (``job<num>`` if none).
+
+    A name up to :data:`MAX_JOB_DIR` characters is the overrides as Hydra sorts them
+    (``planner=mcts,scorer=rm``). A longer one puts the sweep's swept keys first
+    (:func:`swept_keys`), shortens every dotted key (``t.d.train_fraction=0.5``), keeps what fits
+    and ends with a hash of the whole, so the values that tell a sweep's jobs apart stay
+    readable. Either way the name is a function of the job's overrides and of which keys the
+    command line sweeps: the same sweep re-launched finds each job's dir.
+    """
     name = _UNSAFE.sub("_", str(override_dirname or "").replace("/", "_"))
     if not name:
         return f"job{num}"
-    if len(name) > MAX_JOB_DIR:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        name = f"{name[: MAX_JOB_DIR - 11]}-{digest}"
-    return name
+    if len(name) <= MAX_JOB_DIR:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    swept = swept_keys(sweep_dir)
+    items = _ITEM.split(name)
+
+    def rank(item: str) -> int:
+        key = item.partition("=")[0].lstrip("+~")
+        return swept.index(key) if key in swept else len(swept)
+
+    items = sorted(items, key=rank)  # stable: the rest keeps Hydra's order
+    short = ",".join(f"{_short_key(k)}={v}" for k, _, v in (i.partition("=") for i in items))
+    return f"{short[: MAX_JOB_DIR - 11]}-{digest}"
 
 
 def register_resolvers() -> None:
-    """``${arm_exp.job_dir:...}`` for the Hydra configs (idempotent)."""
+    """``${arm_exp.job_dir:...}`` and ``${arm_exp.project_root:}`` for the configs (idempotent)."""
     if not OmegaConf.has_resolver("arm_exp.job_dir"):
         OmegaConf.register_new_resolver("arm_exp.job_dir", job_dir)
+    if not OmegaConf.has_resolver("arm_exp.project_root"):
+        OmegaConf.register_new_resolver("arm_exp.project_root", lambda: str(PROJECT_ROOT))
 
 
 def margin_search_space(cfg: Any, trial: Any) -> None:

@@ -203,3 +203,42 @@ class ClientClock:
 
 
 requires_cuda = pytest.mark.skipif(not have_cuda(), reason="needs a CUDA GPU")
+
+
+def wandb_records(run_dir: Path) -> list:
+    """The records of a W&B offline run (``<dir>/run-<id>.wandb``: W&B's protobuf ``Record``s in
+    LevelDB's log format, 32 KiB blocks of checksum, length, type and payload), read as
+    ``wandb sync`` would read them, without a network."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    [path] = Path(run_dir).glob("run-*.wandb")
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", path
+    pos, block, payload, records = 7, 32768, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        payload += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last fragment of one
+            record = pb.Record()
+            record.ParseFromString(payload)
+            records.append(record)
+            payload = b""
+    return records
+
+
+def wandb_run_of(run_dir: Path) -> Path:
+    """The W&B offline run of a stage run, as its manifest names it (W&B keeps it outside),
+    with its files complete: W&B's service may still be writing them when ``finish()`` returns
+    (a stage process ends, which flushes them; an in-process run here must shut it down)."""
+    import json
+
+    import wandb
+
+    wandb.teardown()
+
+    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    return Path(manifest["wandb"]["dir"])

@@ -2,9 +2,10 @@
 
 Logs ``rm/train/loss``, ``rm/train/pair_acc``, ``rm/val/loss``, ``rm/val/pair_acc`` (share of
 validation pairs with r+ > r-) and ``rm/val/margin`` (mean r+ - r-). Checkpoints carry, besides
-the weights, a plain-data ``arm_exp`` entry (model spec, renderer, validation score calibration)
-so that ``RewardScorer.from_checkpoint(path)`` needs nothing else, and they load with
-``torch.load(weights_only=True)``. With LoRA only the adapters and the head are saved.
+the weights, a plain-data ``arm_exp`` entry (model spec, renderer, validation score calibration,
+and the lineage ``train`` gives: what data and code made it) so that
+``RewardScorer.from_checkpoint(path)`` needs nothing else and a copied file still says where it
+comes from, and they load with ``torch.load(weights_only=True)``. With LoRA only the adapters and the head are saved.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import lightning as L
 import torch
 from torch import nn
 
+from arm_exp.artifacts import CKPT_KEY
 from arm_exp.reward.model import Calibration, RewardModelSpec
 from arm_exp.reward.render import Renderer
-
-CKPT_KEY = "arm_exp"
 
 
 class RewardModule(L.LightningModule):
@@ -35,6 +35,8 @@ class RewardModule(L.LightningModule):
         optimizer steps (ARMAP: 0.1 of all steps, ``--warmup_ratio 0.1``), counted by Lightning
         (``estimated_stepping_batches``: epochs, ``max_steps`` and gradient accumulation
         included); None keeps the scheduler's own ``num_warmup_steps``.
+    lineage: plain data saved in every checkpoint (``benchmark``, ``split``, ``triplets_key``,
+        ``train_key``, ``reward_model``, ``loss``, ``git_sha``, ``code_version``).
     """
 
     def __init__(
@@ -45,8 +47,10 @@ class RewardModule(L.LightningModule):
         renderer: Renderer,
         scheduler: Callable[..., Any] | None = None,
         warmup_ratio: float | None = None,
+        lineage: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.lineage = dict(lineage or {})
         if warmup_ratio is not None and not 0 <= warmup_ratio < 1:
             raise ValueError(f"train.warmup_ratio={warmup_ratio}: must be in [0, 1)")
         self.warmup_ratio = warmup_ratio
@@ -127,6 +131,7 @@ class RewardModule(L.LightningModule):
             "spec": self.spec.config(),
             "renderer": self.renderer.config(),
             "calibration": asdict(self.calibration),
+            "lineage": self.lineage,
         }
         if self.spec.lora:
             keep = {f"model.{k}" for k in self.model.trainable_state_dict()}

@@ -34,9 +34,8 @@ from typing import Any
 
 import torch
 
-from arm_exp.artifacts import ArtifactError
+from arm_exp.artifacts import CKPT_KEY, ArtifactError
 from arm_exp.reward.model import Calibration, RewardModel, RewardModelSpec
-from arm_exp.reward.module import CKPT_KEY
 from arm_exp.reward.render import Renderer
 from arm_exp.serving import MicroBatcher
 from arm_exp.tally import charge, innermost
@@ -88,6 +87,8 @@ class RewardScorer:
         self.device = device
         self.merge_calls = merge_calls
         self.merge_wait_s = merge_wait_s
+        # What the checkpoint says made it (``from_checkpoint``; see RewardModule's ``lineage``).
+        self.lineage: dict[str, Any] = {}
         self._forward_lock = threading.Lock()
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
@@ -143,7 +144,7 @@ class RewardScorer:
                 f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package}: "
                 f"{len(lost)} missing, {len(unexpected)} unexpected keys"
             )
-        return cls(
+        scorer = cls(
             model,
             Renderer(**meta["renderer"]),
             Calibration(**meta.get("calibration", {})),
@@ -153,6 +154,8 @@ class RewardScorer:
             merge_calls=merge_calls,
             merge_wait_s=merge_wait_s,
         )
+        scorer.lineage = dict(meta.get("lineage") or {})
+        return scorer
 
     def key(self, head: str, tail: str) -> bytes:
         return hashlib.blake2b(f"{head}\x00{tail}".encode(), digest_size=16).digest()
@@ -288,4 +291,8 @@ class RewardScorer:
             batcher.close()
 
     def info(self) -> dict[str, Any]:
-        return {"spec": self.model.spec.config(), "renderer": self.renderer.config()}
+        return {
+            "spec": self.model.spec.config(),
+            "renderer": self.renderer.config(),
+            "lineage": self.lineage,
+        }

@@ -73,6 +73,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         max_steps=int(cfg.explore.max_steps),
     )
     split = str(cfg.split)
+    stage.record_code()  # the code this run's records come from, all loaded by now
     store = ResumableJsonl(
         stage.dir / TRAJECTORIES, Trajectory.from_dict, to_json, key=lambda t: t.id
     )

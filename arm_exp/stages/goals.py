@@ -79,6 +79,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             f"exclude_splits={list(cfg.benchmark.goal_generator.exclude_splits)}"
         )
     shots = generator.shots(int(getattr(writer, "num_shots", 0)), seed)
+    stage.record_code()  # the code this run's records come from, all loaded by now
     store = ResumableJsonl(stage.dir / ATTEMPTS, dict, json.dumps, key=lambda r: r["id"])
     by_id = {r.id: r for r in requests}
 

@@ -6,7 +6,7 @@ sweep (``-m``). Each stage runs in its own process (``python -m arm_exp.stages.<
 GPU stage's memory is freed before the next starts) with the pipeline's command-line overrides
 that it reads (its module's ``USES``) plus what the pipeline decides for it: its tasks
 (``pipeline.explore`` / ``pipeline.plan``, or the pipeline-wide ``limit``), its inputs, the W&B
-group and run name. Experiment files (``experiment=armap``) and ``debug=`` reach every stage.
+group. Experiment files (``experiment=armap``) and ``debug=`` reach every stage.
 
 Before running a stage the pipeline composes its config in-process and computes its content key
 (the stage's ``key_spec``); the stage's run dir is ``<pipeline.cache_dir>/<stage>/<key>``, so a
@@ -23,6 +23,7 @@ overrides, each applied after the command line's.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import re
@@ -42,7 +43,7 @@ from omegaconf import DictConfig
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
 from arm_exp.cli import echo, stage_main
 from arm_exp.config import ConfigError, compose, override_root
-from arm_exp.stages.run import KeySpec, StageFailed, StageRun
+from arm_exp.stages.run import KeySpec, StageFailed, StageRun, code_check
 from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def stage_module(stage: str) -> Any:
 
 
 # Keys every stage gets from the pipeline's command line; the pipeline sets the ones below itself.
-FORWARD_ALWAYS = frozenset({"experiment", "debug", "seed", "paths", "logger", "wandb_group"})
+FORWARD_ALWAYS = frozenset(
+    {"experiment", "debug", "seed", "paths", "logger", "wandb_group", "reuse_across_code_change"}
+)
 SET_BY_PIPELINE = frozenset(
     {"split", "limit", "task_ids", "input_dir", "input_dirs", "rm_ckpt", "force", "run_name"}
 )
@@ -141,10 +144,13 @@ def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
 class SubStages:
     """Runs stages as cached subprocesses in ``cache_dir`` and remembers what it did."""
 
-    def __init__(self, cache_dir: Path, base: list[str], lease_s: float | None) -> None:
+    def __init__(
+        self, cache_dir: Path, base: list[str], lease_s: float | None, reuse_code: bool = False
+    ) -> None:
         self.cache_dir = cache_dir
         self.base = base  # for every stage: W&B group and run name
         self.lease_s = lease_s
+        self.reuse_code = reuse_code  # reuse_across_code_change
         self.record: list[dict[str, Any]] = []
 
     def config(self, stage: str, overrides: list[str]) -> DictConfig:
@@ -158,9 +164,11 @@ class SubStages:
         out = self.cache_dir / stage / key
         entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
         with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
-            if is_complete(out, key):
-                echo(f"[pipeline] {stage}: reused {out}")
-                self.record.append({**entry, "reused": True, "wall_s": 0.0})
+            if is_complete(out, key) and code_check(load_manifest(out), out, self.reuse_code):
+                # its commit: a reused run's may be older than this pipeline's, said, not hidden
+                sha = load_manifest(out).get("git_sha")
+                echo(f"[pipeline] {stage}: reused {out} (made at {sha})")
+                self.record.append({**entry, "reused": True, "wall_s": 0.0, "git_sha": sha})
                 return out
             module = f"arm_exp.stages.{stage}"
             cmd = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={out}"]
@@ -181,7 +189,8 @@ class SubStages:
                 raise StageFailed(
                     f"pipeline: {stage} in {out} finished with key {got}, expected {key}"
                 )
-        self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb})
+        self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb,
+                            "git_sha": load_manifest(out).get("git_sha")})  # fmt: skip
         return out
 
 
@@ -214,6 +223,7 @@ def stage_overrides(cfg: DictConfig, overrides: list[str]) -> dict[str, list[lis
         "synthesize": [[*forwarded("synthesize", overrides), "limit=null"]],
         "train": [forwarded("train", overrides)],
         "plan": [[*plan_base, *spec] for spec in specs],
+        "report": [forwarded("report", overrides)],
     }
     if cfg.pipeline.goals:
         out["goals"] = [forwarded("goals", overrides)]
@@ -233,7 +243,8 @@ def _check(cfg: DictConfig) -> None:
 
 
 def key_spec(cfg: DictConfig) -> KeySpec:
-    skip = {"hydra", "paths", "logger", "launcher", "hparams_search", "force", "run_name", "stage"}
+    skip = {"hydra", "paths", "logger", "launcher", "hparams_search", "force", "run_name", "stage",
+            "reuse_across_code_change"}  # fmt: skip
     return KeySpec(tuple(str(k) for k in cfg if str(k) not in skip))
 
 
@@ -245,14 +256,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     if stage.done:
         return stage.previous_metrics()
-    job = (
-        getattr(HydraConfig.get().job, "override_dirname", "") if HydraConfig.initialized() else ""
+    # Each stage's W&B run is named by its own values (a train run that two jobs share is not
+    # one job's); the group is the pipeline's.
+    base = [f"++wandb_group={quote(run_group(cfg))}"]
+    subs = SubStages(
+        Path(str(cfg.pipeline.cache_dir)),
+        base,
+        cfg.pipeline.lock_lease_s,
+        bool(cfg.reuse_across_code_change),
     )
-    base = [
-        f"++wandb_group={quote(run_group(cfg))}",
-        *([f"++run_name={quote(job)}"] if job else []),
-    ]
-    subs = SubStages(Path(str(cfg.pipeline.cache_dir)), base, cfg.pipeline.lock_lease_s)
 
     stages = stage_overrides(cfg, overrides)
     plan = stage_module("plan")
@@ -272,13 +284,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
         for ov, uses in zip(stages["plan"], needs_rm, strict=True)
     ]
     dirs = ",".join(f"'{d}'" for d in planned)
-    reported = subs.run("report", [f"input_dirs=[{dirs}]", "report.show=false"])
+    reported = subs.run(
+        "report", [*stages["report"][0], f"input_dirs=[{dirs}]", "report.show=false"]
+    )
     report = stage_module("report")
     for name in ("report.csv", "report.md", report.PIVOT_MD, report.PIVOT_CSV,
                  "success_vs_n.png", "planners.png"):  # fmt: skip
         if (reported / name).exists():
             shutil.copy2(reported / name, stage.dir / name)
     stage.count(stages=subs.record, reused=sum(r["reused"] for r in subs.record))
+    for entry in subs.record:  # an edit to any stage's code makes this result stale too
+        stage.record_code(load_manifest(entry["dir"]).get("code", {}))
     metrics = {
         "pipeline/stages": float(len(subs.record)),
         "pipeline/reused": float(sum(r["reused"] for r in subs.record)),
@@ -286,7 +302,24 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "pipeline/peak_rss_mb": max((r.get("peak_rss_mb", 0.0) for r in subs.record), default=0.0),
         **{k: v for k, v in load_manifest(reported).get("metrics", {}).items()},
     }
-    return stage.finish(metrics)
+    return stage.finish(metrics, tables={"pipeline/stages": stages_table(subs.record)})
+
+
+STAGE_COLUMNS = ["stage", "reused", "key", "dir", "wall_s", "wandb_run", "git_sha", "metrics"]
+
+
+def stages_table(record: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The pipeline's stages as a tracker table, one row per stage run it used, reused ones too
+    (a reused run reaches W&B here: its key, dir, the W&B run that made it and its metrics)."""
+    rows = []
+    for entry in record:
+        m = load_manifest(entry["dir"])
+        rows.append(
+            [entry["stage"], entry["reused"], entry["key"], entry["dir"], entry["wall_s"],
+             (m.get("wandb") or {}).get("name"), m.get("git_sha"),
+             json.dumps(m.get("metrics", {}), sort_keys=True)]
+        )  # fmt: skip
+    return STAGE_COLUMNS, rows
 
 
 def show(cfg: DictConfig, metrics: dict[str, float]) -> str:

@@ -21,6 +21,7 @@ model's merged runs), and ``concurrency``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from pathlib import Path
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from arm_exp.artifacts import ResumableJsonl, load_manifest
+from arm_exp.artifacts import ResumableJsonl, checkpoint_lineage, load_manifest
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice, container
 from arm_exp.llm.shared import SharedLLMs
@@ -140,6 +141,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             except PlanningError as e:
                 raise ConfigError(str(e)) from None
 
+    stage.record_code()  # the code this run's records come from, all loaded by now
     store = ResumableJsonl(stage.dir / EPISODES, Episode.from_dict, to_json, key=lambda e: e.id)
     try:
         episodes, _ = collect(
@@ -180,11 +182,29 @@ def run(cfg: DictConfig) -> dict[str, float]:
         policy_counters=policy.counters(),
         scorer_counters=scorer.counters() if scorer is not None else {},
     )
-    return stage.finish(metrics)
+    return stage.finish(metrics, tables={"plan/episodes": episodes_table(episodes)})
+
+
+EPISODE_COLUMNS = ["task_id", "success", "score", "scorer_score", "actions", "candidates",
+                   "wall_s", "counters"]  # fmt: skip
+
+
+def episodes_table(episodes: list[Episode]) -> tuple[list[str], list[list]]:
+    """Per-episode results as a tracker table (W&B: ``plan/episodes``), one row per task."""
+    rows = [
+        [e.task_id, bool(e.success), float(e.score), e.scorer_score, len(e.trajectory.steps),
+         len(e.candidates), float(e.wall_s), json.dumps(e.counters, sort_keys=True)]
+        for e in episodes
+    ]  # fmt: skip
+    return EPISODE_COLUMNS, rows
 
 
 def _train_run(ckpt: Path) -> dict[str, str]:
-    """The reward model and loss of the train run that wrote ``ckpt`` (empty if hand-made)."""
+    """The reward model and loss of the train run that wrote ``ckpt``: the checkpoint's own
+    lineage, else its train run's manifest (older checkpoints); empty if hand-made."""
+    lineage = checkpoint_lineage(ckpt)
+    if lineage:
+        return {k: str(lineage[k]) for k in ("reward_model", "loss") if lineage.get(k)}
     for d in list(Path(ckpt).parents)[:3]:
         if (d / "manifest.json").exists():
             counts = load_manifest(d).get("counts", {})

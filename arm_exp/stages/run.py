@@ -7,9 +7,15 @@ A stage's ``run(cfg)`` opens a :class:`StageRun`, which
   (:class:`KeySpec`) and the keys of its inputs,
 - refuses to mix artifacts: a run dir that holds another config's artifacts is an error (a dir
   whose earlier run produced nothing, e.g. it failed on its input, is taken over),
-- reports ``done`` when the dir already holds a complete run with the same key (so re-launched
-  sweeps and ``pipeline`` skip finished work); ``force=true`` deletes the stage's artifacts
-  and recomputes, and
+- reports ``done`` when the dir already holds a complete run with the same key made by the same
+  code (so re-launched sweeps and ``pipeline`` skip finished work); ``force=true`` deletes the
+  stage's artifacts and recomputes,
+- records the code the run depends on (:func:`loaded_sources`: the ``arm_exp`` modules its
+  process loaded, the ``conf/`` files it composed, by content hash). A run dir whose recorded
+  files changed since (an edit, committed or not) is not reused and not resumed: the stage's
+  artifacts start afresh, since records made by other code would mix two versions in one
+  artifact. ``reuse_across_code_change=true`` reuses (or resumes) it anyway, with a warning
+  naming the changed files, and
 - on :meth:`StageRun.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
   sends the metrics to the configured loggers.
 
@@ -35,17 +41,29 @@ from omegaconf import DictConfig, OmegaConf
 from arm_exp.artifacts import (
     MANIFEST,
     METRICS,
+    PACKAGE_DIR,
     ArtifactError,
     Manifest,
     ResumableJsonl,
     atomic_write_json,
+    changed_sources,
+    checkpoint_lineage,
     content_key,
+    input_code_version,
     input_key,
     load_manifest,
+    source_hashes,
 )
-from arm_exp.config import COMMON_KEYS, ConfigError, container, resolved_config
+from arm_exp.config import (
+    COMMON_KEYS,
+    CONF_DIR,
+    ConfigError,
+    container,
+    override_root,
+    resolved_config,
+)
 from arm_exp.envs.base import Env
-from arm_exp.tracking import make_loggers, run_tags
+from arm_exp.tracking import make_loggers, run_axes, run_name, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +108,13 @@ def same_benchmark(name: str, label: str) -> bool:
 
 
 def upstream_label(path: Path) -> str | None:
-    """The benchmark label of the run that produced ``path`` (a run dir, or a file up to two
-    levels inside one): its manifest's ``counts.benchmark`` (e.g. ``webshop_mini``), else the
+    """The benchmark label of the run that produced ``path`` (a checkpoint's own lineage, a run
+    dir, or a file up to two levels inside one): its manifest's ``counts.benchmark`` (e.g. ``webshop_mini``), else the
     ``benchmark.name`` of its config (manifests of runs that did not count it); None for a
     hand-made input."""
+    lineage = checkpoint_lineage(path)
+    if lineage.get("benchmark"):
+        return str(lineage["benchmark"])  # a checkpoint says it itself, wherever it was copied
     start = path if path.is_dir() else path.parent
     for d in [start, *list(start.parents)[:2]]:
         if (d / "manifest.json").exists():
@@ -119,6 +140,24 @@ def upstream_benchmark(cfg: DictConfig, path: Path, config_key: str) -> str | No
     return label
 
 
+def upstream_split(path: Path) -> str | None:
+    """The benchmark split the data behind ``path`` came from: the first ``split`` in the
+    manifests of its run and, through their ``inputs``, the runs upstream (synthesize's
+    triplets -> explore's trajectories); None if no manifest says."""
+    start = path if path.is_dir() else path.parent
+    for d in [start, *list(start.parents)[:2]]:
+        if (d / MANIFEST).exists():
+            m = load_manifest(d)
+            if m.get("config", {}).get("split"):
+                return str(m["config"]["split"])
+            for entry in m.get("inputs", {}).values():
+                found = upstream_split(Path(entry["path"])) if entry.get("path") else None
+                if found:
+                    return found
+            return None
+    return None
+
+
 def check_benchmark_inputs(inputs: dict[str, Path], env: Env) -> None:
     """Data files of the benchmark (:func:`benchmark_inputs`, e.g. WebShop's ``goals_file``)
     must come from a run on this very data: goals synthesized on the bundled mini catalog name
@@ -131,6 +170,55 @@ def check_benchmark_inputs(inputs: dict[str, Path], env: Env) -> None:
                 f"{env.benchmark!r}; "
                 f"use a {name} made on the same catalog (the run's manifest says which)"
             )
+
+
+def loaded_sources(uses: Iterable[str]) -> dict[str, str]:
+    """The content hashes of the code this process's run depends on: every ``arm_exp`` module
+    loaded so far (``sys.modules``; stages import heavy or optional parts lazily, so an edit
+    reaches only the stages that load the edited module) and the ``conf/`` files Hydra composed
+    for it: the primary config, ``base.yaml`` and the chosen option of each group the stage
+    ``uses`` (plus ``experiment`` and ``debug``)."""
+    files: list[Path] = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().is_relative_to(PACKAGE_DIR):
+            files.append(Path(path))
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        conf = Path(CONF_DIR)
+        files += [conf / f"{hc.job.config_name}.yaml", conf / "base.yaml"]
+        wanted = {*uses, "experiment", "debug"}
+        for group, option in hc.runtime.choices.items():
+            if option is not None and override_root(group) in wanted:
+                files.append(conf / group.split("@", 1)[0] / f"{option}.yaml")
+    return source_hashes(files)
+
+
+def code_check(manifest: dict[str, Any], where: Path, allow: bool) -> bool:
+    """Whether the run in ``where`` (its ``manifest``) may be reused or resumed by this code:
+    yes when the files it recorded hash the same; when they do not, only with ``allow``
+    (``reuse_across_code_change=true``), and either way a warning names the changed files."""
+    changed = changed_sources(manifest)
+    if not changed:
+        return True
+    files = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    if allow:
+        log.warning(
+            "%s: reusing a %s run made by other code (reuse_across_code_change=true); changed "
+            "since: %s",
+            where,
+            manifest.get("stage"),
+            files,
+        )
+        return True
+    log.warning(
+        "%s: the code of this %s run changed since (%s): its artifacts start afresh "
+        "(reuse_across_code_change=true would keep them)",
+        where,
+        manifest.get("stage"),
+        files,
+    )
+    return False
 
 
 def _drop(tree: Any, dotted: str) -> None:
@@ -166,7 +254,10 @@ class KeySpec:
         subtree.update(self.extra)
         return content_key(
             subtree,
-            [f"{n}:{k or _file_fingerprint(self.inputs[n])}" for n, k in input_keys.items()],
+            [
+                f"{n}:{k or _file_fingerprint(self.inputs[n])}:{input_code_version(self.inputs[n])}"
+                for n, k in input_keys.items()
+            ],
         )
 
 
@@ -223,6 +314,14 @@ class StageRun:
                     "(or force=true to replace it)"
                 )
             self.previous = prev
+            if (
+                prev
+                and not cfg.get("force")
+                and not code_check(prev, self.dir, bool(cfg.get("reuse_across_code_change")))
+            ):
+                for name in artifacts:
+                    (self.dir / name).unlink(missing_ok=True)
+                self.previous = None
             if cfg.get("force"):
                 # Recompute from scratch: the stage's own artifacts go, nothing is resumed.
                 for name in artifacts:
@@ -231,6 +330,7 @@ class StageRun:
         self._loggers: list[Any] | None = None
         config = resolved_config(cfg, ["stage", *COMMON_KEYS & set(cfg), *self.uses])
         self.manifest = Manifest(self.dir, stage, self.key, config)
+        self.manifest.data["code"] = loaded_sources(self.uses)
         for name, path in spec.inputs.items():
             self.manifest.add_input(name, Path(path).resolve(), input_key(path))
         log.info("%s: run dir %s (key %s)", stage, self.dir, self.key)
@@ -238,6 +338,14 @@ class StageRun:
             # A finished run's manifest stays as it is: a re-launched sweep that skips this job
             # must leave it complete (for `report` and for the next re-launch).
             self.manifest.save()
+
+    def record_code(self, code: dict[str, str] | None = None) -> None:
+        """Record the code loaded by now (call once the stage has built its parts, before it
+        writes records: a resumed run is then checked against all of it), and ``code`` (a
+        pipeline's: that of the stage runs it used, which its result depends on)."""
+        self.manifest.data["code"].update(code or {})
+        self.manifest.data["code"].update(loaded_sources(self.uses))
+        self.manifest.save()
 
     def tag(self, **tags: str | None) -> None:
         """Set tracker tags that the config alone cannot give (``benchmark`` of the data,
@@ -251,9 +359,12 @@ class StageRun:
 
     @property
     def loggers(self) -> list[Any]:
-        """The run's loggers, created once (Lightning's trainer and ``finish`` share them)."""
+        """The run's loggers, created once (Lightning's trainer and ``finish`` share them), the
+        W&B run named ``<stage>:<benchmark>:<values set on the command line>``."""
         if self._loggers is None:
-            self._loggers = make_loggers(self.cfg, self.run_tags)
+            axes, given = run_axes(self.cfg, self.uses)
+            name = run_name(self.cfg, self.tags.get("benchmark"), axes, given)
+            self._loggers = make_loggers(self.cfg, self.run_tags, name)
         return self._loggers
 
     @property
@@ -272,30 +383,60 @@ class StageRun:
     def timing(self, **timings: float) -> None:
         self.manifest.data["timings"].update(timings)
 
-    def finish(self, metrics: dict[str, float], step: int | None = None) -> dict[str, float]:
+    def finish(
+        self,
+        metrics: dict[str, float],
+        step: int | None = None,
+        tables: dict[str, tuple[list[str], list[list[Any]]]] | None = None,
+    ) -> dict[str, float]:
         """Write ``metrics.json`` and the completed manifest (with the run's tags) and log to the
-        trackers; ``step`` is the trainer's global step (train), None for stages without one."""
+        trackers; ``step`` is the trainer's global step (train), None for stages without one.
+
+        Trackers get the metrics, ``tables`` (``{key: (columns, rows)}``, to W&B as tables) and
+        as their config the run's axes (:func:`arm_exp.tracking.run_axes`: flat values such as
+        ``planner``, ``trainer.max_steps``, for W&B's group-by) beside the resolved ``config``.
+        A W&B run lives outside the run dir (``logger.wandb.save_dir``), so no reader of run dirs
+        can take its copies of our files for ours; the manifest says where (``wandb``)."""
+        from lightning.pytorch.loggers import WandbLogger
+
         wall = time.perf_counter() - self.started
         self.timing(wall_s=wall)
         metrics = {k: float(v) for k, v in metrics.items()}
         atomic_write_json(self.dir / METRICS, metrics)
         self.manifest.data["tags"] = self.run_tags
+        self.manifest.data["code"].update(loaded_sources(self.uses))
+        wandb_runs = [lg.experiment for lg in self.loggers if isinstance(lg, WandbLogger)]
+        for run in wandb_runs:
+            self.manifest.data["wandb"] = {
+                "id": run.id,
+                "name": run.name,
+                "dir": str(Path(run.dir).parent),
+            }
         self.manifest.finish(metrics)
-        if not self.loggers:
-            return metrics
-        from lightning.pytorch.loggers import WandbLogger
-
+        axes, _ = run_axes(self.cfg, self.uses)
+        if "backbone" in self.tags and not self.tags["backbone"]:
+            axes.pop("llm", None)  # configured but never loaded (a random policy): no axis
+        hparams = {
+            "stage": self.stage,
+            **{k: v for k, v in self.tags.items() if v},
+            **axes,
+            "config": self.manifest.data["config"],
+        }
         for logger in self.loggers:
-            logger.log_hyperparams(self.manifest.data["config"])
+            logger.log_hyperparams(hparams)
             # Lightning's W&B logger adds `trainer/global_step` whenever a step is given.
             logger.log_metrics(metrics, step=step)
+            if isinstance(logger, WandbLogger):
+                for key, (columns, rows) in (tables or {}).items():
+                    logger.log_table(key=key, columns=columns, data=rows)
+                # The manifest (config, metrics, tags, counts, code) among the run's files, under
+                # a name no reader of run dirs looks for: an offline run has no readable config
+                # or summary there until `wandb sync`.
+                atomic_write_json(
+                    Path(logger.experiment.dir) / "arm_exp_manifest.json", self.manifest.data
+                )
             logger.finalize("success")
             if isinstance(logger, WandbLogger):
-                # The manifest (config, metrics, tags, counts) among the run's files: an
-                # offline run has no readable config or summary there until `wandb sync`.
-                logger.experiment.save(
-                    str(self.dir / MANIFEST), base_path=str(self.dir), policy="now"
-                )
                 logger.experiment.finish()  # every (multirun) job is its own W&B run
         return metrics
 

@@ -86,6 +86,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     synth = instantiate(cfg.synthesis)
     synth.prepare(trajectories)
+    stage.record_code()  # the code this run's records come from, all loaded by now
     triplets = ResumableJsonl(stage.dir / TRIPLETS, Triplet.from_dict, to_json, key=lambda t: t.id)
     done = ResumableJsonl(stage.dir / PROGRESS, dict, json.dumps, key=lambda r: r["source"])
     seen = {_content_hash(t) for t in triplets.records.values()}

@@ -24,13 +24,13 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
 
-from arm_exp.artifacts import input_file
+from arm_exp.artifacts import code_version, input_file, input_key
 from arm_exp.cli import stage_main
 from arm_exp.config import ConfigError, choice
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark
+from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark, upstream_split
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     renderer = Renderer(**cfg.benchmark.render)
     loss = instantiate(cfg.loss)
+    stage.record_code()  # the code this run's checkpoints come from, all loaded by now
     module = RewardModule(
         spec=instantiate(cfg.reward_model),
         loss=loss,
@@ -169,6 +170,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
         renderer=renderer,
         scheduler=instantiate(cfg.train.scheduler) if cfg.train.get("scheduler") else None,
         warmup_ratio=cfg.train.get("warmup_ratio"),
+        lineage={
+            "benchmark": data_benchmark,
+            "split": upstream_split(trip_path),
+            "triplets_key": input_key(trip_path),
+            "train_key": stage.key,
+            "reward_model": choice("reward_model"),
+            "loss": choice("loss"),
+            "git_sha": stage.manifest.data["git_sha"],
+            "code_version": code_version(stage.manifest.data["code"]),
+        },
     )
     data_cfg = dict(cfg.train.data)
     if data_cfg.get("negatives_per_example") is None:
@@ -202,12 +213,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     meter = Throughput()
     quiet_lightning()
-    # Log at least once an epoch: a small run (fewer batches than log_every_n_steps) would
-    # otherwise log no training curve and Lightning would warn about it.
+    # Log at least once an epoch and once a run: a small run (fewer batches or max_steps than
+    # log_every_n_steps) would otherwise log no training loss and Lightning would warn about it.
     batches = -(-len(data.train) // int(cfg.train.data.batch_size))
     every = cfg.trainer.get("log_every_n_steps")
+    max_steps = int(cfg.trainer.get("max_steps") or -1)
+    cap = min(batches, max_steps) if max_steps > 0 else batches
     logging_kw: dict[str, Any] = (
-        {"log_every_n_steps": max(1, min(int(every), batches))} if every else {}
+        {"log_every_n_steps": max(1, min(int(every), cap))} if every else {}
     )
     if not has_val:
         logging_kw["limit_val_batches"] = 0  # nothing to validate (warned above)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from arm_exp.artifacts import is_complete, load_manifest
-from tests.conftest import ROOT, run_stage
+from tests.conftest import ROOT, run_stage, wandb_records, wandb_run_of
 
 PLAN = ["benchmark=game24", "policy=random", "limit=2", "benchmark.planning.best_of_n=4"]
 
@@ -121,7 +121,7 @@ def re_escape(text: str) -> str:
     return re.escape(text)
 
 
-def test_job_dir_names_are_safe_and_bounded():
+def test_job_dir_names_are_safe_and_bounded(tmp_path):
     from arm_exp.sweeps import MAX_JOB_DIR, job_dir
 
     assert job_dir("planner=mcts,scorer=rm", 3) == "planner=mcts,scorer=rm"
@@ -130,6 +130,44 @@ def test_job_dir_names_are_safe_and_bounded():
     long = job_dir(",".join(f"k{i}=v{i}" for i in range(100)), 0)
     assert len(long) == MAX_JOB_DIR
     assert long != job_dir(",".join(f"k{i}=v{i}" for i in range(101)), 0)
+    # The ablation: the swept key sorts last; the sweep's multirun.yaml says it is swept.
+    fixed = ("benchmark=game24,explorer=random,limit=10,planner=best_of_n,policy=random,scorer=rm,"
+             "synthesis=rule,trainer.max_steps=5")  # fmt: skip
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task: [benchmark=game24, 'train.data.train_fraction=0.5,1.0']\n"
+    )
+    names = {v: job_dir(f"{fixed},train.data.train_fraction={v}", 0, tmp_path) for v in (0.5, 1.0)}
+    for value, name in names.items():
+        assert len(name) == MAX_JOB_DIR and name.startswith(f"t.d.train_fraction={value},")
+        assert name == job_dir(f"{fixed},train.data.train_fraction={value}", 7, tmp_path)
+    assert names[0.5] != names[1.0]
+
+
+def test_a_long_sweep_keeps_its_swept_key_in_each_job_dir(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = arm_exp("plan", "-m", "planner=sampling,greedy", "scorer=none", *PLAN, "limit=1",
+                  "benchmark.planning.mcts_rollouts=2", "benchmark.max_steps=8",
+                  "benchmark.num_envs=2", "plan.concurrency=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = sorted(d.name for d in sweep.iterdir() if (d / "manifest.json").exists())
+    assert [n.split(",")[0] for n in names] == ["planner=greedy", "planner=sampling"], names
+    assert all(len(n) <= 120 and ",b.p.best_of_n=4," in n for n in names), names
+    again = arm_exp("plan", "-m", "planner=sampling,greedy", "scorer=none", *PLAN, "limit=1",
+                    "benchmark.planning.mcts_rollouts=2", "benchmark.max_steps=8",
+                    "benchmark.num_envs=2", "plan.concurrency=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert again.returncode == 0 and (again.stderr + again.stdout).count("nothing to do") == 2
+
+
+def test_outputs_resolve_against_the_project_root_from_any_directory(tmp_path, monkeypatch):
+    from arm_exp.config import compose
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ARM_EXP_ROOT", raising=False)
+    cfg = compose("plan", [], None)
+    assert cfg.paths.root_dir == str(ROOT) and cfg.paths.log_dir == f"{ROOT}/outputs"
+    assert str(cfg.hydra.run.dir).startswith(f"{ROOT}/outputs/plan/runs/")
+    monkeypatch.setenv("ARM_EXP_ROOT", str(tmp_path / "elsewhere"))
+    assert compose("plan", [], None).paths.log_dir == f"{tmp_path}/elsewhere/outputs"
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +191,8 @@ SECRET_CFG = "sk-armexp-cfg-0123456789"
 
 
 def _wandb_run(run_dir: Path) -> Path:
-    found = sorted((run_dir / "wandb").glob("offline-run-*"))
-    assert len(found) == 1, list((run_dir / "wandb").iterdir())
-    return found[0]
+    assert not (run_dir / "wandb").exists(), "W&B keeps its files outside the run dir"
+    return wandb_run_of(run_dir)
 
 
 def _all_bytes(folder: Path) -> bytes:
@@ -185,14 +222,17 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
                 b"policy:random", b"sweep-test"):  # fmt: skip
         assert tag in blob, tag
     # Offline, the resolved config lives in the run's .wandb log (files/config.yaml is written
-    # by `wandb sync`): the planner's settings are there, the secret-looking key redacted.
-    assert b'"_target_":"arm_exp.planning.best_of_n.BestOfNPlanner"' in blob
-    assert b'"<redacted>"' in blob
+    # by `wandb sync`): the planner's settings are there, the secret-looking key redacted. (Read
+    # as records: a long one may straddle the log's 32 KiB blocks, so its bytes are not whole.)
+    config = {u.key: json.loads(u.value_json) for r in wandb_records(run)
+              if r.WhichOneof("record_type") == "config" for u in r.config.update}  # fmt: skip
+    assert config["config"]["planner"]["_target_"] == "arm_exp.planning.best_of_n.BestOfNPlanner"
+    assert config["config"]["llm"]["api_key"] == config["llm.api_key"] == "<redacted>"
     summary_metric = b"plan/test/success_rate"
     assert summary_metric in blob
     assert b"backbone:" not in blob, "a random policy loads no LLM: no backbone tag"
     # A readable config and summary among the run's files (the manifest), before any sync.
-    saved = json.loads((run / "files" / "manifest.json").read_text())
+    saved = json.loads((run / "files" / "arm_exp_manifest.json").read_text())
     assert saved["config"]["planner"]["_target_"] == "arm_exp.planning.best_of_n.BestOfNPlanner"
     assert "plan/test/success_rate" in saved["metrics"] and "planner:best_of_n" in saved["tags"]
 
@@ -222,7 +262,7 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     assert logged and not any("trainer/global_step" in row for row in logged), logged
     assert {"report/table", "report/plots"} <= {k for row in logged for k in row}
 
-    for folder in (plan_dir / "wandb", report_dir / "wandb"):
+    for folder in (_wandb_run(plan_dir), _wandb_run(report_dir)):
         blob = _all_bytes(folder)
         assert SECRET_ENV.encode() not in blob and SECRET_CFG.encode() not in blob
 

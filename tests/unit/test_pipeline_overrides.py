@@ -12,6 +12,7 @@ from arm_exp.stages.run import KeySpec
 
 TMP = "/tmp/arm-exp-pipeline-overrides"
 ALL = {"explore", "synthesize", "train", "plan"}
+EVERY = {*ALL, "report"}
 
 
 def _stages(overrides: list[str]) -> dict[str, list[list[str]]]:
@@ -37,10 +38,11 @@ def _stages(overrides: list[str]) -> dict[str, list[list[str]]]:
         ("llm@synthesizer_llm=smollm2_cpu", {"synthesize"}),
         ("benchmark=webshop", ALL),
         ("benchmark.max_steps=5", ALL),
-        ("seed=3", ALL),
-        ("experiment=demo_game24", ALL),
-        ("debug=cpu_smoke", ALL),
-        ("logger=csv", ALL),
+        ("seed=3", EVERY),
+        ("experiment=demo_game24", EVERY),
+        ("debug=cpu_smoke", EVERY),
+        ("logger=csv", EVERY),
+        ("report.show=false", {"report"}),
         ("pipeline.plan.limit=2", set()),
         ("force=true", set()),
     ],

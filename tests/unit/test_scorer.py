@@ -99,7 +99,8 @@ def test_scores_equal_a_forward_pass_by_hand(model, ckpt):
     # the model was rebuilt from the spec, renderer and calibration stored in the checkpoint
     assert scorer.renderer == RENDERER and scorer.model.spec == SPEC
     assert scorer.calibration == CALIBRATION
-    assert scorer.info() == {"spec": SPEC.config(), "renderer": RENDERER.config()}
+    # a hand-made checkpoint carries no lineage (train writes one)
+    assert scorer.info() == {"spec": SPEC.config(), "renderer": RENDERER.config(), "lineage": {}}
     assert not scorer.model.training
     assert (scorer.batch_size, scorer.cache_size, scorer.device) == (3, 50, "cpu:0")
     default = RewardScorer.from_checkpoint(ckpt)
