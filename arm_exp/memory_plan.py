@@ -272,7 +272,7 @@ def plan_job(stages: dict[str, Any], gpu_gib: float) -> list[Need]:
             if rm is not None:
                 parts.update(
                     scorer_need(
-                        rm.reward_model, int(scorer.batch_size), scorer.get("max_batch_tokens")
+                        rm.reward_model, int(scorer["batch_size"]), scorer.get("max_batch_tokens")
                     )
                 )
         if parts:
