@@ -58,6 +58,29 @@ class Shape:
     vocab: int
     tied: bool
 
+    def hf_config(self, tiny: bool = False) -> Any:
+        """A transformers config of this shape (``tiny``: 2 layers of width 64, same vocabulary),
+        for models with random weights (benchmarks/gpu_check.py) and parameter counts."""
+        from transformers import AutoConfig
+
+        hidden, inter, layers, heads, kv = (
+            (64, 128, 2, 4, 2)
+            if tiny
+            else (self.hidden, self.intermediate, self.layers, self.heads, self.kv_heads)
+        )
+        return AutoConfig.for_model(
+            self.model_type,
+            hidden_size=hidden,
+            intermediate_size=inter,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=kv,
+            head_dim=hidden // heads,
+            vocab_size=self.vocab,
+            tie_word_embeddings=self.tied,
+            max_position_embeddings=8192,
+        )
+
     @property
     def head_dim(self) -> int:
         return self.hidden // self.heads

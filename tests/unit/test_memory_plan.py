@@ -19,29 +19,14 @@ PAPER_LLMS = ["llama3_8b_server", "mistral_7b_server"]
 PAPER_BENCHMARKS = ["game24", "webshop", "scienceworld_seen", "scienceworld_unseen", "alfworld"]
 
 
-def _hf_config(shape):
-    from transformers import AutoConfig
-
-    return AutoConfig.for_model(
-        shape.model_type if shape.model_type != "mistral" else "mistral",
-        hidden_size=shape.hidden,
-        intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.kv_heads,
-        vocab_size=shape.vocab,
-        tie_word_embeddings=shape.tied,
-    )
-
-
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_parameter_counts_are_those_transformers_builds(name):
     from transformers import AutoModel, AutoModelForCausalLM
 
     shape = SHAPES[name]
     with torch.device("meta"):
-        base = AutoModel.from_config(_hf_config(shape))
-        lm = AutoModelForCausalLM.from_config(_hf_config(shape))
+        base = AutoModel.from_config(shape.hf_config())
+        lm = AutoModelForCausalLM.from_config(shape.hf_config())
     assert shape.params(lm_head=False) == sum(p.numel() for p in base.parameters())
     assert shape.params(lm_head=True) == sum(p.numel() for p in lm.parameters())
 
@@ -54,7 +39,7 @@ def test_lora_counts_are_those_peft_adds():
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     with torch.device("meta"):
         model = get_peft_model(
-            AutoModel.from_config(_hf_config(shape)), LoraConfig(r=64, target_modules=targets)
+            AutoModel.from_config(shape.hf_config()), LoraConfig(r=64, target_modules=targets)
         )
     added = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
     assert shape.lora_params(64, targets) == added
