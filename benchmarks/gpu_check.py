@@ -13,11 +13,16 @@ depend on the shape only. Inputs are tokenized by the SmolLM2 tokenizer (ids bel
 vocabulary, Sheared-LLaMA's 32k, is widened to it). Sections, each ending in ``RESULT`` lines:
 
 1. ``train``: decoder reward-model training through our ``RewardModule`` and data module, built
-   from the real configs ``reward_model=qwen25_05b`` and ``reward_model=llama32_3b`` (LoRA r=64,
-   alpha=16 on all projections, bf16 weights, gradient checkpointing) with ``trainer=gpu``
-   (bf16-mixed), at max length 4096 on synthetic trajectories long enough that every sequence is
-   truncated to it: pairs/s, tokens/s (warm-up steps excluded) and peak GPU memory.
-2. ``score``: our batched, length-bucketed, cached ``RewardScorer.score`` vs one item at a time
+   from the real configs ``reward_model=qwen25_05b`` and ``reward_model=sheared_llama_27b``
+   (ARMAP's; LoRA r=64, alpha=16 on all projections, bf16 weights, gradient checkpointing) with
+   ``trainer=gpu`` (bf16-mixed), at max length 8192 (WebShop's) on synthetic trajectories long
+   enough that every sequence is truncated to it: pairs/s, tokens/s (warm-up steps excluded),
+   peak GPU memory beside the memory plan's estimate (``arm_exp/memory_plan.py``; target within
+   20%). The Sheared-LLaMA run's checkpoint is saved as ``train`` saves it, read back by the
+   scorer on the GPU (same scores) and resumed for one more step.
+2. ``score``: the Sheared-LLaMA-shaped reward model scoring long trajectories with only what a
+   vLLM server at 85% of the GPU leaves (that share is allocated first), in forward passes of
+   ``--score-tokens`` padded tokens, its peak beside the plan's; then our batched, length-bucketed, cached ``RewardScorer.score`` vs one item at a time
    (``score_one_at_a_time``, the reference's way) on the workloads of ``benchmarks/rm_scoring.py``
    (a Best-of-100 episode and an MCTS episode on Game of 24 with the random policy) with the
    Qwen2.5-0.5B-shaped reward model; target 4x, which CPU could not show.
@@ -25,7 +30,8 @@ vocabulary, Sheared-LLaMA's 32k, is widened to it). Sections, each ending in ``R
    model in bf16 (sampling at T=1.0, ``--max-tokens`` new tokens per sequence).
 
 ``--tiny`` shrinks every shape (2 layers, hidden 64), the max length, the step counts and the
-workloads; ``--device cpu`` uses ``trainer=cpu`` and float32. The test suite runs
+workloads; ``--device cpu`` uses ``trainer=cpu`` and float32. No section starts after
+``--max-wall-s`` (480 s: a lent device's budget is 15 minutes). The test suite runs
 ``--device cpu --tiny`` (``tests/integration/test_gpu_check.py``).
 """
 
