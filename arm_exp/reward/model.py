@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import importlib
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -131,6 +132,15 @@ def _lora_settings(lora: Any) -> dict[str, Any]:
     }
 
 
+_WRAPPERS = re.compile(r"(_fsdp_wrapped_module|_checkpoint_wrapped_module|_orig_mod)\.")
+
+
+def unwrapped(name: str) -> str:
+    """A parameter name without the wrapper modules of FSDP, activation checkpointing and
+    ``torch.compile`` (what the model's state dict calls it)."""
+    return _WRAPPERS.sub("", name)
+
+
 class RewardModel(nn.Module):
     """Backbone + ``Linear(hidden, 1)`` head (bias initialised to 0, as in ARMAP)."""
 
@@ -229,8 +239,11 @@ class RewardModel(nn.Module):
 
     # -- checkpoint contents ---------------------------------------------------------------
     def trainable_names(self) -> set[str]:
-        """Names of the parameters that train (with LoRA: the adapters and the head)."""
-        return {n for n, p in self.named_parameters() if p.requires_grad}
+        """Names of the parameters that train (with LoRA: the adapters and the head), as the
+        state dict names them: without the wrappers FSDP and activation checkpointing put
+        around layers (``_fsdp_wrapped_module.``), which their state-dict hooks leave out; with
+        them, an FSDP checkpoint kept only the head."""
+        return {unwrapped(n) for n, p in self.named_parameters() if p.requires_grad}
 
     def merge_lora(self) -> None:
         """Fold the LoRA adapters into the base weights (``W + (alpha / r) * B @ A``); a no-op

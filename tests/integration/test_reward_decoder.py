@@ -236,3 +236,37 @@ def test_ddp_sim_trains_the_decoder_in_two_processes(tmp_path, triplets_game24):
     t = _triplets(triplets_game24, 1)[0]
     scores = RewardScorer.from_checkpoint(tmp_path).score([t.intent], [t.positive])
     assert len(scores) == 1 and scores[0] == scores[0]  # a number, not NaN
+
+
+class _FsdpLike(torch.nn.Module):
+    """What FSDP puts around each decoder layer: the layer under ``_fsdp_wrapped_module``, and a
+    state-dict hook that leaves that name out of the keys (as FSDP's full state dict does)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self._fsdp_wrapped_module = inner
+        self._register_state_dict_hook(_FsdpLike._strip)
+
+    def forward(self, *args, **kwargs):
+        return self._fsdp_wrapped_module(*args, **kwargs)
+
+    @staticmethod
+    def _strip(module, state, prefix, local_metadata) -> None:
+        inner = prefix + "_fsdp_wrapped_module."
+        for key in [k for k in state if k.startswith(inner)]:
+            state[prefix + key[len(inner) :]] = state.pop(key)
+
+
+def test_an_fsdp_wrapped_model_keeps_its_adapters_in_the_checkpoint(fixed_batch):
+    """trainer=fsdp: parameter names carry ``_fsdp_wrapped_module.``, state-dict keys do not;
+    the LoRA checkpoint must still hold every adapter, not just the head."""
+    import copy
+
+    model = copy.deepcopy(fixed_batch["module"].model)
+    expected = set(model.trainable_state_dict())
+    layers = model.backbone.base_model.model.layers
+    for i, layer in enumerate(layers):
+        layers[i] = _FsdpLike(layer)
+    assert any("_fsdp_wrapped_module" in n for n, _ in model.named_parameters())
+    kept = set(model.trainable_state_dict())
+    assert kept == expected and len(kept) > 2  # adapters + head.weight + head.bias
