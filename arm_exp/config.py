@@ -227,15 +227,30 @@ def role_llm(role: str, *, _root_: DictConfig) -> Any:
     return _root_.llm if node is None else node
 
 
-def grad_accumulation(effective_batch: int, batch_size: int) -> int:
-    """``${arm_exp.accumulate:EFFECTIVE,BATCH}``: optimizer steps that see ``effective_batch``
-    examples with ``batch_size`` per forward pass (one device); refuses a remainder."""
-    if effective_batch % batch_size:
+def grad_accumulation(effective_batch: int, batch_size: int, devices: Any = 1) -> int:
+    """``${arm_exp.accumulate:EFFECTIVE,BATCH,DEVICES}``: the micro-batches each device
+    accumulates so that an optimizer step sees ``effective_batch`` examples, with
+    ``batch_size`` per forward pass on each of ``devices`` (Lightning's ``trainer.devices``: a
+    count, a list of ids, or -1/``auto``: every GPU this job sees, one device without CUDA);
+    refuses a remainder."""
+    n = _device_count(devices)
+    per_step = batch_size * n
+    if effective_batch % per_step:
         raise ValueError(
             f"an effective batch of {effective_batch} is not a multiple of "
-            f"train.data.batch_size={batch_size}"
+            f"train.data.batch_size={batch_size} x {n} device(s) (trainer.devices={devices})"
         )
-    return max(1, effective_batch // batch_size)
+    return max(1, effective_batch // per_step)
+
+
+def _device_count(devices: Any) -> int:
+    if isinstance(devices, list | tuple | ListConfig):
+        return max(1, len(devices))
+    if str(devices) in ("-1", "auto"):
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    return max(1, int(devices))
 
 
 def register_configs() -> None:

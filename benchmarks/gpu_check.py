@@ -9,15 +9,20 @@ antlr4-python3-runtime, and the SmolLM2 tokenizer files), then runs this script.
 
 No weights can be fetched on that machine, so every model here has **random weights** built from
 a config with the shape of a real one (hidden size, layers, heads, vocabulary); speed and memory
-depend on the shape only. Inputs are tokenized by the SmolLM2 tokenizer (ids below 49,152 fit
-every vocabulary here). Sections, each ending in ``RESULT`` lines:
+depend on the shape only. Inputs are tokenized by the SmolLM2 tokenizer (ids below 49,152; a smaller
+vocabulary, Sheared-LLaMA's 32k, is widened to it). Sections, each ending in ``RESULT`` lines:
 
 1. ``train``: decoder reward-model training through our ``RewardModule`` and data module, built
-   from the real configs ``reward_model=qwen25_05b`` and ``reward_model=llama32_3b`` (LoRA r=64,
-   alpha=16 on all projections, bf16 weights, gradient checkpointing) with ``trainer=gpu``
-   (bf16-mixed), at max length 4096 on synthetic trajectories long enough that every sequence is
-   truncated to it: pairs/s, tokens/s (warm-up steps excluded) and peak GPU memory.
-2. ``score``: our batched, length-bucketed, cached ``RewardScorer.score`` vs one item at a time
+   from the real configs ``reward_model=qwen25_05b`` and ``reward_model=sheared_llama_27b``
+   (ARMAP's; LoRA r=64, alpha=16 on all projections, bf16 weights, gradient checkpointing) with
+   ``trainer=gpu`` (bf16-mixed), at max length 8192 (WebShop's) on synthetic trajectories long
+   enough that every sequence is truncated to it: pairs/s, tokens/s (warm-up steps excluded),
+   peak GPU memory beside the memory plan's estimate (``arm_exp/memory_plan.py``; target within
+   20%). The Sheared-LLaMA run's checkpoint is saved as ``train`` saves it, read back by the
+   scorer on the GPU (same scores) and resumed for one more step.
+2. ``score``: the Sheared-LLaMA-shaped reward model scoring long trajectories with only what a
+   vLLM server at 85% of the GPU leaves (that share is allocated first), in forward passes of
+   ``--score-tokens`` padded tokens, its peak beside the plan's; then our batched, length-bucketed, cached ``RewardScorer.score`` vs one item at a time
    (``score_one_at_a_time``, the reference's way) on the workloads of ``benchmarks/rm_scoring.py``
    (a Best-of-100 episode and an MCTS episode on Game of 24 with the random policy) with the
    Qwen2.5-0.5B-shaped reward model; target 4x, which CPU could not show.
@@ -25,7 +30,8 @@ every vocabulary here). Sections, each ending in ``RESULT`` lines:
    model in bf16 (sampling at T=1.0, ``--max-tokens`` new tokens per sequence).
 
 ``--tiny`` shrinks every shape (2 layers, hidden 64), the max length, the step counts and the
-workloads; ``--device cpu`` uses ``trainer=cpu`` and float32. The test suite runs
+workloads; ``--device cpu`` uses ``trainer=cpu`` and float32. No section starts after
+``--max-wall-s`` (480 s: a lent device's budget is 15 minutes). The test suite runs
 ``--device cpu --tiny`` (``tests/integration/test_gpu_check.py``).
 """
 
@@ -41,55 +47,23 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from benchlib import ROOT, interleaved, median_s, result, table
 
+from arm_exp.memory_plan import GIB, SHAPES, scorer_need, train_need
+
 SECTIONS = ("train", "score", "generate")
 
 
-@dataclass(frozen=True)
-class Shape:
-    """The shape of a real model (what speed and memory depend on)."""
-
-    name: str
-    model_type: str  # qwen2 | llama
-    hidden: int
-    intermediate: int
-    layers: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    tied: bool
-
-    def config(self, tiny: bool):
-        from transformers import AutoConfig
-
-        hidden, inter, layers, heads, kv = (
-            (64, 128, 2, 4, 2)
-            if tiny
-            else (self.hidden, self.intermediate, self.layers, self.heads, self.kv_heads)
-        )
-        return AutoConfig.for_model(
-            self.model_type,
-            hidden_size=hidden,
-            intermediate_size=inter,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            num_key_value_heads=kv,
-            head_dim=hidden // heads,
-            vocab_size=self.vocab,
-            tie_word_embeddings=self.tied,
-            max_position_embeddings=8192,
-        )
-
-
-QWEN25_05B = Shape("qwen25_05b", "qwen2", 896, 4864, 24, 14, 2, 151936, True)
-LLAMA32_3B = Shape("llama32_3b", "llama", 3072, 8192, 28, 24, 8, 128256, True)
-LLAMA31_8B = Shape("llama31_8b", "llama", 4096, 14336, 32, 32, 8, 128256, False)
+# Labels (our reward_model configs / the LLM) -> the shapes of arm_exp.memory_plan.
+QWEN25_05B = ("qwen25_05b", SHAPES["Qwen/Qwen2.5-0.5B-Instruct"])
+SHEARED_27B = ("sheared_llama_27b", SHAPES["princeton-nlp/Sheared-LLaMA-2.7B"])
+LLAMA31_8B = ("llama31_8b", SHAPES["meta-llama/Llama-3.1-8B-Instruct"])
+# vLLM's share of the GPU in plan (the policy server configs' --gpu-memory-utilization).
+VLLM_SHARE = 0.85
 
 
 def _sync(device: str) -> None:
@@ -99,19 +73,26 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def random_model(shape: Shape, args: argparse.Namespace, causal_lm: bool) -> Path:
-    """A folder with random weights of ``shape`` (bf16 on GPU) and the SmolLM2 tokenizer."""
+def random_model(which: tuple[str, Any], args: argparse.Namespace, causal_lm: bool) -> Path:
+    """A folder with random weights of ``which``'s shape (bf16 on GPU) and the SmolLM2 tokenizer."""
+    name, shape = which
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    out = Path(tempfile.mkdtemp(prefix=f"{shape.name}-", dir=args.work))
+    out = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=args.work))
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     torch.manual_seed(0)
     started = time.perf_counter()
     # Built on the target device: initialising billions of parameters on the CPU takes minutes.
     with torch.device(args.device):
         cls = AutoModelForCausalLM if causal_lm else AutoModel
-        model = cls.from_config(shape.config(args.tiny), dtype=dtype)
+        config = shape.hf_config(args.tiny)
+        # Sheared-LLaMA's 32k vocabulary is below SmolLM2's token ids (49,152): widen it (+1.7%
+        # parameters for that shape), so every id the tokenizer writes has an embedding.
+        config.vocab_size = max(
+            config.vocab_size, len(AutoTokenizer.from_pretrained(args.tokenizer))
+        )
+        model = cls.from_config(config, dtype=dtype)
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(args.tokenizer).save_pretrained(out)
     n = sum(p.numel() for p in model.parameters())
@@ -119,7 +100,7 @@ def random_model(shape: Shape, args: argparse.Namespace, causal_lm: bool) -> Pat
     if args.device.startswith("cuda"):
         torch.cuda.empty_cache()
     print(
-        f"{shape.name}: random weights, {n / 1e9:.3f}B parameters, {dtype}, written in "
+        f"{name}: random weights, {n / 1e9:.3f}B parameters, {dtype}, written in "
         f"{time.perf_counter() - started:.1f}s",
         flush=True,
     )
@@ -190,6 +171,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
     import lightning as L
     import torch
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
     from arm_exp.reward.data import TripletDataModule
     from arm_exp.reward.module import RewardModule
@@ -224,11 +206,11 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
         steps=max(8, args.max_length // 20),
     )
     rows = []
-    for shape in (QWEN25_05B, LLAMA32_3B):
-        folder = random_model(shape, args, causal_lm=False)
+    for label, shape in (QWEN25_05B, SHEARED_27B):
+        folder = random_model((label, shape), args, causal_lm=False)
         cfg = compose_train(
             args,
-            shape.name,
+            label,
             [f"reward_model.backbone={folder}", f"reward_model.max_length={args.max_length}"],
         )
         renderer = Renderer(**cfg.benchmark.render)
@@ -267,8 +249,12 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
             torch.cuda.reset_peak_memory_stats()
         trainer.fit(module, datamodule=data)
         peak_gb = (
-            torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None
+            torch.cuda.max_memory_allocated() / GIB if args.device.startswith("cuda") else None
         )
+        # The memory plan's estimate for this shape, batch and length (arm_exp/memory_plan.py).
+        spec = {**OmegaConf.to_container(cfg.reward_model, resolve=True), "backbone": shape.name}
+        planned = train_need(spec, args.batch_size, 2)
+        plan_gb = planned.total - planned.parts["context"] if planned and not args.tiny else None
         moved = all(
             not torch.equal(p.detach().cpu(), lora_b[n].cpu())
             for n, p in module.model.named_parameters()
@@ -279,7 +265,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
         tokens_s = timer.tokens / timer.seconds
         rows.append(
             [
-                shape.name,
+                label,
                 str(weight_dtype).removeprefix("torch."),
                 cfg.trainer.precision,
                 args.max_length,
@@ -290,13 +276,18 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
                 pairs_s,
                 tokens_s,
                 f"{peak_gb:.1f}" if peak_gb is not None else "-",
+                f"{plan_gb:.1f}" if plan_gb is not None else "-",
                 "yes" if moved else "NO",
             ]
         )
-        result(f"gpu_check_train_{shape.name}_pairs_per_s", pairs_s, "none", "pairs/s")
-        result(f"gpu_check_train_{shape.name}_tokens_per_s", tokens_s, "none", "tokens/s")
+        result(f"gpu_check_train_{label}_pairs_per_s", pairs_s, "none", "pairs/s")
+        result(f"gpu_check_train_{label}_tokens_per_s", tokens_s, "none", "tokens/s")
         if peak_gb is not None:
-            result(f"gpu_check_train_{shape.name}_peak_mem", peak_gb, "none", "GiB")
+            result(f"gpu_check_train_{label}_peak_mem", peak_gb, "none", "GiB")
+            if plan_gb is not None:
+                result(f"gpu_check_train_{label}_peak_vs_plan", peak_gb / plan_gb, 1.2, "ratio")
+        if label == SHEARED_27B[0]:
+            checkpoint_check(args, trainer, module, data, triplets, steps)
         del module, trainer, data
         gc.collect()
         shutil.rmtree(folder, ignore_errors=True)
@@ -316,6 +307,7 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
                 "pairs/s",
                 "tokens/s",
                 "peak GiB",
+                "plan GiB",
                 "LoRA moved",
             ],
             rows,
@@ -325,9 +317,67 @@ def train_section(args: argparse.Namespace) -> list[list[Any]]:
     return rows
 
 
+def checkpoint_check(args, trainer, module, data, triplets: Path, steps: int) -> None:
+    """The trained LoRA checkpoint saved as ``train`` saves it (adapters + head, weights only),
+    read back by the scorer on this device (the same scores as the trained model, up to the
+    scorer's inference dtype), and a run resumed from the full checkpoint (optimizer state) for
+    one more step."""
+    import torch
+    from hydra.utils import instantiate
+
+    from arm_exp.reward.scorer import RewardScorer
+    from arm_exp.types import Triplet
+
+    light = Path(args.work) / "light.ckpt"
+    full = Path(args.work) / "full.ckpt"
+    trainer.save_checkpoint(str(light), weights_only=True)
+    trainer.save_checkpoint(str(full), weights_only=False)
+    scorer = RewardScorer.from_checkpoint(light, device=args.device)
+    with open(triplets) as f:
+        items = [Triplet.from_dict(json.loads(line)) for line, _ in zip(f, range(4), strict=False)]
+    intents = [t.intent for t in items]
+    trajs = [t.positive for t in items]
+    module.model.eval()
+    with torch.inference_mode(), torch.autocast(args.device.split(":")[0], torch.bfloat16,
+                                                enabled=args.device.startswith("cuda")):  # fmt: skip
+        pairs = [module.renderer.render(i, t) for i, t in zip(intents, trajs, strict=True)]
+        batch = module.model.collate(module.model.encode(pairs))
+        expected = module.model(**{k: v.to(args.device) for k, v in batch.items()}).float().tolist()
+    got = scorer.score(intents, trajs)
+    diff = max(abs(a - b) for a, b in zip(got, expected, strict=True))
+    scale = max(1.0, *(abs(x) for x in expected))
+    print(f"checkpoint: {light.stat().st_size / 2**20:.0f} MiB (adapters + head), scorer "
+          f"max |diff| {diff:.4f} of scale {scale:.2f}", flush=True)  # fmt: skip
+    result("gpu_check_ckpt_score_rel_diff", diff / scale, 0.1, "ratio")
+    del scorer
+    resumed = instantiate(
+        trainer_cfg(args),
+        max_steps=steps + 1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=str(args.work),
+    )
+    resumed.fit(module, datamodule=data, ckpt_path=str(full), weights_only=False)
+    print(f"resume: step {steps} -> {resumed.global_step}", flush=True)
+    result("gpu_check_resume_steps", resumed.global_step - steps, 1, "steps")
+
+
+def trainer_cfg(args):
+    from arm_exp.config import compose
+
+    device = ["trainer=gpu"] if args.device.startswith("cuda") else ["trainer=cpu"]
+    return compose(
+        "train", [f"paths.root_dir={ROOT}", "input_dir=unused", *device],
+        Path(tempfile.mkdtemp(prefix="compose-", dir=args.work)),
+    ).trainer  # fmt: skip
+
+
 def score_section(args: argparse.Namespace) -> None:
     import rm_scoring
 
+    score_beside_vllm(args)
     folder = random_model(QWEN25_05B, args, causal_lm=False)
     dtype = ["reward_model.dtype=float32"] if args.device == "cpu" else []
     ns = SimpleNamespace(
@@ -364,12 +414,75 @@ def score_section(args: argparse.Namespace) -> None:
             ]
         )
         result(f"gpu_check_score_{name}_speedup", t_ref / t_ours, 4, "ratio")
-    print(f"scoring: {QWEN25_05B.name}-shaped reward model, {args.device}, medians of {args.reps}")
+    print(f"scoring: {QWEN25_05B[0]}-shaped reward model, {args.device}, medians of {args.reps}")
     print(
         table(["workload", "rm calls", "items", "one_at_a_time", "ours", "speedup"], rows),
         flush=True,
     )
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def score_beside_vllm(args: argparse.Namespace) -> None:
+    """The Sheared-LLaMA-2.7B-shaped reward model scoring on the GPU with only what a vLLM server
+    at ``--gpu-memory-utilization`` ``VLLM_SHARE`` leaves (that share is allocated first), on
+    trajectories cut at ``--max-length``, in forward passes of at most ``--score-tokens`` padded
+    tokens (experiment=armap's ``scorer.max_batch_tokens``); its peak beside the memory plan's."""
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from arm_exp.reward.render import Renderer
+    from arm_exp.reward.scorer import RewardScorer
+    from arm_exp.types import Triplet
+
+    folder = random_model(SHEARED_27B, args, causal_lm=False)
+    cfg = compose_train(
+        args,
+        SHEARED_27B[0],
+        [f"reward_model.backbone={folder}", f"reward_model.max_length={args.max_length}"],
+    )
+    model = instantiate(cfg.reward_model).build(args.device)
+    model.prepare_inference()
+    hold = None
+    if args.device.startswith("cuda"):
+        total = torch.cuda.get_device_properties(0).total_memory
+        hold = torch.empty(int(VLLM_SHARE * total), dtype=torch.uint8, device=args.device)
+        torch.cuda.reset_peak_memory_stats()
+    scorer = RewardScorer(
+        model,
+        Renderer(**cfg.benchmark.render),
+        device=args.device,
+        max_batch_tokens=args.score_tokens,
+    )
+    path = synthetic_triplets(
+        Path(args.work) / "long.jsonl", n=args.best_of, steps=max(8, args.max_length // 20)
+    )
+    with open(path) as f:
+        items = [Triplet.from_dict(json.loads(line)) for line in f]
+    _sync(args.device)
+    t = time.perf_counter()
+    scorer.score([x.intent for x in items], [x.positive for x in items])
+    _sync(args.device)
+    seconds = time.perf_counter() - t
+    result("gpu_check_score_beside_vllm_items_per_s", len(items) / seconds, "none", "items/s")
+    line = f"scoring beside vLLM: {len(items)} items of {args.max_length} tokens in {seconds:.1f}s"
+    if hold is not None:
+        peak = (torch.cuda.max_memory_allocated() - hold.numel()) / GIB
+        spec = {
+            **OmegaConf.to_container(cfg.reward_model, resolve=True),
+            "backbone": SHEARED_27B[1].name,
+        }
+        plan = scorer_need(spec, 32, args.score_tokens)
+        planned = plan["RM weights"] + plan["RM activations"]
+        line += f"; peak {peak:.1f} GiB beside the {VLLM_SHARE:.0%} share, plan {planned:.1f} GiB"
+        result("gpu_check_score_beside_vllm_peak_vs_plan", peak / planned, 1.2, "ratio")
+        del hold
+    print(line, flush=True)
+    del scorer, model
+    gc.collect()
+    shutil.rmtree(folder, ignore_errors=True)
+    if args.device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
 
 def generate_section(args: argparse.Namespace) -> None:
@@ -406,7 +519,7 @@ def generate_section(args: argparse.Namespace) -> None:
         tokens = statistics.median(n for _, n in runs)
         rows.append([batch, int(tokens), f"{seconds:.2f}", tokens / seconds])
         result(f"gpu_check_generate_batch{batch}_tokens_per_s", tokens / seconds, "none", "tok/s")
-    print(f"hf_local generation: {LLAMA31_8B.name}-shaped, {args.device}, medians of {args.reps}")
+    print(f"hf_local generation: {LLAMA31_8B[0]}-shaped, {args.device}, medians of {args.reps}")
     print(table(["batch", "new tokens", "seconds", "tokens/s"], rows), flush=True)
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -425,12 +538,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--best-of", type=int, default=None, help="Best-of-N scoring workload (100)")
     ap.add_argument("--rollouts", type=int, default=None, help="MCTS scoring workload (100)")
     ap.add_argument("--max-tokens", type=int, default=None, help="new tokens per sequence (128)")
+    ap.add_argument("--score-tokens", type=int, default=None, help="scorer token budget (16384)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (3)")
+    ap.add_argument(
+        "--max-wall-s", type=float, default=480.0,
+        help="start no section after this many seconds (a lent device's budget is 15 min)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
-    full = {"max_length": 4096, "batch_size": 4, "warmup_steps": 2, "train_steps": 4,
-            "best_of": 100, "rollouts": 100, "max_tokens": 128, "reps": 3}  # fmt: skip
+    full = {"max_length": 8192, "batch_size": 4, "warmup_steps": 2, "train_steps": 4,
+            "best_of": 100, "rollouts": 100, "max_tokens": 128, "reps": 3,
+            "score_tokens": 16384}  # fmt: skip
     tiny = {"max_length": 128, "batch_size": 2, "warmup_steps": 1, "train_steps": 1,
-            "best_of": 8, "rollouts": 8, "max_tokens": 8, "reps": 1}  # fmt: skip
+            "best_of": 8, "rollouts": 8, "max_tokens": 8, "reps": 1,
+            "score_tokens": 256}  # fmt: skip
     for k, v in (tiny if args.tiny else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -479,6 +599,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     try:
         for name in sections:
+            if time.perf_counter() - started > args.max_wall_s:
+                print(f"\n== {name}: skipped (past --max-wall-s {args.max_wall_s:.0f})", flush=True)
+                continue
             t = time.perf_counter()
             print(f"\n== {name}", flush=True)
             {"train": train_section, "score": score_section, "generate": generate_section}[name](

@@ -44,7 +44,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             if not hasattr(rep, "nodeid") or (rep.nodeid, outcome) in seen:
                 continue
             seen.add((rep.nodeid, outcome))
-            kind = "config-composition" if "config" in rep.keywords else "behaviour"
+            kind = "config-composition" if "config" in getattr(rep, "keywords", {}) else "behaviour"
             kinds[kind][outcome] = kinds[kind].get(outcome, 0) + 1
     if not kinds["config-composition"]:
         return  # a run without config tests: pytest's own summary says it all

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arm_exp.devices import resolve_device, resolve_dtype
 from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
 from arm_exp.serving import MicroBatcher
 
@@ -123,7 +124,6 @@ def load_model(
     model_dir: str, gguf_file: str | None, dtype: str, device: str, cache_dir: str | None
 ):
     """(model, tokenizer), loaded once per process per argument tuple."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {}
@@ -136,7 +136,9 @@ def load_model(
         kwargs["gguf_file"] = gguf_file
     started = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(path, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=resolve_dtype(dtype, device, "llm.dtype"), **kwargs
+    )
     model.to(device).eval()  # type: ignore[arg-type]
     tok.padding_side = "left"
     tok.truncation_side = "left"
@@ -163,8 +165,8 @@ class HFLocalLLM(BaseLLM):
         gguf_file: a GGUF file inside the model folder.
         convert_cache_dir: where a GGUF model is converted once to a plain HF folder; None
             loads the GGUF directly every time (slow).
-        dtype: torch dtype name (``float32`` on CPU, ``bfloat16`` on GPU).
-        device: ``cpu``, ``cuda`` or ``auto``.
+        dtype: torch dtype name, or ``auto`` (bfloat16 on a GPU that has it, else float32).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (:mod:`arm_exp.devices`).
         batch_size: sequences per forward pass (prompts x n are split into micro-batches).
         max_input_tokens: longer prompts keep their last tokens.
         share_prefill: with ``n > 1`` samples, run each prompt through the model once per
@@ -205,11 +207,7 @@ class HFLocalLLM(BaseLLM):
         self._merged_batches = 0
 
     def _device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device, "llm.device")
 
     def _load(self):
         # Concurrent first calls (plan's tasks start at once) must not load the model twice:

@@ -6,10 +6,16 @@ workers too) and, on Linux, a parent-death signal, so it cannot outlive us even 
 with SIGKILL. :meth:`stop` runs at interpreter exit and on SIGTERM/SIGINT (the CLI turns those
 into a clean exit).
 
-The parent-death signal follows the *thread* that started the server (Linux semantics), so
-servers are started from the thread that calls ``generate``, never from a pool thread.
-:func:`replicas` builds several servers (data parallelism); :func:`start_all` launches them
-together and then waits for each, so their start-up times overlap.
+The parent-death signal follows the *thread* that forked the server (Linux semantics: the
+signal fires when that thread exits, not when the process does). A server started from a
+``plan`` worker thread was killed the moment that task's thread ended, while other tasks still
+used it. So each server is forked by a thread of its own, its *owner*, which lives exactly as
+long as the server: it is started by :meth:`ManagedServer.launch` from whatever thread asks,
+and ends when :meth:`ManagedServer.stop` has stopped the process (or the interpreter exits).
+
+:func:`replicas` builds several servers (data parallelism), each on its own slice of the job's
+devices; :func:`start_all` launches them together and then waits for each, so their start-up
+times overlap.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -90,6 +97,8 @@ class ManagedServer:
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.starts = 0
+        self._owner: threading.Thread | None = None
+        self._release = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -143,18 +152,48 @@ class ManagedServer:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"server-{self.port}.log"
         log.info("starting %s: %s (log: %s)", self.name, " ".join(argv), self.log_path)
-        with open(self.log_path, "ab") as logf:
-            self.proc = subprocess.Popen(
-                argv,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
+        self.proc = self._fork_in_owner(argv, self.log_path)
         self.starts += 1
         atexit.register(self.stop)
+
+    def _fork_in_owner(self, argv: list[str], log_path: Path) -> subprocess.Popen:
+        """Fork the server from a new thread that then waits until :meth:`stop`: the parent-death
+        signal is tied to that thread, so the server outlives the (maybe short-lived) caller and
+        still dies with this process."""
+        forked: list[subprocess.Popen | BaseException] = []
+        ready = threading.Event()
+        self._release = release = threading.Event()
+
+        def own() -> None:
+            try:
+                with open(log_path, "ab") as logf:
+                    forked.append(
+                        subprocess.Popen(
+                            argv,
+                            stdout=logf,
+                            stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL,
+                            env={**os.environ, **self.env},
+                            start_new_session=True,
+                            preexec_fn=_die_with_parent
+                            if sys.platform.startswith("linux")
+                            else None,
+                        )
+                    )
+            except BaseException as e:  # noqa: BLE001 - handed to the caller below
+                forked.append(e)
+            ready.set()
+            release.wait()
+
+        # A daemon: interpreter shutdown joins non-daemon threads *before* atexit runs stop().
+        self._owner = threading.Thread(target=own, name=f"owner of {self.name}", daemon=True)
+        self._owner.start()
+        ready.wait()
+        result = forked[0]
+        if isinstance(result, BaseException):
+            release.set()
+            raise result
+        return result
 
     def wait_healthy(self) -> None:
         """Block until the health endpoint answers 200; stop the server and raise if it dies
@@ -196,6 +235,12 @@ class ManagedServer:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        try:
+            self._terminate(proc, timeout_s)
+        finally:
+            self._release.set()  # the owner thread ends once its server is gone
+
+    def _terminate(self, proc: subprocess.Popen, timeout_s: float) -> None:
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
         if proc.poll() is None:
@@ -225,19 +270,32 @@ class ManagedServer:
         self.stop()
 
 
+def job_devices(device_env: str = "CUDA_VISIBLE_DEVICES") -> list[str] | None:
+    """The devices this job was given (``device_env``'s comma-separated list, as SLURM and
+    ``submitit`` set it), or None where the variable is unset (every device of the machine)."""
+    value = os.environ.get(device_env)
+    if value is None:
+        return None
+    return [d.strip() for d in value.split(",") if d.strip()]
+
+
 def replicas(
     command: Sequence[str],
     count: int,
     devices_per_replica: int = 1,
-    device_env: str = "CUDA_VISIBLE_DEVICES",
+    device_env: str | None = "CUDA_VISIBLE_DEVICES",
     first_device: int = 0,
     **kwargs: object,
 ) -> list[ManagedServer]:
     """``count`` identical servers (data parallelism), replica ``i`` on its own devices.
 
-    Replica ``i`` sees devices ``first_device + i*devices_per_replica`` onwards through the
-    ``device_env`` variable (so ``--tensor-parallel-size`` inside a replica stays the same);
-    ``device_env=None`` sets nothing (CPU replicas). Other arguments go to each
+    Replica ``i`` gets the ``devices_per_replica`` devices from position
+    ``first_device + i*devices_per_replica`` of the *job's* device list (``device_env`` as this
+    process sees it: a SLURM job on GPUs 4-7 has ``CUDA_VISIBLE_DEVICES=4,5,6,7``, so its replica
+    1 of 2 GPUs is ``6,7``, not ``2,3``); where the variable is unset, of the machine's devices
+    0, 1, ... It is set through the same variable (so ``--tensor-parallel-size`` inside a
+    replica stays the same); ``device_env=None`` sets nothing (CPU replicas). More devices than
+    the job has is an error naming the keys. Other arguments go to each
     :class:`ManagedServer`. The ``openai_server`` client sends requests round-robin.
     """
     if count < 1:
@@ -245,10 +303,20 @@ def replicas(
     if devices_per_replica < 1:
         raise ValueError(f"replicas: devices_per_replica={devices_per_replica} must be >= 1")
     env = dict(kwargs.pop("env", None) or {})  # type: ignore[call-overload]
+    visible = job_devices(device_env) if device_env else None
+    needed = first_device + count * devices_per_replica
+    if visible is not None and needed > len(visible):
+        raise ValueError(
+            f"replicas: llm.managed.count={count} x devices_per_replica={devices_per_replica} "
+            f"(from device {first_device}) needs {needed} devices but this job has "
+            f"{len(visible)} ({device_env}={','.join(visible)}); lower the count or ask the "
+            "launcher for more GPUs"
+        )
     out = []
     for i in range(count):
         start = first_device + i * devices_per_replica
-        devices = ",".join(str(d) for d in range(start, start + devices_per_replica))
+        slots = range(start, start + devices_per_replica)
+        devices = ",".join(visible[d] if visible is not None else str(d) for d in slots)
         extra = {device_env: devices} if device_env else {}
         out.append(
             ManagedServer(command, env={**env, **extra}, name=f"replica {i}", **kwargs)  # type: ignore[arg-type]

@@ -25,8 +25,11 @@ library's own INFO line per request is silenced unless its logger was configured
 requests did goes to the stage's metrics instead, through :meth:`OpenAIServerLLM.counters`:
 ``llm_requests`` (HTTP requests sent, retries included), ``llm_retries``, ``llm_request_p50_s``
 and ``llm_request_p95_s`` (latency of the answered ones) and ``llm_peak_in_flight``. At most
-``max_concurrency`` requests are in flight at once, however many threads call ``generate``
-(``plan`` runs many tasks at once, each calling from its own thread).
+``max_concurrency`` requests per server are in flight at once (``in_flight_limit`` =
+``max_concurrency`` x the replicas or URLs), however many threads call ``generate`` (``plan``
+runs many tasks at once, each calling from its own thread). Our vLLM configs set the server's
+``--max-num-seqs`` to the same ``max_concurrency``, so the client keeps each replica's batch full
+without queueing more than it schedules.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class OpenAIServerLLM(BaseLLM):
         backoff_s / max_backoff_s: exponential backoff base and cap (full jitter).
         max_total_wait_s: bound on the time one request may take, retries included (each
             attempt's timeout is clipped to what is left of it).
-        max_concurrency: requests in flight at most (over all calling threads).
+        max_concurrency: requests in flight at most per server (a replica or a ``base_url``),
+            over all calling threads; match it to the server's batch (vLLM's ``--max-num-seqs``).
         logprobs: ask for the sampled tokens' log-probabilities (summed per sample).
         extra_body: extra JSON fields for the server (e.g. vLLM's ``top_k``,
             ``return_token_ids``).
@@ -125,7 +129,8 @@ class OpenAIServerLLM(BaseLLM):
         self._rr = itertools.count()
         self._client_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.in_flight_limit = max_concurrency * max(1, len(self.servers) or len(self.base_urls))
+        self._slots: dict[str, threading.BoundedSemaphore] = {}  # per server URL
         self._stats_lock = threading.Lock()
         self._latencies: list[float] = []
         self._requests = 0
@@ -142,7 +147,8 @@ class OpenAIServerLLM(BaseLLM):
     def start(self) -> list[str]:
         """Start the managed servers that are not running (all at once); their ``/v1`` URLs.
 
-        Call it from the thread that will keep running (see :mod:`arm_exp.llm.managed`).
+        Any thread may call it: each server is forked by an owner thread of its own, which
+        lives as long as the server (see :mod:`arm_exp.llm.managed`).
         """
         with self._server_lock:
             dead = [s for s in self.servers if not s.alive()]
@@ -205,7 +211,7 @@ class OpenAIServerLLM(BaseLLM):
     def _executor(self) -> ThreadPoolExecutor:
         with self._client_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llm-http")
+                self._pool = ThreadPoolExecutor(self.in_flight_limit, thread_name_prefix="llm-http")
             return self._pool
 
     # -- API ---------------------------------------------------------------------------------
@@ -296,7 +302,9 @@ class OpenAIServerLLM(BaseLLM):
     ) -> Generation:
         """One attempt, within the in-flight bound, counted and timed."""
         self._client(url)  # created (and `openai` imported) before the clock starts
-        with self._slots:
+        with self._client_lock:
+            slots = self._slots.setdefault(url, threading.BoundedSemaphore(self.max_concurrency))
+        with slots:
             with self._stats_lock:
                 self._requests += 1
                 self._in_flight += 1

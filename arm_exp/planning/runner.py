@@ -154,7 +154,8 @@ def default_concurrency(policy: Policy, scorer: Scorer | None) -> int:
     """Tasks at once when ``plan.concurrency`` is null: enough to fill an LLM server.
 
     The policy's or the judge's LLM behind a server (``openai_server``: vLLM, ``serve-llm``)
-    answers up to ``llm.max_concurrency`` requests at once and each task has about one in
+    answers up to its ``in_flight_limit`` requests at once (``llm.max_concurrency`` per server
+    x the replicas) and each task has about one in
     flight (MCTS, Reflexion and greedy send one at a time), so that many tasks. Otherwise 1:
     an in-process model on CPU is compute-bound (batching the calls of several tasks speeds it
     up less than it costs in reproducibility: merged batches change the logits' last bits), a
@@ -162,7 +163,7 @@ def default_concurrency(policy: Policy, scorer: Scorer | None) -> int:
     at a time is what a run without a server has always done.
     """
     widths = [
-        int(getattr(llm, "max_concurrency", 0) or 0)
+        int(getattr(llm, "in_flight_limit", 0) or 0)
         for llm in (getattr(policy, "llm", None), getattr(scorer, "llm", None))
         if llm is not None
     ]

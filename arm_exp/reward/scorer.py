@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from arm_exp.artifacts import CKPT_KEY, ArtifactError
+from arm_exp.devices import resolve_device
 from arm_exp.reward.model import Calibration, RewardModel, RewardModelSpec
 from arm_exp.reward.render import Renderer
 from arm_exp.serving import MicroBatcher
@@ -59,7 +60,10 @@ class RewardScorer:
     """Batched, cached scoring of (intent, trajectory) pairs with a trained reward model.
 
     Args:
-        batch_size: items per forward pass.
+        batch_size: items per forward pass, at most.
+        max_batch_tokens: padded tokens per forward pass, at most (None: no bound); what the
+            activations' memory grows with (a batch of 4096-token trajectories holds 16x the
+            tokens of 256-token ones). An item longer than it goes alone.
         cache_size: scores kept (least recently used evicted).
         merge_calls: score the misses of concurrent calls in shared forward passes (see the
             module docstring for what it costs in reproducibility).
@@ -78,11 +82,16 @@ class RewardScorer:
         device: str = "cpu",
         merge_calls: bool = False,
         merge_wait_s: float = 0.0,
+        max_batch_tokens: int | None = None,
     ) -> None:
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise ValueError(f"scorer.max_batch_tokens={max_batch_tokens}: must be >= 1 or null")
+        device = resolve_device(device, "scorer.device")
         self.model = model.to(device).eval()
         self.renderer = renderer
         self.calibration = calibration or Calibration()
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.cache_size = cache_size
         self.device = device
         self.merge_calls = merge_calls
@@ -111,6 +120,7 @@ class RewardScorer:
         cache_size: int = 100_000,
         merge_calls: bool = False,
         merge_wait_s: float = 0.0,
+        max_batch_tokens: int | None = None,
     ) -> RewardScorer:
         ckpt_path = resolve_checkpoint(path)
         try:
@@ -125,6 +135,7 @@ class RewardScorer:
                 f"{ckpt_path}: not an arm-exp reward-model checkpoint (no '{CKPT_KEY}' entry)"
             )
         spec = RewardModelSpec(**meta["spec"])
+        device = resolve_device(device, "scorer.device")
         model = spec.build(device)
         state = {
             k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
@@ -144,6 +155,7 @@ class RewardScorer:
                 f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package}: "
                 f"{len(lost)} missing, {len(unexpected)} unexpected keys"
             )
+        model.prepare_inference()  # LoRA merged (float32) or in the base dtype (bf16)
         scorer = cls(
             model,
             Renderer(**meta["renderer"]),
@@ -153,6 +165,7 @@ class RewardScorer:
             device=device,
             merge_calls=merge_calls,
             merge_wait_s=merge_wait_s,
+            max_batch_tokens=max_batch_tokens,
         )
         scorer.lineage = dict(meta.get("lineage") or {})
         return scorer
@@ -242,8 +255,7 @@ class RewardScorer:
         result = [0.0] * len(ids)
         batches = 0
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in self.batches([len(ids[i]) for i in order], order):
                 batch = self.model.collate([ids[i] for i in idx])
                 rewards = self.model(**{k: v.to(self.device) for k, v in batch.items()})
                 for i, r in zip(idx, rewards.float().cpu().tolist(), strict=True):
@@ -253,6 +265,24 @@ class RewardScorer:
             self._counters["rm_batches"] += batches
             self._counters["rm_forward_items"] += len(ids)
         return result
+
+    def batches(self, lengths: Sequence[int], order: Sequence[int]) -> list[list[int]]:
+        """``order`` (items sorted by their ``lengths``, ascending) cut into forward passes of at
+        most ``batch_size`` items and ``max_batch_tokens`` padded tokens (items x the longest)."""
+        out: list[list[int]] = []
+        current: list[int] = []
+        for length, i in zip(lengths, order, strict=True):
+            over = (
+                self.max_batch_tokens is not None
+                and (len(current) + 1) * length > self.max_batch_tokens
+            )
+            if current and (len(current) == self.batch_size or over):
+                out.append(current)
+                current = []
+            current.append(i)
+        if current:
+            out.append(current)
+        return out
 
     def score_one_at_a_time(
         self, intents: Sequence[str], trajectories: Sequence[Trajectory]

@@ -231,6 +231,34 @@ def stage_overrides(cfg: DictConfig, overrides: list[str]) -> dict[str, list[lis
     return out
 
 
+def stage_configs(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
+    """Each stage's composed config for the pipeline's command line, before any input exists
+    (``plan``: a list, one per entry of ``pipeline.plans``): what the memory plan reads."""
+    stages = stage_overrides(cfg, overrides)
+    out: dict[str, Any] = {
+        stage: compose(stage, ov[0], set_hydra_config=False)
+        for stage, ov in stages.items()
+        if stage != "plan"
+    }
+    out["plan"] = [compose("plan", ov, set_hydra_config=False) for ov in stages["plan"]]
+    return out
+
+
+def memory_plan(cfg: DictConfig, overrides: list[str]) -> None:
+    """On a GPU, print each stage's estimated GPU memory and refuse a job that cannot fit
+    (:mod:`arm_exp.memory_plan`), before the first stage runs."""
+    from arm_exp import memory_plan as mp
+
+    gpu_gib = mp.gpu_memory_gib()
+    if gpu_gib is None:
+        return
+    try:
+        for line in mp.check(mp.plan_job(stage_configs(cfg, overrides), gpu_gib), gpu_gib):
+            echo(f"[pipeline] memory plan: {line}")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def _check(cfg: DictConfig) -> None:
     for key, hint in [
         ("split", "pipeline.explore.split=... / pipeline.plan.split=..."),
@@ -266,6 +294,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         bool(cfg.reuse_across_code_change),
     )
 
+    memory_plan(cfg, overrides)
     stages = stage_overrides(cfg, overrides)
     plan = stage_module("plan")
     needs_rm = [plan.needs_checkpoint(subs.config("plan", ov)) for ov in stages["plan"]]

@@ -147,3 +147,49 @@ def test_the_schema_types_the_stage_keys(tmp_path):
             compose("pipeline", [bad], tmp_path)
     cfg = compose("pipeline", ["pipeline.plans=[['planner=mcts','scorer=oracle']]"], tmp_path)
     assert OmegaConf.to_container(cfg.pipeline.plans) == [["planner=mcts", "scorer=oracle"]]
+
+
+def _server_args(node) -> list[str]:
+    managed = node.managed
+    return [str(a) for a in OmegaConf.to_container(managed.command, resolve=True)]
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        o
+        for o in _options("llm")
+        if "api_server" in (Path(CONF_DIR) / "llm" / f"{o}.yaml").read_text()
+    ],
+)
+def test_managed_vllm_servers_take_what_the_client_sends(option, tmp_path):
+    """The client keeps ``max_concurrency`` requests in flight per replica; the server's batch
+    (``--max-num-seqs``) is the same number, so neither side idles nor queues for the other.
+    No server forces the slow AWQ kernel (``--quantization awq``: vLLM says use awq_marlin)."""
+    cfg = compose("plan", [f"llm={option}", "seed=3"], tmp_path)
+    args = _server_args(cfg.llm)
+    assert args[args.index("--max-num-seqs") + 1] == str(cfg.llm.max_concurrency)
+    if "--quantization" in args:
+        assert args[args.index("--quantization") + 1] != "awq"
+
+
+def test_the_70b_explorer_fits_one_gpu_per_job(tmp_path):
+    """experiment=armap's 70B AWQ explorer/synthesizer under a SLURM job of one GPU
+    (conf/launcher/submitit_slurm.yaml: gpus_per_node 1): tensor parallel 1 and Marlin kernels,
+    whether served, served as replicas, or in-process."""
+    cfg = compose("pipeline", ["experiment=armap"], tmp_path)
+    slurm = OmegaConf.load(Path(CONF_DIR) / "launcher" / "submitit_slurm.yaml")
+    gpus = int(slurm.hydra.launcher.gpus_per_node)
+    for role in ("explorer_llm", "synthesizer_llm"):
+        args = _server_args(cfg[role])
+        tp = (
+            int(args[args.index("--tensor-parallel-size") + 1])
+            if "--tensor-parallel-size" in args
+            else 1
+        )
+        assert tp <= gpus == 1
+        assert args[args.index("--quantization") + 1] == "awq_marlin"
+    dp = compose("plan", ["llm=llama3_70b_awq_server_dp"], tmp_path).llm.managed
+    assert int(dp.devices_per_replica) == 1
+    engine = compose("plan", ["llm=llama3_70b_awq_vllm"], tmp_path).llm
+    assert engine.tensor_parallel_size == 1 and engine.quantization == "awq_marlin"

@@ -131,10 +131,10 @@ def test_only_lora_and_the_head_train(fixed_batch, scorer):
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert sum(p.numel() for p in trainable.values()) == expected
     assert all("lora_" in n or n.startswith("head.") for n in trainable)
-    # The adapters moved (lora_B starts at zero), the base weights did not: the scorer's model
-    # reads them fresh from the converted SmolLM2 folder.
+    # The adapters moved (lora_B starts at zero), the base weights did not: a model built from
+    # the spec reads them fresh from the converted SmolLM2 folder.
     assert all(p.abs().sum() > 0 for n, p in trainable.items() if "lora_B" in n)
-    fresh = dict(scorer.model.named_parameters())
+    fresh = dict(model.spec.build("cpu").named_parameters())
     for n, p in model.named_parameters():
         if not p.requires_grad:
             assert torch.equal(p, fresh[n]), n
@@ -155,7 +155,32 @@ def test_checkpoint_holds_adapters_and_head_and_scores_like_the_model(
         fixed_batch["module"].model,
         [renderer.render(i, t) for i, t in zip(intents, trajs, strict=True)],
     )
-    assert scorer.score(intents, trajs) == pytest.approx(expected, abs=1e-5)
+    # The scorer runs the adapters merged into the base weights: the same scores up to float32
+    # rounding (W + BA summed once vs x@W + (x@A)@B per call: ~1.5e-5 measured).
+    assert not [n for n, _ in scorer.model.named_parameters() if "lora_" in n]
+    assert scorer.score(intents, trajs) == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_bf16_scorer_runs_adapters_in_the_base_dtype(
+    fixed_batch, scorer, triplets_game24, tmp_path
+):
+    """On a GPU the base is bf16: the scorer must not run float32 adapters beside it (a float32
+    copy of every adapted activation): every backbone weight is bf16, and the scores stay those
+    of the float32 model up to bf16 rounding (a merge into bf16 weights would not: 27% off)."""
+    ckpt = torch.load(fixed_batch["ckpt"], map_location="cpu", weights_only=True)
+    ckpt["arm_exp"]["spec"]["dtype"] = "bfloat16"
+    path = tmp_path / "bf16.ckpt"
+    torch.save(ckpt, path)
+    bf16 = RewardScorer.from_checkpoint(path, device="cpu")
+    assert {p.dtype for p in bf16.model.backbone.parameters()} == {torch.bfloat16}
+    triplets = _triplets(triplets_game24, 4)
+    intents = [t.intent for t in triplets]
+    trajs = [t.positive for t in triplets]
+    # bf16 keeps 8 bits of mantissa; over 30 layers the scores drift from float32's (measured:
+    # 0.367 vs 0.450 here); a merge into the bf16 weights lost the adapters' update (0.132).
+    ref = scorer.score(intents, trajs)
+    scale = max(1.0, *(abs(x) for x in ref))
+    assert bf16.score(intents, trajs) == pytest.approx(ref, abs=0.1 * scale)
 
 
 def test_left_padding_does_not_change_a_score(scorer, triplets_game24):
@@ -211,3 +236,37 @@ def test_ddp_sim_trains_the_decoder_in_two_processes(tmp_path, triplets_game24):
     t = _triplets(triplets_game24, 1)[0]
     scores = RewardScorer.from_checkpoint(tmp_path).score([t.intent], [t.positive])
     assert len(scores) == 1 and scores[0] == scores[0]  # a number, not NaN
+
+
+class _FsdpLike(torch.nn.Module):
+    """What FSDP puts around each decoder layer: the layer under ``_fsdp_wrapped_module``, and a
+    state-dict hook that leaves that name out of the keys (as FSDP's full state dict does)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self._fsdp_wrapped_module = inner
+        self._register_state_dict_hook(_FsdpLike._strip)
+
+    def forward(self, *args, **kwargs):
+        return self._fsdp_wrapped_module(*args, **kwargs)
+
+    @staticmethod
+    def _strip(module, state, prefix, local_metadata) -> None:
+        inner = prefix + "_fsdp_wrapped_module."
+        for key in [k for k in state if k.startswith(inner)]:
+            state[prefix + key[len(inner) :]] = state.pop(key)
+
+
+def test_an_fsdp_wrapped_model_keeps_its_adapters_in_the_checkpoint(fixed_batch):
+    """trainer=fsdp: parameter names carry ``_fsdp_wrapped_module.``, state-dict keys do not;
+    the LoRA checkpoint must still hold every adapter, not just the head."""
+    import copy
+
+    model = copy.deepcopy(fixed_batch["module"].model)
+    expected = set(model.trainable_state_dict())
+    layers = model.backbone.base_model.model.layers
+    for i, layer in enumerate(layers):
+        layers[i] = _FsdpLike(layer)
+    assert any("_fsdp_wrapped_module" in n for n, _ in model.named_parameters())
+    kept = set(model.trainable_state_dict())
+    assert kept == expected and len(kept) > 2  # adapters + head.weight + head.bias

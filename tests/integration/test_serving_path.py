@@ -80,6 +80,33 @@ def test_in_flight_requests_stay_within_max_concurrency_over_all_threads(sim):
     llm.close()
 
 
+def test_each_replica_gets_max_concurrency_in_flight(sim):
+    """``max_concurrency`` is per server: two replicas behind one client are each kept as busy
+    as one alone (a single budget shared by all replicas left each half idle)."""
+    other = serve(latency_s=LATENCY, capacity=64)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        urls = [f"http://127.0.0.1:{s.server_address[1]}/v1" for s in (sim, other)]
+        llm = OpenAIServerLLM(model="sim", base_url=urls, max_concurrency=3)
+        assert llm.in_flight_limit == 6
+        assert default_concurrency(RandomPolicy(), PolicyJudgeScorer(llm)) == 6
+        sim.state.reset()
+        threads = [
+            threading.Thread(target=llm.generate, args=([CHAT],), kwargs={"max_tokens": 4})
+            for _ in range(24)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sim.state.stats()["requests"] == 12 == other.state.stats()["requests"]
+        assert sim.state.stats()["peak_in_flight"] == 3 == other.state.stats()["peak_in_flight"]
+        assert llm.counters()["llm_peak_in_flight"] == 6
+        llm.close()
+    finally:
+        other.shutdown()
+
+
 def test_policy_and_judge_share_one_llm_and_count_their_own_calls(sim, tmp_path):
     cfg = compose(
         "plan",

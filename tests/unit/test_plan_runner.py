@@ -214,7 +214,7 @@ def test_stopping_early_closes_the_envs_and_nothing_is_built_for_no_tasks():
 
 class Served:
     def __init__(self, width) -> None:
-        self.max_concurrency = width
+        self.in_flight_limit = width
 
 
 class WithLLM:

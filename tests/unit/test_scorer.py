@@ -143,6 +143,33 @@ def test_batches_are_sorted_by_length_and_counted(make_scorer, model, monkeypatc
     assert whole.counters()["rm_batches"] == 1
 
 
+def test_batches_are_bounded_by_padded_tokens(make_scorer, model, monkeypatch):
+    """``max_batch_tokens``: each forward pass holds at most that many padded tokens (items x
+    the longest), so long trajectories go in small batches and short ones in large."""
+    scorer = make_scorer(batch_size=4, max_batch_tokens=100)
+    lengths = [10, 20, 30, 40, 50, 60, 150, 160]
+    assert scorer.batches(lengths, list(range(8))) == [[0, 1, 2], [3, 4], [5], [6], [7]]
+    assert make_scorer(batch_size=2).batches(lengths, list(range(8))) == [
+        [0, 1], [2, 3], [4, 5], [6, 7]
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"scorer.max_batch_tokens=0"):
+        make_scorer(max_batch_tokens=0)
+    sizes: list[tuple[int, int]] = []
+    collate = model.collate
+    monkeypatch.setattr(
+        model,
+        "collate",
+        lambda seqs: (sizes.append((len(seqs), max(map(len, seqs)))), collate(seqs))[1],
+    )
+    budget = 2 * max(
+        len(x)
+        for x in model.encode([RENDERER.render(i, t) for i, t in zip(INTENTS, TRAJS, strict=True)])
+    )
+    got = make_scorer(max_batch_tokens=budget).score(INTENTS, TRAJS)
+    assert all(n * width <= budget for n, width in sizes) and len(sizes) > 1
+    assert got == pytest.approx(make_scorer().score(INTENTS, TRAJS), abs=1e-5)
+
+
 def test_time_is_accumulated_over_calls(make_scorer):
     scorer = make_scorer()
     started = time.perf_counter()
