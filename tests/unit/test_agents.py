@@ -1,4 +1,5 @@
 import random
+from functools import partial
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,7 +111,10 @@ def test_rollouts_retry_invalid_actions_and_finish_every_job():
     solution = "10 - 6 = 4 (left: 4 4 5)\n4 * 5 = 20 (left: 4 20)\n20 + 4 = 24 (left: 24)\nAnswer: (10 - 6) + 4 * 5 = 24"
     llm = _ScriptedLLM(["garbage", "4 + 4 = 8", solution])
     runner = Rollouts(
-        Game24Env, LLMPolicy(llm, Game24Agent()), num_envs=3, invalid_action_retries=3
+        partial(Game24Env, step_feedback=True),
+        LLMPolicy(llm, Game24Agent()),
+        num_envs=3,
+        invalid_action_retries=3,
     )
     jobs = [EpisodeJob(f"900#{k}", "900", k) for k in range(5)]
     trajs = {t.id: t for t in runner.run(jobs)}
@@ -119,6 +123,18 @@ def test_rollouts_retry_invalid_actions_and_finish_every_job():
     solved = [t for t in trajs.values() if t.success]
     assert solved and all(t.steps[-1].action.startswith("Answer:") for t in solved)
     assert any(t.meta.get("rejected") for t in trajs.values())
+
+
+def test_without_step_feedback_an_invalid_step_ends_the_episode_and_retries_never_apply():
+    """ARMAP's rule (fidelity row 28): the first invalid step ends the episode with reward 0,
+    so ``invalid_action_retries`` has nothing to re-propose."""
+    llm = _ScriptedLLM(["garbage", "4 + 4 = 8"])
+    runner = Rollouts(Game24Env, LLMPolicy(llm, Game24Agent()), invalid_action_retries=3)
+    trajs = list(runner.run([EpisodeJob(f"900#{k}", "900", k) for k in range(4)]))
+    assert len(trajs) == 4 and runner.counters()["rejected_actions"] == 0
+    for t in trajs:
+        assert len(t.steps) == 1 and t.steps[0].done and t.score == 0.0 and not t.success
+        assert t.meta["stop_reason"] == "invalid_action" and "rejected" not in t.meta
 
 
 def test_random_policy_excludes_patterns_but_never_stalls():

@@ -181,8 +181,22 @@ def test_check_answer_never_raises_and_is_fast(text):
 # -- env semantics ----------------------------------------------------------------------------
 
 
-def test_invalid_actions_leave_state_unchanged_and_count():
-    env = Game24Env(max_steps=5)
+def test_an_invalid_step_ends_the_episode_unsolved_as_armaps_final_check():
+    """ARMAP checks one chain of thought once, at the end: no step-level feedback, no second try
+    (fidelity row 28)."""
+    for bad in ["", "hello", "4 + 4 = 8", "4 + 5 = 10", "4 / 0 = 0", "x" * 10000, "import os"]:
+        env = Game24Env()
+        env.reset("900")  # 4 5 6 10
+        assert not env.step("4 + 6 = 10 (left: 5 10 10)")[2]
+        obs, reward, done, info = env.step(bad)
+        assert done and info["invalid"] and not info["success"] and info["score"] == 0.0
+        assert reward == 0.0 and info["stop_reason"] == "invalid_action"
+        assert obs.startswith("Invalid action") and obs.endswith("The episode is over.")
+        assert env.step("10 + 10 = 20 (left: 5 20)")[2]  # nothing more happens
+
+
+def test_step_feedback_explains_invalid_steps_and_goes_on():
+    env = Game24Env(max_steps=5, step_feedback=True)
     env.reset("900")
     before = env.snapshot()
     for bad in ["", "hello", "4 + 4 = 8", "4 + 5 = 10", "4 / 0 = 0", "x" * 10000, "import os"]:
