@@ -72,8 +72,9 @@ _ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:\-]", re.I)
 POSITIVES = ("backward", "explored")
 PUZZLE_SIZE = 4
 PUZZLE_MAX = 13  # ARMAP's prompt: each new input number in the range 1 to 13
-_EXPRESSION_LINE = re.compile(r"^\s*expression\s*:\s*(?P<expr>.+?)\s*$", re.I | re.M)
-_NUMBERS_LINE = re.compile(r"^\s*numbers\s*:\s*(?P<nums>.+?)\s*$", re.I | re.M)
+# `[ \t]`, not `\s`: `^\s*` at every line start would rescan a run of blank lines (quadratic).
+_EXPRESSION_LINE = re.compile(r"^[ \t]*expression[ \t]*:(?P<expr>[^\n]*)", re.I | re.M)
+_NUMBERS_LINE = re.compile(r"^[ \t]*numbers[ \t]*:(?P<nums>[^\n]*)", re.I | re.M)
 
 
 def _template(name: str) -> Template:
