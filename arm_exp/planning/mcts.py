@@ -8,7 +8,8 @@ Each iteration:
    that is unexpanded, terminal, or an unvisited child;
 2. an unvisited child is **materialized**: the env is restored to its parent's snapshot and the
    child's action is taken (one env step). A child whose state equals a sibling's (same
-   observation) is merged into it; an invalid action that does not end the episode is pruned;
+   observation) is merged into it; an invalid action that does not end the episode is pruned
+   (one that ends it, as on Game of 24 and WebShop without step feedback, is a terminal child);
 3. **expansion** (``expansion_mode``): ``sample``: the policy proposes ``expansion`` actions in
    one batched call at ``expansion_temperature``, deduplicated (ARMAP's WebShop: 10 at T 1.5);
    ``greedy_distinct``: the greedy action first, then the most frequent other actions among
