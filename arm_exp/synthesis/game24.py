@@ -176,13 +176,13 @@ def _split(value: int, last: bool, rng: random.Random) -> tuple[str, int, int] |
     return None
 
 
-def backward_puzzle(rng: random.Random, target: int = TARGET) -> Expr:
-    """A new puzzle with its solution, written backwards from ``target`` by rule: ``target`` is
-    split into ``a op b``, then a number that is still too large (else any), until there are
+def backward_puzzle(rng: random.Random) -> Expr:
+    """A new puzzle with its solution, written backwards from 24 by rule: 24 is split into
+    ``a op b``, then a number that is still too large (else any), until there are
     ``PUZZLE_SIZE`` numbers, each an integer in 1..``PUZZLE_MAX``; every value on the way is a
     positive integer. Deterministic given ``rng``."""
     while True:  # a draw fails when a number cannot be split small enough; most succeed
-        tree = Expr(None, Fraction(target))
+        tree = Expr(None, Fraction(TARGET))
         for n_leaves in range(1, PUZZLE_SIZE):
             leaves = _leaf_nodes(tree)
             big = [x for x in leaves if x.value > PUZZLE_MAX]
