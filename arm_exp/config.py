@@ -10,8 +10,8 @@ The config groups' options (``planner/mcts.yaml``, ...) are ``_target_`` nodes w
 their constructors' annotations (checked on the command line by :mod:`arm_exp.config_check`).
 
 LLM roles: ``llm`` is the backbone (the policy, and every role that has no backbone of its own);
-``explorer_llm`` and ``synthesizer_llm`` are null unless ``llm@explorer_llm=NAME`` /
-``llm@synthesizer_llm=NAME`` picks one, and the configs that need them read
+``explorer_llm``, ``explorer2_llm`` (``explorer=llm_pair``'s second) and ``synthesizer_llm`` are
+null unless ``llm@explorer_llm=NAME`` (and so on) picks one, and the configs that need them read
 ``${arm_exp.llm:explorer_llm}`` (the role's own, else ``llm``), so ``llm=X llm.base_url=URL``
 reaches every role.
 """
@@ -205,6 +205,7 @@ class ArmExpConfig:
     benchmark: Any = None
     llm: Any = None
     explorer_llm: Any = None
+    explorer2_llm: Any = None
     synthesizer_llm: Any = None
     explorer: Any = None
     policy: Any = None
@@ -286,7 +287,7 @@ COMMON_KEYS = frozenset(
     }
 )
 # Groups whose option is selected with `group@package=...`: the package is the key they fill.
-LLM_ROLES = ("explorer_llm", "synthesizer_llm")
+LLM_ROLES = ("explorer_llm", "explorer2_llm", "synthesizer_llm")
 
 
 def override_root(key: str) -> str:

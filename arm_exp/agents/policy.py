@@ -1,4 +1,5 @@
-"""The two policies: an LLM with an agent, or uniform random over valid actions."""
+"""The policies: an LLM with an agent, uniform random over valid actions, and explorers that
+take turns by run."""
 
 from __future__ import annotations
 
@@ -203,3 +204,59 @@ class LLMPolicy:
     def close(self) -> None:
         """Close the LLM: stops a managed server or an in-process engine's workers."""
         self.llm.close()
+
+
+class AlternatingPolicy:
+    """Several explorers taking turns by run: run ``k`` of a task (record id ``<task>#<k>``,
+    ``arm-exp explore``'s) is explorer ``k % len(policies)``'s, and its trajectory records
+    ``meta["explorer"] = k % len(policies)``.
+
+    ARMAP's WebShop data (``Eval/webshop/data_generation/utils.py:65-66``): a 70B and an 8B run
+    on each goal, the higher reward the positive. With two explorers and
+    ``explore.num_per_task`` even, runs ``2i`` and ``2i + 1`` of a goal are one of each, which
+    the WebShop kit's ``pairs=true`` pairs off (records are written in task, run order).
+    """
+
+    def __init__(self, policies: Sequence[Any]) -> None:
+        if len(policies) < 2:
+            raise ValueError(f"explorer.policies: {len(policies)} given, at least 2 needed")
+        self.policies = list(policies)
+
+    def _turn(self, ctx: AgentContext) -> int:
+        task_id, sep, run = ctx.trajectory.id.rpartition("#")
+        if not sep or not task_id or not run.isdigit():
+            raise ValueError(
+                f"explorer=llm_pair: trajectory id {ctx.trajectory.id!r} is not an explore "
+                "record id <task>#<k>; alternating explorers only drive `arm-exp explore`"
+            )
+        return int(run) % len(self.policies)
+
+    def propose(
+        self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
+    ) -> list[list[Proposal]]:
+        out: list[list[Proposal]] = [[] for _ in contexts]
+        turns = [self._turn(ctx) for ctx in contexts]
+        for i, policy in enumerate(self.policies):
+            mine = [j for j, turn in enumerate(turns) if turn == i]
+            if not mine:
+                continue
+            for j in mine:
+                contexts[j].trajectory.meta["explorer"] = i
+            for j, props in zip(
+                mine, policy.propose([contexts[j] for j in mine], n, temperature), strict=True
+            ):
+                out[j] = props
+        return out
+
+    def counters(self) -> dict[str, float]:
+        """The explorers' counters summed (each also under ``explorer<i>/``)."""
+        out: dict[str, float] = {}
+        for i, policy in enumerate(self.policies):
+            for k, v in policy.counters().items():
+                out[k] = out.get(k, 0) + v
+                out[f"explorer{i}/{k}"] = v
+        return out
+
+    def close(self) -> None:
+        for policy in self.policies:
+            policy.close()

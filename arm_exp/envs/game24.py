@@ -324,18 +324,28 @@ def _left_list(numbers: tuple[Num, ...]) -> list[str]:
 class Game24Env:
     """Game of 24 (see the module docstring for x, y and r).
 
-    Invalid actions (unparseable, numbers not available, wrong arithmetic) return an
-    observation that says why, leave the puzzle state unchanged and count towards
-    ``max_steps``; after ``max_steps`` actions the episode ends unsolved.
+    An invalid action (unparseable, numbers not available, wrong arithmetic) ends the episode
+    unsolved, with reward 0, as in ARMAP, whose policy writes one chain of thought that is
+    checked once, at the end (``Eval/game24/src/tot/tasks/game24.py:45-56``). With
+    ``step_feedback`` (ours) it returns an observation that says why instead, leaves the puzzle
+    state unchanged and counts towards ``max_steps``. After ``max_steps`` actions the episode
+    ends unsolved.
     """
 
     benchmark = "game24"
     cheap_snapshot = True  # snapshot() returns the immutable state itself
 
-    def __init__(self, max_steps: int = 10, test_start: int = 900, test_end: int = 1000):
+    def __init__(
+        self,
+        max_steps: int = 10,
+        test_start: int = 900,
+        test_end: int = 1000,
+        step_feedback: bool = False,
+    ):
         if max_steps < 4:
             raise ValueError(f"max_steps={max_steps}: Game of 24 needs at least 4 steps")
         self.max_steps = max_steps
+        self.step_feedback = step_feedback
         self.test_range = range(test_start, test_end)
         self._inputs: tuple[int, ...] = ()
         self._task_id: str | None = None
@@ -474,6 +484,11 @@ class Game24Env:
         self._counters["invalid_actions"] += 1
         nxt = _State(state.numbers, state.exprs, state.n_steps + 1, False, state.score)
         obs = f"Invalid action: {error}. Remaining numbers: {_left(state.numbers)}"
+        if not self.step_feedback:
+            self._state = _State(state.numbers, state.exprs, nxt.n_steps, True, 0.0)
+            info = self._info(self._state, invalid=True)
+            info["stop_reason"] = "invalid_action"
+            return f"Invalid action: {error}. The episode is over.", 0.0, True, info
         if nxt.n_steps >= self.max_steps:
             nxt = _State(state.numbers, state.exprs, nxt.n_steps, True, 0.0)
             self._state = nxt

@@ -29,8 +29,14 @@ silently ignores is reported as invalid (the observation says why, then repeats 
 arm-exp's Env protocol requires; the done page leaves out the hidden debug block (goal and
 purchase details) that WebShop's HTML carries; ``reveal_score=False`` also drops the score;
 WebShop's developer search prefixes (``<r>``, ``<a>``, ``<c>``, ``<q>``) are plain words here.
-``think[...]`` is valid, as in WebShop: the page comes back unchanged (the step counts towards
-``max_steps``, as a turn of AgentBench's harness does).
+
+Invalid replies, as ARMAP's harness (AgentBench's, ``Eval/webshop/src/server/tasks/webshop/
+__init__.py:82-99``) treats them: an action that is not ``search[...]`` or ``click[...]``
+(``think[...]`` included) ends the episode with reward 0; a well-formed one WebShop ignores (a
+click on something not on the page) returns the page unchanged and costs a step. With
+``step_feedback`` (ours) neither ends the episode: the observation says why the action was
+invalid, then repeats the page, and ``think[...]`` returns the page unchanged (WebShop's own
+env does; it costs a step). ``info["invalid"]`` marks all of these.
 """
 
 from __future__ import annotations
@@ -167,6 +173,8 @@ class WebShopEnv:
         goals_file: optional JSONL of extra goals (``{"id": ..., "goal": {Goal fields}}`` per
             line, e.g. goals synthesized from sampled products), addressed by their ids and
             listed by split ``extra``.
+        step_feedback: invalid actions are explained and never end the episode (ours; the
+            module docstring has ARMAP's rule, the default).
     """
 
     # snapshot()/restore() are O(1) (an immutable state plus the goal): several trajectories may
@@ -185,6 +193,7 @@ class WebShopEnv:
         reveal_score: bool = True,
         nouns: NounExtractor | None = None,
         goals_file: str | None = None,
+        step_feedback: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps={max_steps}: must be >= 1")
@@ -201,6 +210,7 @@ class WebShopEnv:
         self.reveal_score = reveal_score
         self.nouns: NounExtractor = nouns if nouns is not None else HeuristicNouns()
         self.goals_file = goals_file
+        self.step_feedback = step_feedback
         self._extra: dict[str, Goal] | None = None
         self._engine: BM25Search | None = None
         self._goal: Goal | None = None
@@ -422,11 +432,19 @@ class WebShopEnv:
         self._counters["env_steps"] += 1
         if s.done:
             return "The episode is over.", 0.0, True, self._info(s, invalid=True)
+        if not self.step_feedback and not _is_reply(action):
+            self._counters["invalid_actions"] += 1
+            self._state = replace(s, n_steps=s.n_steps + 1, done=True, score=0.0)
+            info = {**self._info(self._state, invalid=True), "stop_reason": "invalid_action"}
+            obs = "Invalid action: expected search[keywords] or click[value]. The episode is over."
+            return obs, 0.0, True, info
         nxt, error = self._transition(s, action)
         if nxt is None:
             self._counters["invalid_actions"] += 1
             nxt = replace(s, n_steps=s.n_steps + 1)
-            return self._finish(s, nxt, f"Invalid action: {error}.\n{self.render(s)}", invalid=True)
+            page = self.render(s)
+            obs = f"Invalid action: {error}.\n{page}" if self.step_feedback else page
+            return self._finish(s, nxt, obs, invalid=True)
         return self._finish(s, nxt, self.render(nxt))
 
     def _finish(self, prev: _State, nxt: _State, obs: str, invalid: bool = False) -> StepResult:
@@ -544,6 +562,20 @@ class WebShopEnv:
 
     def close(self) -> None:
         self._state = None
+
+
+def _is_reply(action: Any) -> bool:
+    """Whether ARMAP's harness finds an action in the reply: ``search[...]`` or ``click[...]``
+    with an argument, on one line."""
+    if not isinstance(action, str) or len(action) > MAX_ACTION_CHARS:
+        return False
+    m = _ACTION.match(action)
+    return (
+        m is not None
+        and m.group(1).lower() != "think"
+        and "\n" not in m.group(2)
+        and bool(m.group(2).strip())
+    )
 
 
 def _read_goals_file(path: Path) -> dict[str, Goal]:

@@ -2,12 +2,14 @@
 
 Each iteration:
 
-1. **selection** from the root by UCT, ``value + c * sqrt(ln N_parent) / (1 + n_child)`` with
-   ARMAP's ``c = 4.5 * sqrt(2)``, until a node that is unexpanded, terminal, or an unvisited
-   child;
+1. **selection** from the root by UCT, ``value + c * sqrt(ln(N_parent + 1)) / (1 + n_child)``
+   with ARMAP's ``c = 4.5 * sqrt(2)`` (ARMAP's decision nodes start with one visit,
+   ``mcts.py:196``, hence ``N + 1``; ``parent_visits_offset=0`` reads ``ln N``), until a node
+   that is unexpanded, terminal, or an unvisited child;
 2. an unvisited child is **materialized**: the env is restored to its parent's snapshot and the
    child's action is taken (one env step). A child whose state equals a sibling's (same
-   observation) is merged into it; an invalid action that does not end the episode is pruned;
+   observation) is merged into it; an invalid action that does not end the episode is pruned
+   (one that ends it, as on Game of 24 and WebShop without step feedback, is a terminal child);
 3. **expansion** (``expansion_mode``): ``sample``: the policy proposes ``expansion`` actions in
    one batched call at ``expansion_temperature``, deduplicated (ARMAP's WebShop: 10 at T 1.5);
    ``greedy_distinct``: the greedy action first, then the most frequent other actions among
@@ -40,7 +42,10 @@ Oracle and policy-as-judge scores already lie in [0, 1] (their ``unit`` is the i
 
 Envs are restored from snapshots, never replayed from the start, so an iteration costs at most
 ``depth + 1`` env steps (the new child plus the simulation; the counts are in
-``meta["rollout_env_steps"]``). The answer is the best-scored completed rollout.
+``meta["rollout_env_steps"]``). The answer (``answer_from``) is the best-scored rollout of all,
+horizon-cut ones included, as ARMAP's (``mcts.py:124-125`` keeps every rolled-out trajectory and
+its reward), or, with ``answer_from=finished`` (ours), the best-scored rollout the env ended when
+there is one.
 
 With ``objective`` (a customizable reward target, :mod:`arm_exp.planning.objectives`) the
 backed-up return is the discounted value plus weight * objective value (undiscounted: it is a
@@ -74,6 +79,7 @@ from arm_exp.types import Episode, Step, Trajectory
 ARMAP_C = 4.5 * math.sqrt(2)  # ARMAP's uct.py: 4.5 * sqrt(2) = 6.364
 VALUES = ("cdf", "sigmoid", "raw")
 EXPANSION_MODES = ("sample", "greedy_distinct", "propose")
+ANSWER_FROM = ("all", "finished")
 
 
 @dataclass(eq=False)
@@ -104,7 +110,9 @@ class MCTSPlanner:
     rollout_temperature: temperature of simulations (0: greedy completion, as in ARMAP).
     horizon: max trajectory length of a simulation (None: ``max_steps``).
     c: UCT exploration constant (None: ARMAP's 4.5 * sqrt(2)); gamma: discount per tree level.
+    parent_visits_offset: UCT reads ``ln(N_parent + offset)`` (ARMAP: 1).
     value: how a score becomes the backed-up value: ``cdf`` | ``sigmoid`` | ``raw``.
+    answer_from: ``all`` rollouts (ARMAP) or the env-``finished`` ones when any (ours).
     objective: a customizable reward target added to the scorer's score (None: score only).
     """
 
@@ -122,7 +130,9 @@ class MCTSPlanner:
         horizon: int | None = None,
         c: float | None = None,
         gamma: float = 0.9,
+        parent_visits_offset: int = 1,
         value: str = "cdf",
+        answer_from: str = "all",
         max_steps: int = 100,
         seed: int = 0,
         objective: Objective | None = None,
@@ -131,6 +141,12 @@ class MCTSPlanner:
             raise ValueError("planner.rollouts and planner.expansion must be >= 1")
         if value not in VALUES:
             raise ValueError(f"planner.value={value!r}: one of {', '.join(VALUES)}")
+        if answer_from not in ANSWER_FROM:
+            raise ValueError(
+                f"planner.answer_from={answer_from!r}: one of {', '.join(ANSWER_FROM)}"
+            )
+        if parent_visits_offset < 0:
+            raise ValueError(f"planner.parent_visits_offset={parent_visits_offset}: must be >= 0")
         if expansion_mode not in EXPANSION_MODES:
             raise ValueError(
                 f"planner.expansion_mode={expansion_mode!r}: one of {', '.join(EXPANSION_MODES)}"
@@ -144,16 +160,17 @@ class MCTSPlanner:
         self.horizon = horizon
         self.c = ARMAP_C if c is None else float(c)
         self.gamma = gamma
+        self.parent_visits_offset = parent_visits_offset
         self.value = value
+        self.answer_from = answer_from
         self.max_steps = max_steps
         self.seed = seed
         self.objective = objective
 
     # -- tree helpers ---------------------------------------------------------------------
     def _ucb(self, parent: Node, child: Node) -> float:
-        return child.value + self.c * math.sqrt(math.log(max(parent.visits, 1))) / (
-            1 + child.visits
-        )
+        n = max(parent.visits + self.parent_visits_offset, 1)
+        return child.value + self.c * math.sqrt(math.log(n)) / (1 + child.visits)
 
     def _select(self, root: Node) -> list[Node]:
         path = [root]
@@ -343,8 +360,10 @@ class MCTSPlanner:
                 raise RuntimeError(
                     f"mcts on task {task_id}: no rollout completed (every action was invalid)"
                 )
-            finished = [c for c in completed if c[2].done] or completed
-            _, best_score, best = max(finished, key=lambda c: c[0])
+            pool = completed
+            if self.answer_from == "finished":
+                pool = [c for c in completed if c[2].done] or completed
+            _, best_score, best = max(pool, key=lambda c: c[0])
             return make_episode(
                 self.name,
                 task_id,

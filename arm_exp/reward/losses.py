@@ -20,23 +20,30 @@ def _pairs(r_pos: torch.Tensor, r_neg: torch.Tensor, mask: torch.Tensor) -> torc
 
 
 class BradleyTerryLoss(nn.Module):
-    """ARMAP's loss: ``-log sigmoid(r+ - r-)`` plus ``center_coef * |mean(r+ + r-)|``.
+    """ARMAP's loss: ``-log sigmoid(r+ - r-)`` plus ``center_coef * |r+ + r-|``.
 
     The centering term (1e-3 in ARMAP) keeps rewards near zero so thresholds stay meaningful.
+    ARMAP computes ``|mean(r+ + r-)|`` on a per-device batch of one pair, so each pair is
+    centred on its own and the terms are averaged (``center_per_pair``, the default);
+    ``center_per_pair=False`` takes ``|mean(r+ + r-)|`` over the whole batch (ours before: a
+    batch whose pairs sit on both sides of zero pays nothing).
     """
 
     negatives_per_example = 1
 
-    def __init__(self, center_coef: float = 1e-3) -> None:
+    def __init__(self, center_coef: float = 1e-3, center_per_pair: bool = True) -> None:
         super().__init__()
         self.center_coef = center_coef
+        self.center_per_pair = center_per_pair
 
     def forward(self, r_pos: torch.Tensor, r_neg: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         diff = _pairs(r_pos, r_neg, mask)
         loss = -F.logsigmoid(diff).mean()
         if self.center_coef:
             pos = r_pos.unsqueeze(1).expand_as(r_neg)[mask]
-            loss = loss + self.center_coef * (pos + r_neg[mask]).mean().abs()
+            sums = pos + r_neg[mask]
+            center = sums.abs().mean() if self.center_per_pair else sums.mean().abs()
+            loss = loss + self.center_coef * center
         return loss
 
 

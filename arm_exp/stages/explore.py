@@ -32,7 +32,17 @@ from arm_exp.types import Trajectory, to_json
 log = logging.getLogger(__name__)
 
 TRAJECTORIES = "trajectories.jsonl"
-USES = ("benchmark", "explorer", "explorer_llm", "llm", "explore", "split", "limit", "task_ids")
+USES = (
+    "benchmark",
+    "explorer",
+    "explorer_llm",
+    "explorer2_llm",
+    "llm",
+    "explore",
+    "split",
+    "limit",
+    "task_ids",
+)
 KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "explore")
 # Benchmark knobs that only planning reads: sweeping them reuses the exploration.
 PLANNING_ONLY = ("benchmark.eval_split", "benchmark.planning", "benchmark.report_metric")
@@ -103,7 +113,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
             prefix, records, "mean_score", lambda rs: statistics.fmean(r.score for r in rs)
         ),
     }
-    explorer_llm = choice("llm@explorer_llm") if "llm" in cfg.explorer else None
+    llm_explorer = "llm" in cfg.explorer or "policies" in cfg.explorer  # llm, llm_pair
+    explorer_llm = choice("llm@explorer_llm") if llm_explorer else None
     stage.tag(benchmark=records[0].benchmark if records else None, backbone=explorer_llm)
     stage.count(
         trajectories=len(records),

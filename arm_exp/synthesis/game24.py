@@ -1,9 +1,18 @@
-"""Game of 24 synthesis kit: hindsight targets and ARMAP's error taxonomy.
+"""Game of 24 synthesis kit: positives written backwards from 24, and ARMAP's error taxonomy.
 
-Positives: explored trajectories whose answer is exactly right for their intent. With
-``intent_target: reached`` (hindsight, the default) a trajectory that reached 17 is a positive for
-"use 4 9 10 13 to obtain 17", so random exploration yields a positive per trajectory; with
-``intent_target: 24`` only trajectories that reached 24 count (the ablation).
+Positives, ``positives: backward`` (ARMAP, the default; ``prompts/game24_data.py``,
+``data_generation_pipeline.py``): a new puzzle with its solution, written backwards from 24
+(24 = 3 * 8, 8 = 2 + 6, 3 = 12 / 4: the numbers 2 4 6 12), so every positive reaches 24 like
+every test intent. One per explored trajectory (which is only its seed: the puzzle is new). The
+``rule`` strategy splits numbers at random (:func:`backward_puzzle`, no LLM); the ``llm``
+strategy prompts the synthesizer LLM the way ARMAP does (a 5-shot "work backwards" prompt at
+T 0.7, the examples in a per-source order, ``prompts/game24/backward.txt``) and keeps a puzzle
+whose four numbers are 1-13 and whose expression really equals 24 (ARMAP checks the numbers only).
+
+``positives: explored`` (ours before): explored trajectories whose answer is exactly right for
+their intent. With ``intent_target: reached`` (hindsight) a trajectory that reached 17 is a
+positive for "use 4 9 10 13 to obtain 17", so random exploration yields a positive per
+trajectory; with ``intent_target: 24`` only trajectories that reached 24 count.
 
 Negatives (ARMAP's typical errors), built on the positive's answer expression tree and written
 out as steps in exactly the explorer's format, so formatting never gives them away (except for
@@ -14,7 +23,8 @@ out as steps in exactly the explorer's format, so formatting never gives them aw
 - ``wrong_arithmetic``: one operation changed while its step still claims the old result;
 - ``bad_format``: no answer line, an answer without expression, unbalanced parentheses, or
   an answer in intermediate values instead of the input numbers;
-- ``natural``: another explored trajectory of the same puzzle that reached a different value.
+- ``natural``: another explored trajectory of the same puzzle that reached a different value
+  (explored positives only: no run of a backward-written puzzle exists).
 
 Every synthetic negative claims the intent's target; validation requires that it fails
 :func:`~arm_exp.envs.game24.check_answer`, and that a positive passes it.
@@ -32,6 +42,7 @@ from string import Template
 
 from arm_exp.agents.game24 import Game24Agent
 from arm_exp.envs.game24 import (
+    TARGET,
     Expr,
     check_answer,
     combine,
@@ -42,6 +53,7 @@ from arm_exp.envs.game24 import (
     parse_numbers,
 )
 from arm_exp.llm.base import Prompt
+from arm_exp.rollout import derive_seed
 from arm_exp.types import Step, Trajectory
 
 KINDS = ["hallucinated_number", "missing_number", "wrong_arithmetic", "bad_format"]
@@ -57,6 +69,12 @@ _INTENT_NUMS_RE = re.compile(r"numbers\s+(?P<nums>-?\d+(?:[\s,]+(?:and\s+)?-?\d+
 _INTENT_TARGET_RE = re.compile(r"obtain\s+(?P<target>-?\d+(?:/\d+)?)", re.I)
 MAX_INTENT_TEXT = 2000  # an intent is one sentence; a runaway generation is cut before parsing
 _ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:\-]", re.I)
+POSITIVES = ("backward", "explored")
+PUZZLE_SIZE = 4
+PUZZLE_MAX = 13  # ARMAP's prompt: each new input number in the range 1 to 13
+# `[ \t]`, not `\s`: `^\s*` at every line start would rescan a run of blank lines (quadratic).
+_EXPRESSION_LINE = re.compile(r"^[ \t]*expression[ \t]*:(?P<expr>[^\n]*)", re.I | re.M)
+_NUMBERS_LINE = re.compile(r"^[ \t]*numbers[ \t]*:(?P<nums>[^\n]*)", re.I | re.M)
 
 
 def _template(name: str) -> Template:
@@ -137,18 +155,71 @@ def _leaf_nodes(tree: Expr) -> list[Expr]:
     return _leaf_nodes(tree.left) + _leaf_nodes(tree.right)
 
 
+def _split(value: int, last: bool, rng: random.Random) -> tuple[str, int, int] | None:
+    """``value = a op b`` with positive integers (both at most ``PUZZLE_MAX`` when ``last``)."""
+    cap = PUZZLE_MAX if last else PUZZLE_MAX * PUZZLE_MAX
+    ops = ["+", "-", "*", "/"]
+    rng.shuffle(ops)
+    for op in ops:
+        if op == "+":
+            pairs = [(a, value - a) for a in range(1, value)]
+        elif op == "-":
+            pairs = [(value + b, b) for b in range(1, PUZZLE_MAX + 1)]
+        elif op == "*":
+            pairs = [(a, value // a) for a in range(2, value) if value % a == 0]
+        else:
+            pairs = [(value * b, b) for b in range(2, PUZZLE_MAX + 1)]
+        pairs = [(a, b) for a, b in pairs if a <= cap and b <= cap]
+        if pairs:
+            a, b = rng.choice(pairs)
+            return op, a, b
+    return None
+
+
+def backward_puzzle(rng: random.Random) -> Expr:
+    """A new puzzle with its solution, written backwards from 24 by rule: 24 is split into
+    ``a op b``, then a number that is still too large (else any), until there are
+    ``PUZZLE_SIZE`` numbers, each an integer in 1..``PUZZLE_MAX``; every value on the way is a
+    positive integer. Deterministic given ``rng``."""
+    while True:  # a draw fails when a number cannot be split small enough; most succeed
+        tree = Expr(None, Fraction(TARGET))
+        for n_leaves in range(1, PUZZLE_SIZE):
+            leaves = _leaf_nodes(tree)
+            big = [x for x in leaves if x.value > PUZZLE_MAX]
+            pick = rng.choice(big or [x for x in leaves if x.value > 1] or leaves)
+            split = _split(int(pick.value), n_leaves == PUZZLE_SIZE - 1, rng)
+            if split is None:
+                break
+            op, a, b = split
+            node = combine(op, Expr(None, Fraction(a)), Expr(None, Fraction(b)))
+            tree = _replace_node(tree, pick, node)
+        if all(1 <= v <= PUZZLE_MAX for v in tree.leaves()) and len(tree.leaves()) == PUZZLE_SIZE:
+            return tree
+
+
 class Game24Kit:
     """Args:
-    intent_target: ``reached`` (hindsight: the value the trajectory reached) or ``24``.
+    positives: ``backward`` (new puzzles written backwards from 24, ARMAP) or ``explored``.
+    intent_target: ``explored`` positives only: ``reached`` (hindsight: the value the
+        trajectory reached) or ``24``.
     kinds: the synthetic error kinds to use (default: all four).
+    seed: the rule's backward puzzles and the LLM prompt's example order (per source).
     """
 
     benchmark = "game24"
     llm_intents = True
 
     def __init__(
-        self, intent_target: str | int = "reached", kinds: list[str] | None = None
+        self,
+        positives: str = "backward",
+        intent_target: str | int = "reached",
+        kinds: list[str] | None = None,
+        seed: int = 0,
     ) -> None:
+        if positives not in POSITIVES:
+            raise ValueError(
+                f"benchmark.synthesis_kit.positives={positives!r}: one of {', '.join(POSITIVES)}"
+            )
         if str(intent_target) not in ("reached", "24"):
             raise ValueError(
                 f"benchmark.synthesis_kit.intent_target={intent_target!r}: expected 'reached' or 24"
@@ -158,11 +229,17 @@ class Game24Kit:
             raise ValueError(
                 f"benchmark.synthesis_kit.kinds: unknown {sorted(unknown)}; valid {KINDS}"
             )
+        self.positives = positives
         self.intent_target = str(intent_target)
         self.kinds = list(kinds or KINDS)
+        self.seed = seed
+        # The LLM samples backward puzzles (ARMAP: T 0.7); a hindsight intent is a fact (T 0).
+        self.intent_temperature = 0.7 if positives == "backward" else 0.0
         self._by_task: dict[str, list[Trajectory]] = {}
         self._agent = Game24Agent()
         self._intent_tpl = _template("intent")
+        self._backward_tpl = _template("backward")
+        self._backward_examples = _template("backward_examples").template.strip().split("\n\n")
         self._negative_tpl = _template("negative")
 
     @property
@@ -212,7 +289,35 @@ class Game24Kit:
             meta=meta,
         )
 
+    def _rng(self, source: Trajectory) -> random.Random:
+        return random.Random(derive_seed(self.seed, "backward", source.id))
+
+    def _backward_positive(
+        self, source: Trajectory, tree: Expr, raw_puzzle: str | None = None
+    ) -> Trajectory:
+        """The positive for a backward-written puzzle: its forward steps and answer line, in
+        the explorer's format (observations empty, as in the synthetic negatives; the Game of
+        24 reward model reads actions only)."""
+        nums = sorted(tree.leaves())
+        actions = [*linearize(tree), self._answer_line(tree, Fraction(TARGET))]
+        meta: dict[str, object] = {"source": source.id, "numbers": nums, "target": fmt(TARGET)}
+        if raw_puzzle is not None:
+            meta["llm_puzzle"] = raw_puzzle
+        return Trajectory(
+            id=f"{source.id}~backward",
+            benchmark=source.benchmark,
+            task_id=f"backward:{source.id}",
+            intent=make_intent(nums),
+            initial_observation=f"Input: {' '.join(str(n) for n in nums)}",
+            steps=[Step(a, "", 0.0, i == len(actions) - 1) for i, a in enumerate(actions)],
+            score=1.0,
+            success=True,
+            meta={**meta, "backward": True},
+        )
+
     def hindsight(self, source: Trajectory) -> Trajectory | str:
+        if self.positives == "backward":
+            return self._backward_positive(source, backward_puzzle(self._rng(source)))
         if _numbers(source) is None:
             return "unparseable_input"
         if _answer(source) is None:
@@ -269,7 +374,7 @@ class Game24Kit:
     def natural_negatives(
         self, positive: Trajectory, k: int, rng: random.Random
     ) -> list[Trajectory]:
-        if k <= 0:
+        if k <= 0 or positive.meta.get("backward"):
             return []
         target = self._target(positive)
         source_id = positive.meta.get("source", positive.id)
@@ -393,6 +498,11 @@ class Game24Kit:
 
     # -- LLM strategy --------------------------------------------------------------------
     def intent_prompt(self, source: Trajectory) -> Prompt:
+        if self.positives == "backward":
+            examples = list(self._backward_examples)
+            self._rng(source).shuffle(examples)  # distinct prompts, as distinct as ARMAP's samples
+            content = self._backward_tpl.substitute(examples="\n\n".join(examples))
+            return [{"role": "user", "content": content}]
         content = self._intent_tpl.substitute(
             input=source.initial_observation.removeprefix("Input:").strip(),
             steps=_steps_text(source),
@@ -401,6 +511,8 @@ class Game24Kit:
 
     def parse_intent(self, text: str, source: Trajectory) -> Trajectory | str:
         text = text[:MAX_INTENT_TEXT] if isinstance(text, str) else ""
+        if self.positives == "backward":
+            return self._parse_puzzle(text, source)
         m = _INTENT_NUMS_RE.search(text)
         t = _INTENT_TARGET_RE.search(text, m.end()) if m else None
         if m is None or t is None:
@@ -418,6 +530,23 @@ class Game24Kit:
         if self.intent_target == "24" and target != 24:
             return "not_success"
         return self._positive(source, target, raw_intent=text.strip())
+
+    def _parse_puzzle(self, text: str, source: Trajectory) -> Trajectory | str:
+        """A backward-written puzzle: the first ``Expression:`` line, whose numbers must be the
+        ``Numbers:`` line's (ARMAP's check), four of them, each 1-13; the value is checked by
+        :meth:`validate_positive`."""
+        expr, listed = _EXPRESSION_LINE.search(text), _NUMBERS_LINE.search(text)
+        tree = parse_expression(expr.group("expr")) if expr else None
+        if tree is None or listed is None:
+            return "puzzle_unparseable"
+        nums = sorted(tree.leaves())
+        if nums != sorted(int(x) for x in re.findall(r"\d+", listed.group("nums"))):
+            return "puzzle_numbers_mismatch"
+        if len(nums) != PUZZLE_SIZE or not all(1 <= n <= PUZZLE_MAX for n in nums):
+            return "puzzle_not_four_numbers_1_to_13"
+        if tree.value != TARGET:
+            return "puzzle_not_24"
+        return self._backward_positive(source, tree, raw_puzzle=text.strip())
 
     def negative_prompt(self, positive: Trajectory, kind: str) -> Prompt:
         content = self._negative_tpl.substitute(

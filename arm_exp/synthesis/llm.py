@@ -77,7 +77,9 @@ class LLMSynthesizer:
         if self.kit.llm_intents:
             gens = self.llm.generate(
                 [self.kit.intent_prompt(s) for s in batch],
-                temperature=0.0,
+                # greedy: a hindsight intent is a fact about the trajectory; a kit that has the
+                # LLM write new tasks instead (Game of 24's backward puzzles) samples them
+                temperature=getattr(self.kit, "intent_temperature", 0.0),
                 max_tokens=self.intent_max_tokens,
                 seed=seed,
             )

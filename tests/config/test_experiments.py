@@ -108,14 +108,16 @@ def test_every_job_plans_what_its_overrides_say(job):
         key, n = expect[planner]
         assert plan.planner[key] == n
     assert plan.split == plan.benchmark.eval_split
-    # The reward model is ARMAP's: a 70B explorer and synthesizer, the decoder with LoRA.
+    # The reward model is ARMAP's: a 70B and an 8B explorer, a 70B synthesizer, the decoder
+    # with LoRA.
     [ex], [tr] = configs["explore"], configs["train"]
     # WebShop explores goals written for products outside the test goals (split=extra).
     assert ex.split == ("extra" if ex.benchmark.reward_data.goals else ex.benchmark.train_split)
     assert ("goals" in configs) == bool(ex.benchmark.reward_data.goals)
     if not _value(job, "reward_model"):
         assert tr.reward_model.kind == "decoder" and tr.reward_model.lora.r == 64
-    assert "70B" in str(ex.explorer.llm.model)
+    first, second = ex.explorer.policies
+    assert "70B" in str(first.llm.model) and "8B" in str(second.llm.model)
 
 
 def _reward_model_identity(job: tuple[str, ...]) -> tuple:

@@ -74,6 +74,7 @@ def test_llm_explorer_with_embedded_model(make_cfg, tmp_path, smollm2):
             "task_ids=[900,901]",
             "explore.num_per_task=1",
             "benchmark.max_steps=4",
+            "benchmark.step_feedback=true",
             "explore.invalid_action_retries=1",
             "benchmark.agent.max_tokens=24",
         ],

@@ -28,15 +28,17 @@ def test_rule_triplets_are_validated_and_cover_the_taxonomy(triplets_game24):
     triplets = _triplets(triplets_game24)
     assert len(triplets) > 100
     kinds = {t.meta["negative_kind"] for t in triplets}
-    assert kinds == set(KINDS) | {"natural"}
+    assert kinds == set(KINDS)  # no explored run of a backward-written puzzle: no natural ones
     for t in triplets:
         nums, target = t.positive.meta["numbers"], t.positive.meta["target"]
-        assert t.intent == t.positive.intent and f"obtain {target}." in t.intent
+        assert t.intent == t.positive.intent and target == "24" and "obtain 24." in t.intent
+        assert t.positive.meta["backward"]
         assert check_answer(nums, _answer(t.positive), Fraction(target))
         neg_answer = _answer(t.negative) or ""
         assert not check_answer(nums, neg_answer, Fraction(target))
-    # Hindsight: most positives are for values other than 24.
-    assert sum(t.positive.meta["hindsight"] for t in triplets) > len(triplets) / 2
+    # New puzzles, not the explored ones: few of them are train puzzles of the exploration.
+    explored = {p.meta["source"].split("#")[0] for p in (t.positive for t in triplets)}
+    assert len({tuple(t.positive.meta["numbers"]) for t in triplets}) > len(explored)
     m = load_manifest(triplets_game24)
     assert m["complete"] and m["counts"]["triplets"] == len(triplets)
     assert sum(m["counts"]["kept"].values()) >= len(triplets)  # kept before de-duplication
@@ -72,11 +74,27 @@ def test_rule_synthesis_is_deterministic_and_resumable(explored_game24, tmp_path
     assert load_manifest(tmp_path / "b")["counts"]["resumed_sources"] == 21
 
 
+def test_explored_positives_are_relabelled_in_hindsight(explored_game24, tmp_path):
+    over = [f"input_dir={explored_game24}", "benchmark.synthesis_kit.positives=explored"]
+    run_stage(synthesize, "synthesize", over, tmp_path)
+    triplets = _triplets(tmp_path)
+    assert {t.meta["negative_kind"] for t in triplets} == set(KINDS) | {"natural"}
+    for t in triplets:
+        target = t.positive.meta["target"]
+        assert f"obtain {target}." in t.intent and not t.positive.meta.get("backward")
+    # Hindsight: most positives are for values other than 24.
+    assert sum(t.positive.meta["hindsight"] for t in triplets) > len(triplets) / 2
+
+
 def test_intent_target_24_keeps_only_solved(explored_game24, tmp_path):
     m = run_stage(
         synthesize,
         "synthesize",
-        [f"input_dir={explored_game24}", "benchmark.synthesis_kit.intent_target=24"],
+        [
+            f"input_dir={explored_game24}",
+            "benchmark.synthesis_kit.positives=explored",
+            "benchmark.synthesis_kit.intent_target=24",
+        ],
         tmp_path,
     )
     triplets = _triplets(tmp_path) if (tmp_path / "triplets.jsonl").read_text() else []

@@ -1,11 +1,13 @@
 import random
+from functools import partial
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arm_exp.agents.base import AgentContext
 from arm_exp.agents.game24 import Game24Agent
-from arm_exp.agents.policy import LLMPolicy, RandomPolicy
+from arm_exp.agents.policy import AlternatingPolicy, LLMPolicy, RandomPolicy
 from arm_exp.envs.game24 import Game24Env, check_answer, load_puzzles
 from arm_exp.llm.base import BaseLLM, Generation
 from arm_exp.rollout import EpisodeJob, Rollouts
@@ -110,7 +112,10 @@ def test_rollouts_retry_invalid_actions_and_finish_every_job():
     solution = "10 - 6 = 4 (left: 4 4 5)\n4 * 5 = 20 (left: 4 20)\n20 + 4 = 24 (left: 24)\nAnswer: (10 - 6) + 4 * 5 = 24"
     llm = _ScriptedLLM(["garbage", "4 + 4 = 8", solution])
     runner = Rollouts(
-        Game24Env, LLMPolicy(llm, Game24Agent()), num_envs=3, invalid_action_retries=3
+        partial(Game24Env, step_feedback=True),
+        LLMPolicy(llm, Game24Agent()),
+        num_envs=3,
+        invalid_action_retries=3,
     )
     jobs = [EpisodeJob(f"900#{k}", "900", k) for k in range(5)]
     trajs = {t.id: t for t in runner.run(jobs)}
@@ -121,9 +126,57 @@ def test_rollouts_retry_invalid_actions_and_finish_every_job():
     assert any(t.meta.get("rejected") for t in trajs.values())
 
 
+def test_without_step_feedback_an_invalid_step_ends_the_episode_and_retries_never_apply():
+    """ARMAP's rule (fidelity row 28): the first invalid step ends the episode with reward 0,
+    so ``invalid_action_retries`` has nothing to re-propose."""
+    llm = _ScriptedLLM(["garbage", "4 + 4 = 8"])
+    runner = Rollouts(Game24Env, LLMPolicy(llm, Game24Agent()), invalid_action_retries=3)
+    trajs = list(runner.run([EpisodeJob(f"900#{k}", "900", k) for k in range(4)]))
+    assert len(trajs) == 4 and runner.counters()["rejected_actions"] == 0
+    for t in trajs:
+        assert len(t.steps) == 1 and t.steps[0].done and t.score == 0.0 and not t.success
+        assert t.meta["stop_reason"] == "invalid_action" and "rejected" not in t.meta
+
+
 def test_random_policy_excludes_patterns_but_never_stalls():
     env = Game24Env()
     picks = RandomPolicy(exclude=[r" \+ "]).propose([_ctx(env)], n=30)[0]
     assert all(" + " not in p.actions[0] for p in picks)
     everything = RandomPolicy(exclude=[".*"]).propose([_ctx(env)], n=3)[0]
     assert all(p.actions for p in everything)
+
+
+class _Tagged(RandomPolicy):
+    """A random policy that remembers which trajectories it proposed for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def propose(self, contexts, n=1, temperature=None):
+        self.seen += [c.trajectory.id for c in contexts]
+        return super().propose(contexts, n, temperature)
+
+
+def test_alternating_explorers_take_turns_by_run_as_armaps_two_policies():
+    """ARMAP's WebShop data pairs a 70B run with an 8B run on each goal (fidelity row 10): run
+    k of a task is explorer k % 2's, so runs 2i and 2i + 1 are one of each."""
+    first, second = _Tagged(), _Tagged()
+    pair = AlternatingPolicy([first, second])
+    runner = Rollouts(Game24Env, pair, num_envs=4)
+    jobs = [EpisodeJob(f"{t}#{k}", t, k) for t in ("900", "901") for k in range(4)]
+    trajs = {t.id: t for t in runner.run(jobs)}
+    for tid, t in trajs.items():
+        k = int(tid.split("#")[1])
+        assert t.meta["explorer"] == k % 2
+        assert tid in (first.seen if k % 2 == 0 else second.seen)
+    assert not set(first.seen) & set(second.seen)
+    counts = pair.counters()
+    assert (
+        counts["policy_calls"]
+        == counts["explorer0/policy_calls"] + counts["explorer1/policy_calls"]
+    )
+    with pytest.raises(ValueError, match="explorer=llm_pair"):
+        pair.propose([_ctx(Game24Env())])  # an id that is not <task>#<k>
+    with pytest.raises(ValueError, match="at least 2"):
+        AlternatingPolicy([first])

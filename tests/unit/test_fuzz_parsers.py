@@ -131,7 +131,8 @@ def _source() -> Trajectory:
 def _parsers() -> dict[str, Callable[[str], object]]:
     """name -> a one-argument call of that parser on model text."""
     source = _source()
-    g24_kit, ranked = Game24Kit(), ScoreRankedKit("webshop")
+    g24_kit, ranked = Game24Kit(positives="explored"), ScoreRankedKit("webshop")
+    g24_backward = Game24Kit()
     positive = g24_kit.parse_intent("Use the numbers 4 9 10 13 to obtain 24.", source)
     assert isinstance(positive, Trajectory)
     env = Game24Env(max_steps=1000)
@@ -157,6 +158,7 @@ def _parsers() -> dict[str, Callable[[str], object]]:
         "agent.scienceworld.parse": ScienceWorldAgent().parse,
         "agent.alfworld.parse": AlfWorldAgent().parse,
         "synthesis.game24.parse_intent": lambda s: g24_kit.parse_intent(s, source),
+        "synthesis.game24.parse_puzzle": lambda s: g24_backward.parse_intent(s, source),
         "synthesis.game24.parse_negative": lambda s: g24_kit.parse_negative(s, positive, "wrong"),
         "synthesis.ranked.parse_intent": lambda s: ranked.parse_intent(s, source),
         "synthesis.ranked.parse_negative": lambda s: ranked.parse_negative(s, source, "llm"),

@@ -12,7 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arm_exp.envs.base import UnknownSplitError, UnknownTaskError
-from arm_exp.envs.game24 import Game24Env, check_answer, evaluate, load_puzzles
+from arm_exp.envs.game24 import (
+    Game24Env,
+    _State,
+    check_answer,
+    evaluate,
+    load_puzzles,
+    make_intent,
+)
+from arm_exp.synthesis.game24 import Game24Kit, backward_puzzle
+from arm_exp.types import Step, Trajectory
 
 
 def _subset_values(nums: tuple[int, ...]) -> set[Fraction]:
@@ -181,8 +190,22 @@ def test_check_answer_never_raises_and_is_fast(text):
 # -- env semantics ----------------------------------------------------------------------------
 
 
-def test_invalid_actions_leave_state_unchanged_and_count():
-    env = Game24Env(max_steps=5)
+def test_an_invalid_step_ends_the_episode_unsolved_as_armaps_final_check():
+    """ARMAP checks one chain of thought once, at the end: no step-level feedback, no second try
+    (fidelity row 28)."""
+    for bad in ["", "hello", "4 + 4 = 8", "4 + 5 = 10", "4 / 0 = 0", "x" * 10000, "import os"]:
+        env = Game24Env()
+        env.reset("900")  # 4 5 6 10
+        assert not env.step("4 + 6 = 10 (left: 5 10 10)")[2]
+        obs, reward, done, info = env.step(bad)
+        assert done and info["invalid"] and not info["success"] and info["score"] == 0.0
+        assert reward == 0.0 and info["stop_reason"] == "invalid_action"
+        assert obs.startswith("Invalid action") and obs.endswith("The episode is over.")
+        assert env.step("10 + 10 = 20 (left: 5 20)")[2]  # nothing more happens
+
+
+def test_step_feedback_explains_invalid_steps_and_goes_on():
+    env = Game24Env(max_steps=5, step_feedback=True)
     env.reset("900")
     before = env.snapshot()
     for bad in ["", "hello", "4 + 4 = 8", "4 + 5 = 10", "4 / 0 = 0", "x" * 10000, "import os"]:
@@ -286,3 +309,81 @@ def test_parsed_steps_reach_the_same_states_as_valid_action_steps():
             done = got[2]
             if not done:  # a finished state's expression text is never read again
                 assert a.exprs == b.exprs
+
+
+# -- positives written backwards from 24 (fidelity row 11) -------------------------------------
+
+
+def test_rule_backward_puzzles_are_new_solved_puzzles_of_four_numbers_1_to_13():
+    rng = random.Random(0)
+    puzzles = [backward_puzzle(rng) for _ in range(300)]
+    for tree in puzzles:
+        nums = sorted(tree.leaves())
+        assert len(nums) == 4 and all(1 <= n <= 13 for n in nums)
+        assert check_answer(nums, tree.render())
+    assert len({tuple(sorted(t.leaves())) for t in puzzles}) > 100  # varied, not one template
+    rng2 = random.Random(0)
+    assert [backward_puzzle(rng2).render() for _ in range(300)] == [t.render() for t in puzzles]
+
+
+def test_backward_positive_is_written_in_the_explorers_format_and_replays_to_24():
+    source = Trajectory("5#0", "game24", "5", "x", "Input: 1 1 4 6")
+    positive = Game24Kit(seed=3).hindsight(source)
+    assert isinstance(positive, Trajectory) and positive.meta["backward"]
+    nums = positive.meta["numbers"]
+    assert positive.intent == make_intent(nums) and positive.task_id == "backward:5#0"
+    env = Game24Env()
+    env._inputs = tuple(nums)  # the new puzzle need not be in 24.csv: play it directly
+    env._state = _State(tuple(nums), tuple(str(n) for n in nums))
+    for step in positive.steps:
+        obs, reward, done, info = env.step(step.action)
+        assert not info["invalid"], (step.action, obs)
+    assert done and info["success"]
+    assert Game24Kit(seed=3).hindsight(source).steps == positive.steps  # deterministic
+    assert Game24Kit(seed=4).hindsight(source).steps != positive.steps
+    assert Game24Kit().natural_negatives(positive, 3, random.Random(0)) == []
+
+
+def test_llm_backward_puzzles_are_parsed_and_checked_like_armaps():
+    kit = Game24Kit()
+    source = Trajectory("7#1", "game24", "7", "x", "Input: 1 1 4 6")
+    prompt = kit.intent_prompt(source)[0]["content"]
+    assert "working backwards from 24" in prompt and prompt.count("Expression:") == 5
+    other = kit.intent_prompt(Trajectory("7#2", "game24", "7", "x", "Input: 1 1 4 6"))
+    assert other[0]["content"] != prompt  # the examples' order differs per source
+    assert kit.intent_temperature == 0.7  # ARMAP samples its puzzles at T 0.7
+    listed_wrong = "Expression: 4 * (13 - (2 + 5)) = 24\nNumbers: 4, 13, 2 and 6"
+    assert kit.parse_intent(listed_wrong, source) == "puzzle_numbers_mismatch"
+    good = (
+        "24 = 4 * 6\n6 = 13 - 7\n7 = 2 + 5\nExpression: 4 * (13 - (2 + 5)) = 24\nNumbers: 4 13 2 5"
+    )
+    positive = kit.parse_intent(good, source)
+    assert isinstance(positive, Trajectory) and positive.meta["numbers"] == [2, 4, 5, 13]
+    assert kit.validate_positive(positive) is None and positive.meta["llm_puzzle"] == good
+    assert kit.parse_intent("Expression: 4 * 6 + 0 * 13 = 24\nNumbers: 4 6 0 13", source) == (
+        "puzzle_not_four_numbers_1_to_13"
+    )
+    assert kit.parse_intent("Expression: 4 * 5 + 2 + 1 = 24\nNumbers: 4 5 2 1", source) == (
+        "puzzle_not_24"
+    )
+    assert kit.parse_intent("no puzzle here", source) == "puzzle_unparseable"
+    assert kit.parse_intent("Expression: 4 * 6\nNumbers: 4 6", source) == (
+        "puzzle_not_four_numbers_1_to_13"
+    )
+
+
+def test_explored_positives_keep_the_hindsight_rule():
+    kit = Game24Kit(positives="explored")
+    assert kit.intent_temperature == 0.0
+    env = Game24Env()
+    obs = env.reset("999")  # 4 9 10 13
+    source = Trajectory("999#0", "game24", "999", env.intent(), obs)
+    for action in ["13 - 9 = 4 (left: 4 4 10)", "4 + 4 = 8 (left: 8 10)", "10 + 8 = 18 (left: 18)"]:
+        o, r, d, info = env.step(action)
+        source.steps.append(Step(action, o, r, d, "", info))
+    o, r, d, info = env.step("Answer: (13 - 9) + 4 + 10 = 18")
+    source.steps.append(Step("Answer: (13 - 9) + 4 + 10 = 18", o, r, d, "", info))
+    positive = kit.hindsight(source)
+    assert isinstance(positive, Trajectory) and positive.meta["target"] == "18"
+    with pytest.raises(ValueError, match="synthesis_kit.positives"):
+        Game24Kit(positives="forward")

@@ -34,8 +34,23 @@ def test_bradley_terry_centering_penalises_the_magnitude_of_a_negative_mean():
     bce = -(math.log(_sig(1.0)) + math.log(_sig(1.0))) / 2
     got = BradleyTerryLoss(center_coef=0.5)(r_pos, r_neg, mask)
     assert got.item() == pytest.approx(bce + 0.5 * abs((-5.0 - 9.0) / 2), rel=1e-6)
-    shifted = BradleyTerryLoss(center_coef=0.5)(r_pos + 3.5, r_neg + 3.5, mask)
-    assert shifted.item() == pytest.approx(bce, rel=1e-6)  # centred: mean(r+ + r-) = 0
+    shifted = BradleyTerryLoss(center_coef=0.5, center_per_pair=False)
+    # centred over the batch: mean(r+ + r-) = 0
+    assert shifted(r_pos + 3.5, r_neg + 3.5, mask).item() == pytest.approx(bce, rel=1e-6)
+
+
+def test_bradley_terry_centres_each_pair_as_armaps_batches_of_one():
+    """ARMAP's per-device batch is one pair: ``|mean(r+ + r-)|`` is each pair's ``|r+ + r-|``,
+    averaged over the accumulated batch. Pairs at +2 and -2 cancel only in a batch mean
+    (fidelity row 2)."""
+    r_pos, r_neg = torch.tensor([1.5, -0.5]), torch.tensor([[0.5], [-1.5]])
+    mask = torch.ones(2, 1, dtype=torch.bool)
+    bce = -(math.log(_sig(1.0)) + math.log(_sig(1.0))) / 2
+    assert BradleyTerryLoss().center_per_pair
+    got = BradleyTerryLoss(center_coef=0.5)(r_pos, r_neg, mask)
+    assert got.item() == pytest.approx(bce + 0.5 * (2.0 + 2.0) / 2, rel=1e-6)
+    batch = BradleyTerryLoss(center_coef=0.5, center_per_pair=False)(r_pos, r_neg, mask)
+    assert batch.item() == pytest.approx(bce, rel=1e-6)
 
 
 def test_bradley_terry_default_is_armaps_centering_coefficient():

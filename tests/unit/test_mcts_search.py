@@ -178,8 +178,8 @@ class HashRM(CalibratedRM):
 
 
 class SloppyPolicy(RandomPolicy):
-    """Random valid steps and, three times in ten, a malformed one (an invalid step that costs a
-    turn), so rollouts differ in length, as an LLM's do."""
+    """Random valid steps and, three times in ten, a malformed one (with step feedback, an
+    invalid step that costs a turn), so rollouts differ in length, as an LLM's do."""
 
     def propose(self, contexts, n=1, temperature=None):
         out = super().propose(contexts, n, temperature)
@@ -190,7 +190,7 @@ class SloppyPolicy(RandomPolicy):
 
 
 def _answers(value: str, shift: float, tasks: list[str]) -> list[list[str]]:
-    env = Game24Env()
+    env = Game24Env(step_feedback=True)  # the setting the numbers below were measured in
     out = []
     for task in tasks:
         planner = MCTSPlanner(rollouts=30, expansion=4, seed=7, value=value, max_steps=10)
@@ -223,7 +223,10 @@ def test_calibrated_unit_is_increasing_bounded_and_shift_invariant():
 def test_armap_constants_are_the_defaults():
     planner = MCTSPlanner()
     assert planner.c == ARMAP_C == pytest.approx(4.5 * math.sqrt(2)) and planner.gamma == 0.9
-    assert planner.value == "cdf"
+    assert planner.value == "cdf" and planner.answer_from == "all"
+    assert planner.parent_visits_offset == 1
+    with pytest.raises(ValueError, match="planner.answer_from"):
+        MCTSPlanner(answer_from="done")
     with pytest.raises(ValueError, match="planner.value"):
         MCTSPlanner(value="logit")
     with pytest.raises(ValueError, match="planner.expansion_mode"):
@@ -302,3 +305,48 @@ def test_greedy_distinct_puts_the_greedy_action_first_then_the_most_frequent():
     ctx = AgentContext("i", Trajectory("t", "b", "t", "i", "o"), list, random.Random(0))
     got = [p.actions[0] for p in planner._candidates(Counting(), ctx)]
     assert got[:1] == ["b"] and got[1:3] == ["a", "c"]
+
+
+def test_uct_reads_ln_n_plus_1_as_armaps_decision_nodes_start_with_one_visit():
+    """ARMAP (``mcts.py:196``): a decision node starts with ``visits = 1``, so its UCT term is
+    ``sqrt(ln(N + 1))`` after N backups; ``parent_visits_offset=0`` is our old ``ln N``
+    (fidelity row 19)."""
+    from arm_exp.planning.mcts import Node
+
+    parent, child = Node(None, None, 0, visits=1), Node("a", None, 1, visits=1, value=0.25)
+    armap = MCTSPlanner(c=2.0)._ucb(parent, child)
+    assert armap == pytest.approx(0.25 + 2.0 * math.sqrt(math.log(2)) / 2)
+    assert MCTSPlanner(c=2.0, parent_visits_offset=0)._ucb(parent, child) == 0.25
+
+
+class EarlyExit(DeepTree):
+    """DeepTree plus an action ``x`` that ends the episode at once, unsolved."""
+
+    def step(self, action: str):
+        if action == "x" and len(self.path) < len(self.target):
+            self.steps += 1
+            self.path += "x"
+            return "gave up", 0.0, True, {"score": 0.0, "success": False}
+        return super().step(action)
+
+    def valid_actions(self) -> list[str]:
+        return [] if len(self.path) >= len(self.target) or "x" in self.path else ["a", "b", "x"]
+
+
+def test_answer_is_the_best_rollout_of_all_horizon_cut_ones_included_as_armap():
+    """ARMAP (``mcts.py:124-125``) answers with the best-scored of every rolled-out trajectory;
+    ``answer_from=finished`` (ours) prefers the ones the env ended, so one early failure hid
+    every better horizon-cut rollout (fidelity row 19b)."""
+    env, rm = EarlyExit("aaaa"), PrefixRM("aaaa")
+    episodes = {
+        mode: MCTSPlanner(rollouts=12, expansion=3, horizon=2, seed=0, answer_from=mode).plan(
+            "t", env, RandomPolicy(), rm
+        )
+        for mode in ("all", "finished")
+    }
+    assert any(c.num_steps < 2 for c in episodes["all"].candidates)  # some gave up at once
+    assert episodes["all"].trajectory.actions == ["a", "a"]  # cut by the horizon, best score
+    assert episodes["all"].scorer_score > episodes["finished"].scorer_score
+    assert not episodes["all"].trajectory.done
+    finished = episodes["finished"].trajectory
+    assert finished.done and finished.actions[-1] == "x"

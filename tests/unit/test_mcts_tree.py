@@ -227,14 +227,25 @@ def test_horizon_cuts_the_tree_and_the_rollouts():
     assert ep3.trajectory.actions == ["c", "c", "c"] and env.taken == ["c", "c", "c"]
 
 
-def test_a_finished_rollout_beats_a_better_scored_unfinished_one():
+def _horizon_cut(answer_from: str):
     """Horizon 2 on a depth-3 tree: the simulations (a a) stop unfinished with 2/3 of the
-    target; the tree node q gives up (finished, score 0). The answer is the finished one."""
-    ep = MCTSPlanner(rollouts=3, expansion=2, horizon=2).plan(
+    target; the tree node q gives up (finished, score 0)."""
+    ep = MCTSPlanner(rollouts=3, expansion=2, horizon=2, answer_from=answer_from).plan(
         "t", AliasTree(depth=3, target="aaa"), ScriptPolicy(["q", "a"], rollout="a"),
         MatchScorer("aaa"),
     )  # fmt: skip
     assert [x.scorer_score for x in ep.candidates] == pytest.approx([2 / 3, 0.0, 2 / 3])
+    return ep
+
+
+def test_the_best_scored_rollout_wins_even_when_the_horizon_cut_it_as_armap():
+    ep = _horizon_cut("all")
+    assert ep.trajectory.actions == ["a", "a"] and not ep.trajectory.done
+    assert ep.scorer_score == pytest.approx(2 / 3)
+
+
+def test_answer_from_finished_prefers_a_finished_rollout_to_a_better_scored_cut_one():
+    ep = _horizon_cut("finished")
     assert ep.trajectory.actions == ["q"] and ep.trajectory.done and ep.scorer_score == 0.0
 
 

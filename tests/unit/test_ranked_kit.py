@@ -2,6 +2,8 @@
 
 import random
 
+from arm_exp.llm.base import Generation
+from arm_exp.synthesis.llm import LLMSynthesizer
 from arm_exp.synthesis.ranked import ScoreRankedKit
 from arm_exp.synthesis.rule import RuleSynthesizer
 from arm_exp.types import Step, Trajectory
@@ -112,3 +114,33 @@ def test_llm_outputs_are_parsed_without_raising():
     assert not isinstance(neg, str) and [s.action for s in neg.steps] == ["go to hallway", "wait"]
     assert kit.parse_negative("nothing useful", pos, "truncated") == "negative_unparseable"
     assert "boil water" in kit.negative_prompt(pos, "truncated")[0]["content"]
+
+
+class _ScriptedLLM:
+    """The LLM protocol answering every prompt with one fixed text (no model)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def generate(
+        self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=128, stop=None, seed=None
+    ):
+        return [Generation([self.text] * n) for _ in prompts]
+
+    def counters(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_llm_synthesis_makes_no_truncated_negatives_on_scienceworld():
+    """Fidelity row 13: with ``synthesis=llm`` the kit's ``truncated`` kind only says how many
+    LLM-edited negatives to ask for; no positive is cut (that is the rule strategy's)."""
+    pool = [_traj("a#0", "boil/1", [0.1, 0.4, 0.8]), _traj("a#1", "boil/1", [0.2, 0.3])]
+    text = "Task: Your task is to boil water.\nAction: go to hallway\nAction: wait"
+    synth = LLMSynthesizer(ScoreRankedKit("scienceworld"), _ScriptedLLM(text), 3, 1, seed=0)
+    synth.prepare(pool)
+    triplets = [t for r in synth.synthesize(pool) for t in r.triplets]
+    kinds = [t.meta["negative_kind"] for t in triplets]
+    assert "truncated" not in kinds and kinds.count("llm_edited") >= 3 and "natural" in kinds

@@ -207,7 +207,8 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("action", MALFORMED, ids=lambda a: repr(a)[:20])
-def test_malformed_actions_return_observations_and_change_nothing(env, action):
+def test_step_feedback_explains_malformed_actions_and_changes_nothing(tmp_path, action):
+    env = WebShopEnv(cache_dir=str(tmp_path / "cache"), step_feedback=True)
     env.reset("0")
     env.step("search[bedspread set lightweight]")
     before = env.snapshot()[2]
@@ -219,6 +220,29 @@ def test_malformed_actions_return_observations_and_change_nothing(env, action):
     assert after.page == before.page and after.results == before.results
     assert after.n_steps == before.n_steps + 1
     assert env.counters()["invalid_actions"] == 1
+
+
+IGNORED = ["click[nothing]", "click[search]", "click[[king]"]
+
+
+@pytest.mark.parametrize("action", MALFORMED, ids=lambda a: repr(a)[:20])
+def test_an_invalid_reply_ends_the_episode_with_reward_0_as_armaps_harness(env, action):
+    """ARMAP's harness (AgentBench's) ends the episode with reward 0 when a reply holds no
+    search[...]/click[...]; a well-formed action WebShop ignores returns the page unchanged
+    (fidelity row 28)."""
+    env.reset("0")
+    env.step("search[bedspread set lightweight]")
+    before = env.snapshot()[2]
+    page = env.render(before)
+    obs, reward, done, info = env.step(action)
+    assert reward == 0.0 and info["invalid"] and env.counters()["invalid_actions"] == 1
+    after = env.snapshot()[2]
+    assert after.n_steps == before.n_steps + 1 and after.results == before.results
+    if action in IGNORED:
+        assert obs == page and not done and after.page == before.page
+    else:
+        assert done and info["score"] == 0.0 and info["stop_reason"] == "invalid_action"
+        assert obs.endswith("The episode is over.")
 
 
 def test_lenient_but_equivalent_spellings(env):
@@ -321,9 +345,18 @@ def test_search_ranks_the_exact_title_first(env):
         }
 
 
-def test_think_returns_the_page_unchanged_as_webshop_does(env):
+def test_think_ends_the_episode_in_armaps_harness(env):
+    env.reset("0")
+    env.step("search[bedspread set king]")
+    obs, reward, done, info = env.step("think[I should open the first product.]")
+    assert done and reward == 0.0 and info["invalid"] and info["score"] == 0.0
+
+
+def test_think_returns_the_page_unchanged_with_step_feedback_as_webshop_does(tmp_path):
     """WebShop's text env answers any action but search/click with the page as it was; ReAct
-    prompts from the original use ``think[...]``. It is valid here and costs a turn."""
+    prompts from the original use ``think[...]``. With step feedback it is valid and costs a
+    turn."""
+    env = WebShopEnv(cache_dir=str(tmp_path / "cache"), step_feedback=True)
     env.reset("0")
     page = env.step("search[bedspread set king]")[0]
     obs, reward, done, info = env.step("think[I should open the first product.]")
