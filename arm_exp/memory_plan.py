@@ -167,7 +167,9 @@ class Need:
 
 
 def _arg(args: Sequence[str], flag: str, default: str | None = None) -> str | None:
-    return str(args[args.index(flag) + 1]) if flag in args else default
+    """The value of ``flag`` in an argv (its last occurrence counts, as argparse reads it)."""
+    found = [i for i, a in enumerate(args[:-1]) if a == flag]
+    return str(args[found[-1] + 1]) if found else default
 
 
 def server_need(stage: str, llm: Any, gpu_gib: float) -> Need | None:
@@ -177,7 +179,7 @@ def server_need(stage: str, llm: Any, gpu_gib: float) -> Need | None:
     managed = llm.get("managed") if hasattr(llm, "get") else None
     if not managed or "command" not in managed:
         return None
-    args = [str(a) for a in managed["command"]]
+    args = [str(a) for a in [*managed["command"], *(managed.get("extra_args") or [])]]
     if "--gpu-memory-utilization" not in args and "vllm" not in " ".join(args):
         return None
     share = float(_arg(args, "--gpu-memory-utilization", "0.9") or 0.9)
@@ -269,13 +271,22 @@ def plan_job(stages: dict[str, Any], gpu_gib: float) -> list[Need]:
         cfg = stages.get(stage)
         if cfg is None:
             continue
-        role = {"synthesize": "synthesizer_llm", "goals": "synthesizer_llm"}.get(
-            stage, "explorer_llm"
+        roles = {"synthesize": ["synthesizer_llm"], "goals": ["synthesizer_llm"]}.get(
+            stage, ["explorer_llm"]
         )
-        llm = cfg.get(role) or cfg.get("llm")
-        need = server_need(stage, llm, gpu_gib)
-        if need is not None:
-            needs.append(need)
+        if stage == "explore" and "Alternating" in str(cfg.explorer.get("_target_", "")):
+            roles.append("explorer2_llm")  # explorer=llm_pair: both servers run at once
+        found = [(r, server_need(stage, cfg.get(r) or cfg.get("llm"), gpu_gib)) for r in roles]
+        servers = [(r, s) for r, s in found if s is not None]
+        if servers:
+            parts: dict[str, float] = {}
+            for role, s in servers:
+                tag = f" ({role})" if len(servers) > 1 else ""
+                parts.update({k + tag: v for k, v in s.parts.items()})
+            notes = "; ".join(
+                f"{r}: {s.notes}" if len(servers) > 1 else s.notes for r, s in servers
+            )
+            needs.append(Need(stage, parts, servers[0][1].knobs, notes))
     train = stages.get("train")
     if train is not None and _on_gpu(train.trainer.get("accelerator")):
         negatives = train.train.data.get("negatives_per_example") or (

@@ -69,6 +69,9 @@ class ManagedServer:
         env: extra environment variables for the server.
         log_dir: where the server's stdout/stderr go (a temp dir by default).
         name: how log lines and errors name this server.
+        extra_args: appended to ``command``: an experiment's change to a server config without
+            repeating its command (a repeated vLLM flag: the last one counts, e.g.
+            ``["--gpu-memory-utilization", "0.6"]``).
     """
 
     def __init__(
@@ -82,10 +85,11 @@ class ManagedServer:
         env: dict[str, str] | None = None,
         log_dir: str | None = None,
         name: str = "server",
+        extra_args: Sequence[str] = (),
     ) -> None:
         if not command:
             raise ValueError("ManagedServer needs a non-empty `command`")
-        self.command = [str(a) for a in command]
+        self.command = [str(a) for a in command] + [str(a) for a in extra_args]
         self.model = model
         self.name = name
         self.host = host

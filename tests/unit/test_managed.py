@@ -33,6 +33,12 @@ def test_placeholders_and_lazy_model():
         ManagedServer(["x", "{model}"]).argv()
 
 
+def test_extra_args_come_last_so_they_win():
+    s = ManagedServer(["srv", "--share", "0.9"], extra_args=["--share", 0.6])
+    s.port = 1
+    assert s.argv() == ["srv", "--share", "0.9", "--share", "0.6"]  # argparse: the last counts
+
+
 def test_missing_executable_names_the_fix(tmp_path):
     s = ManagedServer(
         [str(tmp_path / ".venv-vllm" / "bin" / "python"), "-V"], log_dir=str(tmp_path)

@@ -93,3 +93,21 @@ def test_the_token_budget_bounds_scoring_activations():
 
 def test_cpu_defaults_plan_nothing():
     assert plan_job(_stages("experiment=demo_game24"), H100_GIB) == []
+
+
+def test_the_explorer_pair_shares_the_gpu():
+    """explorer=llm_pair (the 70B and the 8B explorer at once) fits one GPU only with the shares
+    experiment=armap gives them (extra_args: the last --gpu-memory-utilization counts)."""
+    needs = plan_job(_stages("experiment=armap", "benchmark=webshop"), H100_GIB)
+    explore = next(n for n in needs if n.stage == "explore")
+    assert set(explore.parts) == {"vLLM share (explorer_llm)", "vLLM share (explorer2_llm)"}
+    assert explore.parts["vLLM share (explorer_llm)"] == pytest.approx(0.6 * H100_GIB)
+    check(needs, H100_GIB)
+    at_their_defaults = _stages(
+        "experiment=armap",
+        "benchmark=webshop",
+        "explorer_llm.managed.extra_args=[]",
+        "explorer2_llm.managed.extra_args=[]",
+    )
+    with pytest.raises(ValueError, match=r"explore needs 138\.\d of 79\.2 GiB"):
+        check(plan_job(at_their_defaults, H100_GIB), H100_GIB)
