@@ -15,7 +15,15 @@ import pytest
 from scipy import stats as sps
 
 from arm_exp.stages.plan import episode_metrics
-from arm_exp.stages.report import COLUMNS, EXTRA, aggregate, success_at_k, to_csv, to_markdown
+from arm_exp.stages.report import (
+    COLUMNS,
+    EXTRA,
+    STATS,
+    aggregate,
+    success_at_k,
+    to_csv,
+    to_markdown,
+)
 from arm_exp.types import Candidate, Episode, Trajectory
 
 
@@ -231,7 +239,8 @@ def test_csv_has_the_design_columns_in_order_and_six_digits():
     text = to_csv(rows)
     assert text.endswith("\n") and "\r" not in text
     (line,) = list(csv.DictReader(io.StringIO(text)))
-    assert list(line) == COLUMNS + EXTRA
+    assert list(line) == COLUMNS + EXTRA + STATS  # then the axes, none here
+    assert [line[k] for k in ("repeats", "repeat_std", "baseline", "p_value")] == ["1", "0", "", ""]
     lo, hi = _scipy_wilson(2, 5)
     assert line["n_tasks"] == "5" and line["runs"] == "1"
     assert line["success_rate"] == "0.4"
