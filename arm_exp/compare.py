@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from arm_exp.artifacts import load_manifest
+from arm_exp.config import CONF_DIR
 
 # Config groups -> the report column that already names their choice.
 IDENTITY = {
@@ -78,19 +79,27 @@ def _under(key: str, names: Iterable[str]) -> bool:
 
 
 def _hydra(run_dir: Path) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
-    """(group choices, exclude_keys, the unresolved config) that Hydra recorded for the run;
-    empty for a run without ``.hydra`` (composed in-process, e.g. by tests)."""
+    """(group choices, exclude_keys, the unresolved config) that Hydra recorded for the run; for
+    a run without ``.hydra`` (composed in-process, e.g. by tests) no choices, no unresolved
+    config and the exclude_keys of ``conf/hydra/default.yaml``."""
     import yaml
 
     folder = run_dir / ".hydra"
     if not (folder / "hydra.yaml").exists():
-        return {}, [], {}
+        # This repository's own list of the keys that name places.
+        hydra = yaml.safe_load((Path(CONF_DIR) / "hydra" / "default.yaml").read_text()) or {}
+        return {}, _exclude_keys(hydra), {}
     hydra = (yaml.safe_load((folder / "hydra.yaml").read_text()) or {}).get("hydra", {})
     choices = hydra.get("runtime", {}).get("choices", {}) or {}
-    exclude = hydra.get("job", {}).get("config", {}).get("override_dirname", {})
     raw = folder / "config.yaml"
     unresolved = flatten(yaml.safe_load(raw.read_text()) or {}) if raw.exists() else {}
-    return choices, list(exclude.get("exclude_keys", []) or []), unresolved
+    return choices, _exclude_keys(hydra), unresolved
+
+
+def _exclude_keys(hydra: dict[str, Any]) -> list[str]:
+    """``job.config.override_dirname.exclude_keys`` of a Hydra config node."""
+    node = hydra.get("job", {}).get("config", {}).get("override_dirname", {})
+    return list(node.get("exclude_keys", []) or [])
 
 
 def stage_settings(run_dir: Path) -> Settings:
@@ -143,7 +152,7 @@ def lineage(plan_dir: Path, train_dir: Path | None) -> tuple[list[tuple[str, Pat
         chain.append((str(manifest.get("stage", "")), run))
         for name, entry in sorted(manifest.get("inputs", {}).items()):
             path = Path(str(entry.get("path", "")))
-            found = _producer(path) if path.is_absolute() and path.exists() else None
+            found = _producer(path) if path.is_absolute() else None
             if found is None:
                 why = why or f"the input {name}={path} of {run} is not found"
             elif found not in [d for _, d in chain]:

@@ -129,7 +129,7 @@ def find_plan_runs(roots: list[Path]) -> list[Path]:
             if m.get("stage") == "pipeline":
                 for entry in m.get("counts", {}).get("stages", []):
                     if entry.get("stage") == "plan":
-                        plan_dir = Path(entry["dir"]).resolve()
+                        plan_dir = _stage_dir(Path(entry["dir"]), run)
                         if is_complete(plan_dir):
                             found.add(plan_dir)
                         else:
@@ -175,6 +175,15 @@ def _launch_dir(run_dir: Path) -> Path | None:
     except (KeyError, TypeError, yaml.YAMLError):
         return None
     return Path(cwd) if cwd else None
+
+
+def _stage_dir(path: Path, pipeline_dir: Path) -> Path:
+    """A stage dir a pipeline run recorded: as is if absolute, else (a relative cache dir) from
+    where the pipeline was launched, if it is there, else from here."""
+    launched = _launch_dir(pipeline_dir)
+    if not path.is_absolute() and launched is not None and (launched / path).exists():
+        return (launched / path).resolve()
+    return path.resolve()
 
 
 def _run_dir_of(path: Path) -> Path | None:
@@ -408,7 +417,9 @@ def label(row: dict[str, Any], axes: Sequence[str], columns: Sequence[str] = ())
     """A row's name: its identity values and ``axis=value`` for each axis (``columns``: only
     these of the identity columns)."""
     keys = columns or [k for k in LABEL if row[k]]
-    return "/".join([*(str(row[k]) for k in keys if row[k]), *(f"{a}={row[a]}" for a in axes)])
+    return "/".join(
+        [*(str(row[k]) for k in keys if row[k]), *(f"{a}={row[a]}" for a in axes if row[a] != "")]
+    )
 
 
 def _mean_present(eps: list[Episode], name: str) -> float | str:
