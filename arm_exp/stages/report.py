@@ -308,7 +308,11 @@ def compare_runs(
             "once, its repeats averaged"
         )
     notes.append(compare_with_baseline(rows, axes, baseline or {}))
-    notes += [f"{r['dir']}: {r['settings'].why}" for r in runs if r["settings"].why]
+    notes += [
+        f"{r['dir']}: settings upstream of it left out of the axes: {r['settings'].why}"
+        for r in runs
+        if r["settings"].why
+    ]
     return Comparison(rows, axes, notes)
 
 
