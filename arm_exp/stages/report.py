@@ -1,27 +1,48 @@
 """``arm-exp report``: tables and plots from plan runs (a multirun sweep dir or run dirs).
 
-Finds every complete ``plan`` run under ``input_dir`` (and ``input_dirs``), groups them by
-(benchmark, split, policy, planner, scorer) plus the backbone, reward model and loss that
-distinguish runs of a sweep, pools their episodes, and writes:
+Finds every complete ``plan`` run under ``input_dir`` (and ``input_dirs``; only a run dir's own
+``manifest.json`` counts, never a copy inside it such as W&B's), reads each run's settings along
+its lineage (:mod:`arm_exp.compare`: the plan run and its reward model's train, synthesize and
+explore runs) and makes one row per configuration: the identity columns (benchmark, split,
+policy, planner, scorer, backbone, reward model, loss, objective) plus every setting that
+differs among the runs reported (the *axes*, e.g. ``train.data.train_fraction``). Keys in
+``report.pool`` (default ``[seed]``) are repeats, pooled into their row. The task is the
+statistical unit: a row's rate is the mean over its tasks of each task's success rate (its
+repeats averaged first), with a Wilson interval over the number of tasks
+(:func:`arm_exp.stats.rate_over_tasks`); with several repeats, the mean +- std across them too.
+Each row is compared with its baseline row (``report.baseline``, by default ``{scorer: none}``)
+over the tasks both ran (:func:`arm_exp.stats.paired_test`). It writes:
 
 - ``report.csv``: the columns fixed by the design (``benchmark, split, policy, planner, scorer,
   n_tasks, success_rate, ci_low, ci_high, score, llm_calls, rm_calls, env_steps, wall_s``; costs
-  are means per episode, the interval is a 95% Wilson interval; ``llm_calls`` counts calls to an
-  LLM, 0 for a policy without one), then ``backbone, reward_model, loss, oracle_success,
-  mean_success, rm_cache_hits, runs, objective, actions, price_paid, max_score, final_score,
-  policy_calls`` (``policy_calls``: the policy's proposal calls, one batched call per step of
-  the episodes in flight, whatever the policy)
-  (``objective``: the customizable reward target, e.g. ``fewer_actions(w=0.1)``, empty for the
-  pure scorer; ``actions`` and ``price_paid``: means over the picked trajectories, the price over
-  those that bought something), ``max_score, final_score`` (ScienceWorld: the running max of the
-  score, which ARMAP reports and ``score`` is by default, and the score at the end; empty for
-  benchmarks without the distinction);
-- ``report.md``: the same as a Markdown table;
+  are means per episode; ``llm_calls`` counts calls to an LLM, 0 for a policy without one),
+  then ``report_metric, score_ci_low, score_ci_high, backbone, reward_model, loss,
+  oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid, max_score,
+  final_score, policy_calls`` (``policy_calls``: the policy's proposal calls, one batched call
+  per step of the episodes in flight, whatever the policy; ``objective``: the customizable
+  reward target, e.g. ``fewer_actions(w=0.1)``, empty for the pure scorer; ``actions`` and
+  ``price_paid``: means over the picked trajectories, the price over those that bought
+  something; ``max_score, final_score``: ScienceWorld's running max of the score, which ARMAP
+  reports and ``score`` is by default, and the score at the end), then ``repeats, repeat_mean,
+  repeat_std`` (distinct values of the pooled keys; the success rate's mean and sample std
+  across them), ``baseline, paired_tasks, diff, diff_ci_low, diff_ci_high, p_value, test``
+  (the comparison with the baseline row: the difference of the headline metric over the common
+  tasks, its 95% paired-bootstrap interval and the p of the exact McNemar test, or of the
+  paired bootstrap where a row pools repeats or compares scores), then one column per axis;
+- ``report.md``: the same as a Markdown table (axes after ``scorer``), then notes: what the
+  rows differ in, what was pooled, the baseline (or why there is no comparison), runs whose
+  lineage could not be read;
+- ``report_pivot.md`` / ``.csv``: the paper's table (:func:`pivot`);
 - ``success_vs_n.png``: for runs of planners whose candidates are independent samples (the
   class declares ``iid_candidates = True``: Best-of-N), success of the scorer's pick among k of
   the N samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of
   k) and the mean;
-- ``planners.png``: success rate per planner, one bar per (scorer, policy/backbone), with CIs.
+- ``planners.png``: success rate per planner, one bar per combination of the other columns
+  that vary (axes included), with the intervals over tasks.
+
+Plot legends and the W&B scalars (``report/<benchmark>/<split>/.../<axis>=<value>/
+success_rate``) name each row by its identity values and axes, so no two rows share one; W&B
+also gets ``report/table`` (``report.csv``), ``report/pivot`` and the plots.
 """
 
 from __future__ import annotations
