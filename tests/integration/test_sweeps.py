@@ -212,15 +212,18 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     report_dir = tmp_path / "report"
     run_stage(report, "report", [f"input_dir={small_sweep}", "logger=wandb"], report_dir)
     run = _wandb_run(report_dir)
-    tables = list((run / "files" / "media" / "table").rglob("*.table.json"))
-    assert len(tables) == 1
-    table = json.loads(tables[0].read_text())
+    tables = {p.name.split("_")[0]: json.loads(p.read_text())
+              for p in (run / "files" / "media" / "table").rglob("*.table.json")}  # fmt: skip
+    assert sorted(tables) == ["pivot", "table"], tables.keys()  # report/table, report/pivot
+    table = tables["table"]
     assert table["columns"][:5] == ["benchmark", "split", "policy", "planner", "scorer"]
     assert sorted(r[3] for r in table["data"]) == ["best_of_n", "greedy", "sampling"]
+    assert tables["pivot"]["columns"][:2] == ["backbone/policy", "planner"]
+    assert len(tables["pivot"]["data"]) == 3
     images = list((run / "files" / "media" / "images").rglob("*.png"))
     assert images, "the report's plots"
     assert logged and not any("trainer/global_step" in row for row in logged), logged
-    assert {"report/table", "report/plots"} <= {k for row in logged for k in row}
+    assert {"report/table", "report/pivot", "report/plots"} <= {k for row in logged for k in row}
 
     for folder in (plan_dir / "wandb", report_dir / "wandb"):
         blob = _all_bytes(folder)

@@ -496,3 +496,39 @@ def test_compare_with_baseline_fills_the_paired_columns_and_markdown():
     rows = aggregate([_run(rm)])
     assert "no row has scorer=none" in compare_with_baseline(rows, [], {})
     assert rows[0]["baseline"] == "" and "vs baseline" not in to_markdown(rows)
+
+
+def test_plots_and_wandb_keys_tell_apart_rows_that_differ_only_in_loss_or_an_axis(
+    tmp_path, monkeypatch
+):
+    from matplotlib.figure import Figure
+
+    from arm_exp.stages.report import label, plot
+
+    legends = {}
+    save = Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        legends[Path(path).name] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    cands = [Candidate(scorer_score=0.1 * k, score=1.0, success=k == 1, num_steps=3)
+             for k in range(4)]  # fmt: skip
+    eps = [_episode(i, i == 0, float(i == 0), candidates=cands) for i in range(3)]
+    runs = [
+        {**_run(eps, loss=loss), "iid_candidates": True, "axes": {"f": f}}
+        for loss in ("bradley_terry", "hinge")
+        for f in ("0.5", "1.0")
+    ]
+    rows = aggregate(runs, ["f"])
+    assert sorted(plot(rows, tmp_path, ["f"])) == ["planners.png", "success_vs_n.png"]
+    # one bar series per row (the planner is the x axis), named by what varies
+    assert legends["planners.png"] == [
+        "bradley_terry/f=0.5", "bradley_terry/f=1.0", "hinge/f=0.5", "hinge/f=1.0"
+    ]  # fmt: skip
+    assert len(set(legends["success_vs_n.png"])) == 8  # pick and oracle@k of each row
+    assert "hinge/f=1.0: oracle@k" in legends["success_vs_n.png"]
+    keys = {label(r, ["f"]) for r in rows}
+    assert len(keys) == 4
+    assert "game24/test/random/best_of_n/rm/minilm/hinge/f=0.5" in keys
