@@ -1,4 +1,8 @@
-"""Small statistics used by plan metrics and reports."""
+"""Small statistics used by plan metrics and reports.
+
+Reports take the task as the unit: a task's repeats (seeds, repeated runs) are averaged into
+one per-task value before any rate, interval or test (:func:`rate_over_tasks`,
+:func:`paired_test`), so repeats never count as more tasks."""
 
 from __future__ import annotations
 
