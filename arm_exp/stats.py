@@ -109,7 +109,7 @@ def paired_bootstrap(
     return float(lo), float(hi), (extreme + 1) / (draws + 1)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Paired:
     """A paired comparison of two systems on the tasks both were evaluated on: ``diff`` is
     (other - base) of the per-task mean, with its 95% interval and two-sided ``p``."""

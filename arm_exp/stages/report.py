@@ -351,8 +351,7 @@ def aggregate(runs: list[dict[str, Any]], axes: Sequence[str] = ()) -> list[dict
     averaged first; costs are means per episode."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
-        axis_values = r.get("axes", {})
-        groups[(*(r[k] for k in GROUP), *(axis_values.get(a, "") for a in axes))].append(r)
+        groups[(*(r[k] for k in GROUP), *(r["axes"][a] for a in axes))].append(r)
     rows = []
     for key, members in sorted(groups.items()):
         eps = [e for r in members for e in r["episodes"]]

@@ -184,6 +184,17 @@ def test_paired_bootstrap_interval_matches_scipy_and_p_follows_the_effect():
     # a symmetric spread around 0: far from significant; p is never 0 ((k + 1) / (draws + 1))
     assert paired_bootstrap([1.0, -1.0] * 10)[2] > 0.5
     assert paired_bootstrap([1.0] * 30, draws=999)[2] == pytest.approx(1 / 1000)
+    assert paired_bootstrap([1.0] * 5)[2] == pytest.approx(1 / 10_001)  # 10,000 draws
+    assert paired_bootstrap([0.5]) == (0.5, 0.5, pytest.approx(1 / 10_001))  # one task
+
+
+def test_paired_bootstrap_is_the_percentile_interval_of_10000_resampled_means_seed_0():
+    d = np.array([0.0, 1.0, 1.0, 0.5, -1.0, 0.0, 1.0])
+    means = d[np.random.default_rng(0).integers(0, 7, (10_000, 7))].mean(axis=1)
+    lo, hi, p = paired_bootstrap(d.tolist())
+    assert (lo, hi) == tuple(np.percentile(means, [2.5, 97.5]))
+    observed = d.mean()
+    assert p == (np.sum(np.abs(means - observed) >= observed) + 1) / 10_001
 
 
 def test_paired_test_uses_mcnemar_for_one_outcome_per_task_else_the_bootstrap():
