@@ -325,8 +325,8 @@ def compare_runs(
     repeats = max((int(r["repeats"]) for r in rows), default=0)
     if repeats > 1:
         notes.append(
-            f"pooled as repeats of a row (report.pool): {', '.join(pool)}; each task counts "
-            "once, its repeats averaged"
+            f"pooled as repeats of a row (report.pool): {', '.join(pool)} (up to {repeats} "
+            "per row); each task counts once, its repeats averaged"
         )
     notes.append(compare_with_baseline(rows, axes, baseline or {}))
     notes += [

@@ -54,7 +54,7 @@ def test_seeds_pool_into_one_row_counted_by_task_and_compared_with_the_baseline(
     assert 0.0 < float(bon["p_value"]) <= 1.0
     md = (tmp_path / "report.md").read_text()
     assert "| repeats: mean ± std % |" in md and "| baseline |" in md
-    assert "pooled as repeats of a row (report.pool): seed" in md
+    assert "pooled as repeats of a row (report.pool): seed (up to 2 per row)" in md
     assert "(paired bootstrap, 4 tasks)" in md
     keys = set((tmp_path / "metrics.json").read_text().split('"'))
     assert "report/game24/test/random/best_of_n/oracle/success_rate" in keys
