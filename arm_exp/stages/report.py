@@ -709,6 +709,12 @@ def key_spec(cfg: DictConfig) -> KeySpec:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    baseline = container(cfg.report.baseline) or {}
+    if not isinstance(baseline, dict):
+        raise ConfigError(
+            f"report.baseline={baseline!r}: expected {{column: value}}, e.g. "
+            "'report.baseline={scorer:none}' or 'report.baseline={train.data.train_fraction:0.5}'"
+        )
     spec = key_spec(cfg)
     runs_dirs = list(spec.inputs.values())
     stage = StageRun(
@@ -719,7 +725,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
     # Where a relative checkpoint path in an older plan manifest may be relative to.
     roots = [Path.cwd(), Path(str(cfg.paths.root_dir))]
     pool = [str(k) for k in cfg.report.pool]
-    baseline = container(cfg.report.baseline) or {}
     found = compare_runs(runs_dirs, roots, pool, baseline)
     rows, axes = found.rows, found.axes
     for note in found.notes:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from arm_exp.config import ConfigError
 from arm_exp.stages import plan, report, train
 from arm_exp.stages.report import find_plan_runs, read_report
 from tests.conftest import run_stage
@@ -70,6 +71,13 @@ def test_seeds_pool_into_one_row_counted_by_task_and_compared_with_the_baseline(
     assert all(r["n_tasks"] == "4" and r["repeats"] == "1" for r in rows3)
     tested = [r for r in rows3 if r["baseline"]]
     assert len(tested) == 3 and {r["test"] for r in tested} == {"mcnemar_exact"}
+    # a baseline that is no {column: value} is refused, naming the key, before anything is written
+    with pytest.raises(
+        ConfigError, match=r"report.baseline='sampling': expected \{column: value\}"
+    ):
+        run_stage(report, "report", [f"input_dir={seed_sweep}", "report.baseline=sampling"],
+                  tmp_path / "bad")  # fmt: skip
+    assert not (tmp_path / "bad").exists()
 
 
 def test_a_wandb_copy_of_a_manifest_is_not_a_run(seed_sweep, tmp_path):
