@@ -109,7 +109,9 @@ def stage_settings(run_dir: Path) -> Settings:
     places = [*PLACES, *exclude]
     flat = flatten(config)
     place_values = [
-        v.rstrip("/") for k, v in flat.items() if _under(k, places) and isinstance(v, str) and v
+        v.rstrip("/")
+        for k, v in flat.items()
+        if _under(k, places) and isinstance(v, str) and "/" in v
     ]
     values: dict[str, str] = {}
     for key, value in flat.items():
@@ -123,14 +125,27 @@ def stage_settings(run_dir: Path) -> Settings:
         values[key] = text(value)
     own: dict[str, str] = {}
     for group, option in choices.items():
-        package = group.split("@", 1)[-1]
-        if package.split(".")[0] in config and not _under(package, places):
-            own[package] = text(option)
+        name = group.split("@", 1)[-1]
+        used = name in GLOBAL_GROUPS or package(name).split(".")[0] in config
+        if used and not _under(name, places):
+            own[name] = text(option)
     if not choices:  # no .hydra: a group's class stands in for its option
         for key, node in config.items():
             if isinstance(node, dict) and "_target_" in node:
                 own[key] = str(node["_target_"]).rsplit(".", 1)[-1]
     return Settings(own, values)
+
+
+def package(group: str) -> str:
+    """Where a config group's options put their keys: the ``# @package`` line of its option
+    files (``objective`` -> ``planner.objective``), else the group's name (also for
+    ``_global_`` options such as ``scorer=none``: the group's own keys are still its name's)."""
+    folder = Path(CONF_DIR) / group
+    for option in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        first = option.read_text().split("\n", 1)[0]
+        if first.startswith("# @package ") and "_global_" not in first:
+            return first.removeprefix("# @package ").strip()
+    return group
 
 
 def _producer(path: Path) -> Path | None:
@@ -192,11 +207,11 @@ def axes(
         for g in groups
         if g not in IDENTITY and len({s.choices[g] for s in runs if g in s.choices}) > 1
     ]
+    packages = {g: package(g) for g in {*groups, *IDENTITY}}
 
     def owner(i: int, key: str) -> tuple:
         bare = key.split(":", 1)[-1]
-        owners = [g for g in groups if g in GLOBAL_GROUPS or _under(bare, [g])]
-        owners += [g for g in IDENTITY if _under(bare, [g]) and g not in owners]
+        owners = sorted(g for g in packages if g in GLOBAL_GROUPS or _under(bare, [packages[g]]))
         return tuple(
             (runs[i].choices.get(g), identity[i].get(IDENTITY.get(g, ""), "")) for g in owners
         )

@@ -59,7 +59,8 @@ def test_stage_settings_leave_out_places_and_interpolated_keys(tmp_path):
                                         "seed": "${seed}"}}  # fmt: skip
     run = _run_dir(tmp_path / "p", "plan", config, unresolved,
                    choices={"planner": "best_of_n", "loss": "hinge", "hydra/launcher": "basic",
-                            "logger": "csv", "llm@synthesizer_llm": "smollm2"})  # fmt: skip
+                            "logger": "csv", "llm@synthesizer_llm": "smollm2",
+                            "objective": "fewer_actions", "experiment": "armap_ablation"})  # fmt: skip
     got = read_settings(run)
     assert got.values == {
         "seed": "3",
@@ -69,8 +70,13 @@ def test_stage_settings_leave_out_places_and_interpolated_keys(tmp_path):
         "benchmark.name": "game24",
         "benchmark.planning.best_of_n": "8",
     }
-    # choices of groups the stage's config holds (plan has no loss, no synthesizer_llm)
-    assert got.choices == {"planner": "best_of_n"}
+    # choices of groups the stage's config holds (plan has no loss, no synthesizer_llm; the
+    # objective's package is planner.objective), and the experiment, which may set any key
+    assert got.choices == {
+        "planner": "best_of_n",
+        "objective": "fewer_actions",
+        "experiment": "armap_ablation",
+    }
 
 
 def test_stage_settings_without_hydra_name_groups_by_their_class(tmp_path):
@@ -140,6 +146,14 @@ def test_an_identity_column_owns_its_groups_keys_without_hydra():
             Settings({}, {"planner.n": "1", "scorer.batch": "4"})]  # fmt: skip
     assert axes(runs, [_ids(), _ids(planner="greedy")], []) == []
     assert axes(runs, [_ids(), _ids()], []) == ["planner.n"]
+
+
+def test_an_objective_owns_its_keys_under_the_planner():
+    # objective options are packaged at planner.objective: their weight follows the choice
+    runs = [Settings({"objective": "fewer_actions"}, {"planner.objective.weight": "0.1"}),
+            Settings({"objective": "lower_price"}, {"planner.objective.weight": "1.0"})]  # fmt: skip
+    identity = [_ids(objective="fewer_actions(w=0.1)"), _ids(objective="lower_price(w=1)")]
+    assert axes(runs, identity, []) == []
 
 
 def test_an_experiment_choice_owns_every_key():
