@@ -83,8 +83,6 @@ def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided p of the exact McNemar test: ``b`` tasks solved only by one system, ``c`` only
     by the other; under the null each discordant task goes either way with probability 1/2."""
     n = b + c
-    if n == 0:
-        return 1.0
     tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
@@ -98,7 +96,7 @@ def paired_bootstrap(
     a seed. (0, 0, 1) for no tasks."""
     import numpy as np
 
-    d = np.asarray(diffs, dtype=float)
+    d = np.asarray(diffs)
     if d.size == 0:
         return 0.0, 0.0, 1.0
     rng = np.random.default_rng(seed)
@@ -131,9 +129,7 @@ def paired_test(
     exact McNemar test's; otherwise (repeats, or scores) the paired bootstrap's. The interval is
     the paired bootstrap's percentile interval over tasks in both cases."""
     common = sorted(set(base) & set(other))
-    a = [mean(base[t]) for t in common]
-    b = [mean(other[t]) for t in common]
-    diffs = [y - x for x, y in zip(a, b, strict=True)]
+    diffs = [mean(other[t]) - mean(base[t]) for t in common]
     low, high, p = paired_bootstrap(diffs)
     single = all(len(base[t]) == 1 and len(other[t]) == 1 for t in common)
     test = "paired_bootstrap"

@@ -337,11 +337,12 @@ def compare_runs(
     return Comparison(rows, axes, notes)
 
 
-def _per_task(eps: list[Episode], metric: str) -> dict[str, list[float]]:
-    """Task id -> the task's values of ``metric`` (success or score), one per episode."""
+def _per_task(eps: list[Episode], field: str) -> dict[str, list[float]]:
+    """Task id -> the task's values of the episodes' ``field`` (``success`` or ``score``), one
+    per episode."""
     tasks: dict[str, list[float]] = defaultdict(list)
     for e in eps:
-        tasks[e.task_id].append(float(e.success) if metric == "success_rate" else float(e.score))
+        tasks[e.task_id].append(float(getattr(e, field)))
     return tasks
 
 
@@ -353,23 +354,23 @@ def aggregate(runs: list[dict[str, Any]], axes: Sequence[str] = ()) -> list[dict
     for r in runs:
         groups[(*(r[k] for k in GROUP), *(r["axes"][a] for a in axes))].append(r)
     rows = []
-    for key, members in sorted(groups.items()):
+    for _, members in sorted(groups.items()):
         eps = [e for r in members for e in r["episodes"]]
-        wins = [mean(v) for v in _per_task(eps, "success_rate").values()]
+        wins = [mean(v) for v in _per_task(eps, "success").values()]
         n = len(wins)
         rate, lo, hi = rate_over_tasks(wins)
         by_repeat: dict[tuple, list[Episode]] = defaultdict(list)
         for r in members:
             by_repeat[tuple(r.get("repeat", ()))] += r["episodes"]
         repeat_mean, repeat_std = mean_std(
-            [rate_over_tasks([mean(v) for v in _per_task(e, "success_rate").values()])[0]
+            [rate_over_tasks([mean(v) for v in _per_task(e, "success").values()])[0]
              for e in by_repeat.values()]
         )  # fmt: skip
 
         def cost(name: str, eps: list[Episode] = eps) -> float:
             return mean([float(e.counters.get(name, 0.0)) for e in eps])
 
-        row = dict(zip([*GROUP, *axes], key, strict=True))
+        row = {k: members[0][k] for k in GROUP} | {a: members[0]["axes"][a] for a in axes}
         scores = [mean(v) for v in _per_task(eps, "score").values()]
         score_lo, score_hi = mean_ci(scores)
         metrics = {str(r["report_metric"]) for r in members}
@@ -415,12 +416,11 @@ def compare_with_baseline(
     pairs, note = compare.pick_baseline(rows, [*GROUP, *axes], spec)
     for i, b in pairs.items():
         row, base = rows[i], rows[b]
-        metric = "score" if row["report_metric"] == base["report_metric"] == "score" else (
-            "success_rate")  # fmt: skip
+        field = "score" if row["report_metric"] == base["report_metric"] == "score" else "success"
         result = paired_test(
-            _per_task(base["_episodes"], metric),
-            _per_task(row["_episodes"], metric),
-            binary=metric == "success_rate",
+            _per_task(base["_episodes"], field),
+            _per_task(row["_episodes"], field),
+            binary=field == "success",
         )
         if not result.tasks:
             continue

@@ -459,6 +459,14 @@ def test_aggregate_counts_a_task_once_across_seeds_and_splits_rows_by_axes():
     assert half["repeat_std"] == pytest.approx(0.235702, abs=1e-6)
     assert half["env_steps"] == pytest.approx(2 / 6)  # costs: per episode
     assert rows[1]["repeat_std"] == 0.0 and rows[1]["success_rate"] == 0.0
+    # two runs of one seed (e.g. tasks split over two jobs) are one repeat: 1/3 and 0/3
+    (row,) = aggregate(
+        [_seeded(seed0[:2], "0", "x"), _seeded(seed1[2:], "0", "x"),
+         _seeded([_episode(i, False, 0.0) for i in range(3)], "1", "x")],
+        ["f"],
+    )  # fmt: skip
+    assert (row["repeats"], row["n_tasks"]) == (2, 3)
+    assert row["repeat_mean"] == pytest.approx((1 / 3 + 0) / 2)
 
     (line, _) = list(csv.DictReader(io.StringIO(to_csv(rows, ["f"]))))
     assert list(line) == [*COLUMNS, *EXTRA, *STATS, "f"] and line["f"] == "0.5"

@@ -147,6 +147,8 @@ def test_rate_over_tasks_averages_repeats_first_and_counts_tasks():
     pooled = wilson(21, 60)
     assert rate_over_tasks(per_task)[1] < pooled[0] and rate_over_tasks(per_task)[2] > pooled[1]
     assert rate_over_tasks([]) == (0.0, 0.0, 1.0)
+    assert rate_over_tasks([1.0, 0.5, 0.0], z=3.0) == (0.5, *wilson(1.5, 3, z=3.0))
+    assert rate_over_tasks([1.0, 0.5, 0.0], z=3.0)[1] < lo
 
 
 def test_mean_std_is_the_sample_standard_deviation():
