@@ -133,6 +133,8 @@ class ReportConfig:
 
     format_version: int = 1
     show: bool = True  # print the tables at the end (the pipeline prints them itself)
+    pool: list[str] = field(default_factory=lambda: ["seed"])  # repeats, pooled into one row
+    baseline: Any = None  # {column: value} of the row to compare with; None: {scorer: none}
 
 
 @dataclass

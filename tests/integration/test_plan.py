@@ -87,7 +87,13 @@ def test_report_on_two_runs_writes_table_and_plots(two_plan_runs, tmp_path):
         assert float(r["rm_calls"]) == pytest.approx(rm_calls, rel=1e-5, abs=1e-9)
         assert (rm_calls > 0) == (r["scorer"] == "rm")
     md = (tmp_path / "report.md").read_text()
-    assert md.count("\n") == 4 and "best_of_n" in md
+    table, notes = md.split("\n\n")
+    assert table.count("\n") == 3 and "best_of_n" in table  # header, rule, 2 rows
+    # the notes: nothing else differs, and no scorer=none row to compare with
+    assert notes.splitlines() == [
+        "- rows differ in no setting beyond the columns above",
+        "- no comparison: no row has scorer=none (set report.baseline={column: value})",
+    ]
     for png in ("success_vs_n.png", "planners.png"):
         assert (tmp_path / png).stat().st_size > 1000
 

@@ -252,24 +252,27 @@ def test_wandb_offline_run_holds_tags_table_plots_and_no_secret(small_sweep, tmp
     report_dir = tmp_path / "report"
     run_stage(report, "report", [f"input_dir={small_sweep}", "logger=wandb"], report_dir)
     run = _wandb_run(report_dir)
-    tables = list((run / "files" / "media" / "table").rglob("*.table.json"))
-    assert len(tables) == 1
-    table = json.loads(tables[0].read_text())
+    tables = {p.name.split("_")[0]: json.loads(p.read_text())
+              for p in (run / "files" / "media" / "table").rglob("*.table.json")}  # fmt: skip
+    assert sorted(tables) == ["pivot", "table"], tables.keys()  # report/table, report/pivot
+    table = tables["table"]
     assert table["columns"][:5] == ["benchmark", "split", "policy", "planner", "scorer"]
     assert sorted(r[3] for r in table["data"]) == ["best_of_n", "greedy", "sampling"]
+    assert tables["pivot"]["columns"][:2] == ["backbone/policy", "planner"]
+    assert len(tables["pivot"]["data"]) == 3
     images = list((run / "files" / "media" / "images").rglob("*.png"))
     assert images, "the report's plots"
     assert logged and not any("trainer/global_step" in row for row in logged), logged
-    assert {"report/table", "report/plots"} <= {k for row in logged for k in row}
+    assert {"report/table", "report/pivot", "report/plots"} <= {k for row in logged for k in row}
 
     for folder in (_wandb_run(plan_dir), _wandb_run(report_dir)):
         blob = _all_bytes(folder)
         assert SECRET_ENV.encode() not in blob and SECRET_CFG.encode() not in blob
 
 
-def run_notebook(notebook: str, sweep: Path, monkeypatch) -> str:
+def run_notebook(notebook: str, sweep: Path, monkeypatch) -> tuple[str, int]:
     """Execute ``notebooks/<notebook>`` on ``sweep`` (from its own folder, as Jupyter would);
-    its cells' text output."""
+    its cells' text output and how many images (figures) they hold."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     path = ROOT / "notebooks" / notebook
@@ -280,14 +283,14 @@ def run_notebook(notebook: str, sweep: Path, monkeypatch) -> str:
     nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
-    return "\n".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-    )
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    images = sum("image/png" in o.get("data", {}) for o in outputs)
+    return "\n".join(o.get("text", "") for o in outputs), images
 
 
 def test_compare_backbones_notebook_runs_on_a_sweep(small_sweep, monkeypatch):
-    text = run_notebook("compare_backbones.ipynb", small_sweep, monkeypatch)
-    assert "3 plan runs" in text
+    text, images = run_notebook("compare_backbones.ipynb", small_sweep, monkeypatch)
+    assert "3 plan runs" in text and images == 1
     assert "best_of_n" in text and "greedy" in text
     assert "| backbone/policy |" in text and "| random |" in text
 
@@ -324,13 +327,10 @@ def test_ablations_notebook_keeps_runs_with_relative_checkpoint_paths(
     _as_older_manifest(sweep / "rm_gone", "outputs/train/runs/deleted/checkpoints/best.ckpt",
                        key="0123456789abcdef")  # fmt: skip
     monkeypatch.chdir(tmp_path)  # the notebook and report run elsewhere than plan did
-    text = run_notebook("ablations.ipynb", sweep, monkeypatch)
-    assert "5 plan runs" in text
-    for axis, value in [("reward_model", "minilm"), ("loss", "bradley_terry"),
-                        ("synthesis", "RuleSynthesizer")]:  # fmt: skip
-        assert f"### {axis}" in text
-        assert f"| game24 | test | best_of_n | {value} |" in text, (axis, text)
-    assert "3 of them use no reward model" in text
+    text, images = run_notebook("ablations.ipynb", sweep, monkeypatch)
+    assert "5 plan runs" in text and images == 1
+    # the run whose checkpoint is found: its reward model, loss and lineage
+    assert "| game24 | test | random | best_of_n | rm (minilm, bradley_terry) |" in text, text
     gone = [line for line in text.splitlines() if "left out" in line]
     assert len(gone) == 1 and str(sweep / "rm_gone") in gone[0], text
     assert "outputs/train/runs/deleted/checkpoints/best.ckpt" in gone[0]
@@ -418,7 +418,7 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
+def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path, monkeypatch):
     """4 pipeline jobs at once (joblib) on one cache: explore, synthesize and train run once
     for the jobs that plan with the reward model (one job holds each stage's lock, the other
     waits and reuses it; the oracle jobs need no reward model and run none), one plan per job."""
@@ -456,6 +456,10 @@ def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
     assert len(rows) == 1 + 4
     pivot = (tmp_path / "report" / "report_pivot.md").read_text()
     assert pivot.count("\n") == 2 + 4 and "game24/test" in pivot
+    # The ablations notebook reads the pipeline sweep dir too: the report's rows, and a figure.
+    text, images = run_notebook("ablations.ipynb", sweep, monkeypatch)
+    assert "4 plan runs" in text and images == 1
+    assert text.count("| game24 | test | random |") == 4, text
 
 
 def _lines(path: Path) -> list[str]:

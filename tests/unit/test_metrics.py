@@ -15,7 +15,15 @@ import pytest
 from scipy import stats as sps
 
 from arm_exp.stages.plan import episode_metrics
-from arm_exp.stages.report import COLUMNS, EXTRA, aggregate, success_at_k, to_csv, to_markdown
+from arm_exp.stages.report import (
+    COLUMNS,
+    EXTRA,
+    STATS,
+    aggregate,
+    success_at_k,
+    to_csv,
+    to_markdown,
+)
 from arm_exp.types import Candidate, Episode, Trajectory
 
 
@@ -231,7 +239,8 @@ def test_csv_has_the_design_columns_in_order_and_six_digits():
     text = to_csv(rows)
     assert text.endswith("\n") and "\r" not in text
     (line,) = list(csv.DictReader(io.StringIO(text)))
-    assert list(line) == COLUMNS + EXTRA
+    assert list(line) == COLUMNS + EXTRA + STATS  # then the axes, none here
+    assert [line[k] for k in ("repeats", "repeat_std", "baseline", "p_value")] == ["1", "0", "", ""]
     lo, hi = _scipy_wilson(2, 5)
     assert line["n_tasks"] == "5" and line["runs"] == "1"
     assert line["success_rate"] == "0.4"
@@ -419,3 +428,115 @@ def test_aggregate_score_interval_report_metric_and_both_scienceworld_scores():
     (plain,) = aggregate([_run([_episode(5, True, 1.0)], report_metric="score")])
     assert plain["report_metric"] == "score"
     assert (plain["max_score"], plain["final_score"]) == ("", "")
+
+
+def _seeded(eps: list[Episode], seed: str, f: str, **labels: str) -> dict:
+    return {**_run(eps, **labels), "axes": {"f": f}, "repeat": (("seed", seed),)}
+
+
+def test_aggregate_counts_a_task_once_across_seeds_and_splits_rows_by_axes():
+    seed0 = [_episode(0, True, 1.0, {"env_steps": 2}), _episode(1, False, 0.0),
+             _episode(2, False, 0.5)]  # fmt: skip
+    seed1 = [_episode(0, True, 1.0), _episode(1, True, 1.0), _episode(2, False, 0.0)]
+    other = [_episode(0, False, 0.0)]
+    rows = aggregate(
+        [_seeded(seed0, "0", "0.5"), _seeded(other, "0", "1.0"), _seeded(seed1, "1", "0.5")],
+        ["f"],
+    )
+    assert [(r["f"], r["runs"], r["repeats"], r["n_tasks"]) for r in rows] == [
+        ("0.5", 2, 2, 3),  # 3 puzzles in 2 seeds are 3 tasks
+        ("1.0", 1, 1, 1),
+    ]
+    half = rows[0]
+    # per task: 2/2, 1/2, 0/2 solved -> rate 0.5 over n = 3; Wilson by hand with z = 1.96:
+    # centre (0.5 + 3.8416/6) / (1 + 3.8416/3) = 0.5, half-width
+    # 1.96 sqrt(0.25/3 + 3.8416/36) / 2.280533 = 0.374669
+    assert half["success_rate"] == 0.5
+    assert (half["ci_low"], half["ci_high"]) == pytest.approx((0.125331, 0.874669), abs=1e-6)
+    assert half["score"] == pytest.approx((1.0 + 0.5 + 0.25) / 3)  # per-task means first
+    # across seeds: 1/3 and 2/3 -> mean 0.5, sample sd sqrt(2 (1/6)^2) = 0.235702
+    assert half["repeat_mean"] == pytest.approx(0.5)
+    assert half["repeat_std"] == pytest.approx(0.235702, abs=1e-6)
+    assert half["env_steps"] == pytest.approx(2 / 6)  # costs: per episode
+    assert rows[1]["repeat_std"] == 0.0 and rows[1]["success_rate"] == 0.0
+    # two runs of one seed (e.g. tasks split over two jobs) are one repeat: 1/3 and 0/3
+    (row,) = aggregate(
+        [_seeded(seed0[:2], "0", "x"), _seeded(seed1[2:], "0", "x"),
+         _seeded([_episode(i, False, 0.0) for i in range(3)], "1", "x")],
+        ["f"],
+    )  # fmt: skip
+    assert (row["repeats"], row["n_tasks"]) == (2, 3)
+    assert row["repeat_mean"] == pytest.approx((1 / 3 + 0) / 2)
+
+    (line, _) = list(csv.DictReader(io.StringIO(to_csv(rows, ["f"]))))
+    assert list(line) == [*COLUMNS, *EXTRA, *STATS, "f"] and line["f"] == "0.5"
+    lines = to_markdown(rows, ["f"]).splitlines()
+    head = lines[0].split(" | ")
+    assert head[4:8] == ["scorer", "f", "tasks", "success % [95% CI]"]
+    assert head[8] == "repeats: mean ± std %" and len(head) == 17
+    assert lines[2].split(" | ")[4:9] == [
+        "rm (minilm, bradley_terry)", "0.5", "3", "50.0 [12.5, 87.5]", "2: 50.0 ± 23.6"
+    ]  # fmt: skip
+    assert lines[3].split(" | ")[8] == ""  # one repeat: no spread to show
+
+
+def test_compare_with_baseline_fills_the_paired_columns_and_markdown():
+    from arm_exp.stages.report import compare_with_baseline
+
+    base = [_episode(i, i == 0, float(i == 0)) for i in range(4)]
+    rm = [_episode(i, i < 3, float(i < 3)) for i in range(4)]
+    rows = aggregate([_run(base, scorer="none", reward_model="", loss=""), _run(rm)])
+    assert [r["scorer"] for r in rows] == ["none", "rm"]
+    assert compare_with_baseline(rows, [], {}) == "baseline: scorer=none"
+    none, with_rm = rows
+    assert none["baseline"] == "" and none["p_value"] == ""
+    assert with_rm["baseline"] == "game24/test/random/best_of_n/none"
+    assert (with_rm["paired_tasks"], with_rm["test"]) == (4, "mcnemar_exact")
+    # tasks 1 and 2 solved only with the RM, none only without: diff 2/4, p = 2 (1/2)^2
+    assert with_rm["diff"] == 0.5 and with_rm["p_value"] == 0.5
+    assert with_rm["diff_ci_low"] <= 0.5 <= with_rm["diff_ci_high"]
+    lines = to_markdown(rows).splitlines()
+    assert lines[0].endswith("| s/task | vs baseline: Δ pts [95% CI], p |")
+    assert lines[2].endswith("| baseline |")
+    low, high = 100 * with_rm["diff_ci_low"], 100 * with_rm["diff_ci_high"]
+    assert lines[3].endswith(f"| +50.0 [{low:+.1f}, {high:+.1f}], p=0.5 (McNemar, 4 tasks) |")
+    # no baseline row: no comparison, and the note says why
+    rows = aggregate([_run(rm)])
+    assert "no row has scorer=none" in compare_with_baseline(rows, [], {})
+    assert rows[0]["baseline"] == "" and "vs baseline" not in to_markdown(rows)
+
+
+def test_plots_and_wandb_keys_tell_apart_rows_that_differ_only_in_loss_or_an_axis(
+    tmp_path, monkeypatch
+):
+    from matplotlib.figure import Figure
+
+    from arm_exp.stages.report import label, plot
+
+    legends = {}
+    save = Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        legends[Path(path).name] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    cands = [Candidate(scorer_score=0.1 * k, score=1.0, success=k == 1, num_steps=3)
+             for k in range(4)]  # fmt: skip
+    eps = [_episode(i, i == 0, float(i == 0), candidates=cands) for i in range(3)]
+    runs = [
+        {**_run(eps, loss=loss), "iid_candidates": True, "axes": {"f": f}}
+        for loss in ("bradley_terry", "hinge")
+        for f in ("0.5", "1.0")
+    ]
+    rows = aggregate(runs, ["f"])
+    assert sorted(plot(rows, tmp_path, ["f"])) == ["planners.png", "success_vs_n.png"]
+    # one bar series per row (the planner is the x axis), named by what varies
+    assert legends["planners.png"] == [
+        "bradley_terry/f=0.5", "bradley_terry/f=1.0", "hinge/f=0.5", "hinge/f=1.0"
+    ]  # fmt: skip
+    assert len(set(legends["success_vs_n.png"])) == 8  # pick and oracle@k of each row
+    assert "hinge/f=1.0: oracle@k" in legends["success_vs_n.png"]
+    keys = {label(r, ["f"]) for r in rows}
+    assert len(keys) == 4
+    assert "game24/test/random/best_of_n/rm/minilm/hinge/f=0.5" in keys

@@ -1,16 +1,28 @@
 """The Wilson interval and the mean behind every success rate we report, the interval of a mean
-score and the per-task-type metrics, checked against values computed independently:
-hand-worked numbers, the interval as the roots of its defining quadratic, and ``scipy.stats``."""
+score, the per-task-type metrics, the rate over tasks and the paired tests between two rows,
+checked against values computed independently: hand-worked numbers, the interval as the roots of
+its defining quadratic, and ``scipy.stats``."""
 
 from __future__ import annotations
 
 import math
 import statistics
 
+import numpy as np
 import pytest
 from scipy import stats as sps
 
-from arm_exp.stats import by_type_metrics, mean, mean_ci, wilson
+from arm_exp.stats import (
+    by_type_metrics,
+    mcnemar_exact,
+    mean,
+    mean_ci,
+    mean_std,
+    paired_bootstrap,
+    paired_test,
+    rate_over_tasks,
+    wilson,
+)
 
 
 def _wilson_by_roots(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -120,3 +132,88 @@ def test_by_type_metrics_groups_sorted_by_type_and_skips_untyped_records():
     assert list(got) == sorted(got) and all(type(v) is float for v in got.values())
     assert by_type_metrics("p", [_Rec(None, 1)], "n", len) == {}
     assert by_type_metrics("p", [_Rec("a", 1), _Rec("a", 0)], "n", len) == {"p/by_type/a/n": 2.0}
+
+
+def test_rate_over_tasks_averages_repeats_first_and_counts_tasks():
+    # 3 tasks: solved in 2 of 2 seeds, 1 of 2, 0 of 2: rate (1 + 0.5 + 0) / 3 = 0.5 over n = 3
+    rate, lo, hi = rate_over_tasks([1.0, 0.5, 0.0])
+    assert rate == 0.5
+    assert (lo, hi) == pytest.approx(_wilson_by_roots(1.5, 3), abs=1e-12)
+    # one episode per task: the plain Wilson interval (scipy's, with z = 1.96)
+    ci = sps.binomtest(2, 5).proportion_ci(method="wilson")
+    assert rate_over_tasks([1, 0, 1, 0, 0]) == pytest.approx((0.4, ci.low, ci.high), abs=2e-5)
+    # 3 seeds of 20 tasks are 20 tasks, not 60: wider than the interval that counts episodes
+    per_task = [1.0] * 7 + [0.0] * 13
+    pooled = wilson(21, 60)
+    assert rate_over_tasks(per_task)[1] < pooled[0] and rate_over_tasks(per_task)[2] > pooled[1]
+    assert rate_over_tasks([]) == (0.0, 0.0, 1.0)
+    assert rate_over_tasks([1.0, 0.5, 0.0], z=3.0) == (0.5, *wilson(1.5, 3, z=3.0))
+    assert rate_over_tasks([1.0, 0.5, 0.0], z=3.0)[1] < lo
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    assert mean_std([0.3, 0.35, 0.4]) == pytest.approx((0.35, statistics.stdev([0.3, 0.35, 0.4])))
+    assert mean_std([0.3, 0.5]) == pytest.approx((0.4, math.sqrt(0.02)))  # (0.01 + 0.01) / 1
+    assert mean_std([0.7]) == (0.7, 0.0) and mean_std([]) == (0.0, 0.0)
+
+
+def test_mcnemar_exact_worked_by_hand():
+    # 5 discordant tasks, all one way: 2 * (1/2)^5 = 0.0625
+    assert mcnemar_exact(0, 5) == 0.0625 and mcnemar_exact(5, 0) == 0.0625
+    # 1 vs 3: 2 * (C(4,0) + C(4,1)) / 16 = 10 / 16
+    assert mcnemar_exact(1, 3) == 0.625
+    assert mcnemar_exact(2, 2) == 1.0 and mcnemar_exact(0, 0) == 1.0  # capped at 1
+
+
+@pytest.mark.parametrize(("b", "c"), [(0, 1), (3, 9), (10, 4), (7, 7), (0, 12), (25, 40)])
+def test_mcnemar_exact_matches_scipy_binomtest(b, c):
+    assert mcnemar_exact(b, c) == pytest.approx(sps.binomtest(b, b + c, 0.5).pvalue, abs=1e-12)
+
+
+def test_paired_bootstrap_interval_matches_scipy_and_p_follows_the_effect():
+    diffs = [((i * 37) % 11 - 3) / 10 for i in range(40)]  # 40 tasks, mean 0.185, sd 0.32
+    lo, hi, p = paired_bootstrap(diffs)
+    ref = sps.bootstrap((diffs,), np.mean, n_resamples=10_000, method="percentile",
+                        random_state=1).confidence_interval  # fmt: skip
+    # the same percentile interval up to Monte Carlo error (its half-width is about 0.1)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), abs=0.006)
+    assert lo < statistics.mean(diffs) < hi and p < 0.01
+    assert paired_bootstrap(diffs) == (lo, hi, p)  # seeded: the same numbers every time
+    assert paired_bootstrap(diffs, seed=1) != (lo, hi, p)
+    # no difference at all: a point interval and p = 1; no tasks: nothing to say
+    assert paired_bootstrap([0.0] * 8) == (0.0, 0.0, 1.0)
+    assert paired_bootstrap([]) == (0.0, 0.0, 1.0)
+    # a symmetric spread around 0: far from significant; p is never 0 ((k + 1) / (draws + 1))
+    assert paired_bootstrap([1.0, -1.0] * 10)[2] > 0.5
+    assert paired_bootstrap([1.0] * 30, draws=999)[2] == pytest.approx(1 / 1000)
+    assert paired_bootstrap([1.0] * 5)[2] == pytest.approx(1 / 10_001)  # 10,000 draws
+    assert paired_bootstrap([0.5]) == (0.5, 0.5, pytest.approx(1 / 10_001))  # one task
+
+
+def test_paired_bootstrap_is_the_percentile_interval_of_10000_resampled_means_seed_0():
+    d = np.array([0.0, 1.0, 1.0, 0.5, -1.0, 0.0, 1.0])
+    means = d[np.random.default_rng(0).integers(0, 7, (10_000, 7))].mean(axis=1)
+    lo, hi, p = paired_bootstrap(d.tolist())
+    assert (lo, hi) == tuple(np.percentile(means, [2.5, 97.5]))
+    observed = d.mean()
+    assert p == (np.sum(np.abs(means - observed) >= observed) + 1) / 10_001
+
+
+def test_paired_test_uses_mcnemar_for_one_outcome_per_task_else_the_bootstrap():
+    base = {"a": [0.0], "b": [1.0], "c": [0.0], "d": [0.0], "e": [1.0], "f": [0.0]}
+    other = {"a": [1.0], "b": [1.0], "c": [1.0], "d": [1.0], "e": [0.0], "f": [1.0], "g": [1.0]}
+    got = paired_test(base, other, binary=True)
+    # 6 common tasks ("g" only in one): 4 solved only by other, 1 only by base
+    assert (got.tasks, got.test) == (6, "mcnemar_exact")
+    assert got.diff == pytest.approx(3 / 6)
+    assert got.p == pytest.approx(sps.binomtest(1, 5, 0.5).pvalue)
+    assert got.low <= got.diff <= got.high
+    # seeds: per-task rates, averaged before differencing; the bootstrap's p
+    seeds = {t: [v[0], 1.0] for t, v in base.items()}
+    pooled = paired_test(seeds, other, binary=True)
+    assert pooled.test == "paired_bootstrap"
+    assert pooled.diff == pytest.approx(mean([1 - 0.5, 0, 1 - 0.5, 1 - 0.5, 0 - 1, 1 - 0.5]))
+    assert pooled.p == paired_bootstrap([0.5, 0.0, 0.5, 0.5, -1.0, 0.5])[2]
+    # scores: the bootstrap, even with one value per task
+    assert paired_test(base, other, binary=False).test == "paired_bootstrap"
+    assert paired_test({"x": [1.0]}, {"y": [0.0]}, binary=True).tasks == 0
