@@ -1,6 +1,6 @@
 """Reflexion with and without the environment's verdict in the reflection prompt (Game of 24).
 
-    .venv/bin/python benchmarks/reflexion_verdict.py [--puzzles 8] [--trials 4]
+    .venv/bin/python benchmarks/reflexion_verdict.py [--puzzles 8] [--trials 4] [--tiny]
 
 Issue 16: our reflection prompt used to list every observation of the failed attempt, the
 terminal one included ("Wrong answer: the expression equals 25, not 24."), so ARMAP-R learned
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchlib import apply_threads, result, table
+from benchlib import apply_threads, result, table, tiny_arg
 from hydra.utils import instantiate
 
 from arm_exp.agents.base import reflection_prompt
@@ -60,7 +60,11 @@ def main() -> None:
     ap.add_argument("--puzzles", type=int, default=8)
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-tokens", type=int, default=96, help="per policy answer (the agent's)")
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.puzzles, args.trials, args.max_tokens = 1, 2, 8
     apply_threads(args.threads)
     cfg = compose("plan", [f"paths.root_dir={ROOT}", "policy=llm", "planner=reflexion"], None)
     llm = instantiate(cfg.llm)
@@ -68,8 +72,8 @@ def main() -> None:
     tasks = [str(900 + i) for i in range(args.puzzles)]
     rows, shown = [], {}
     for name, agent in (
-        ("no verdict (fixed)", Game24Agent()),
-        ("verdict (old)", LeakyGame24Agent()),
+        ("no verdict (fixed)", Game24Agent(max_tokens=args.max_tokens)),
+        ("verdict (old)", LeakyGame24Agent(max_tokens=args.max_tokens)),
     ):
         from arm_exp.agents.policy import LLMPolicy
 
