@@ -61,10 +61,11 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=96, help="per policy answer (the agent's)")
+    ap.add_argument("--reflection-max-tokens", type=int, default=128, help="the planner's")
     tiny_arg(ap)
     args = ap.parse_args()
     if args.tiny:
-        args.puzzles, args.trials, args.max_tokens = 1, 2, 8
+        args.puzzles, args.trials, args.max_tokens, args.reflection_max_tokens = 1, 2, 8, 8
     apply_threads(args.threads)
     cfg = compose("plan", [f"paths.root_dir={ROOT}", "policy=llm", "planner=reflexion"], None)
     llm = instantiate(cfg.llm)
@@ -78,7 +79,12 @@ def main() -> None:
         from arm_exp.agents.policy import LLMPolicy
 
         policy = LLMPolicy(llm, agent, temperature=0.0, seed=0)
-        planner = ReflexionPlanner(trials=args.trials, temperature=0.0, answer="last")
+        planner = ReflexionPlanner(
+            trials=args.trials,
+            temperature=0.0,
+            answer="last",
+            reflection_max_tokens=args.reflection_max_tokens,
+        )
         wins, trials, any_wins = 0, 0.0, 0
         for task in tasks:
             ep = planner.plan(task, env, policy, OracleScorer())

@@ -409,6 +409,44 @@ def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
     assert pivot.count("\n") == 2 + 4 and "game24/test" in pivot
 
 
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
+    """2 pipeline jobs on a local Ray instance (launcher=ray, started by the sweep: no
+    RAY_ADDRESS) with per-job resources cut to a CPU box (the config asks 4 CPUs + 1 GPU): both
+    plan with the reward model, so explore, synthesize and train run once on the shared cache
+    (one job computes each, the other reuses it), one plan per job."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    sweep, cache = tmp_path / "sweep", tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "arm_exp.cli", "pipeline", "-m", *TINY, "planner=best_of_n,mcts",
+         "scorer=rm", "launcher=ray", "hydra.launcher.ray.remote.num_cpus=1",
+         "hydra.launcher.ray.remote.num_gpus=0", "+hydra.launcher.ray.init.num_cpus=2",
+         "+hydra.launcher.ray.init.num_gpus=0", "+hydra.launcher.ray.init.include_dashboard=false",
+         f"hydra.sweep.dir={sweep}", f"pipeline.cache_dir={cache}", f"paths.root_dir={ROOT}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env,
+    )  # fmt: skip
+    print(f"ray sweep of 2 pipeline jobs: {time.perf_counter() - t0:.1f} s")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    jobs = {d.name: load_manifest(d) for d in sweep.iterdir() if (d / "manifest.json").exists()}
+    assert len(jobs) == 2 and all(m["complete"] for m in jobs.values())
+    runs: dict[str, list[dict]] = {}
+    for name, m in jobs.items():
+        stages = [e["stage"] for e in m["counts"]["stages"]]
+        assert stages == ["explore", "synthesize", "train", "plan", "report"], (name, stages)
+        for entry in m["counts"]["stages"]:
+            runs.setdefault(entry["stage"], []).append(entry)
+    for stage in ("explore", "synthesize", "train"):
+        assert len({e["dir"] for e in runs[stage]}) == 1, stage  # the same run ...
+        assert sum(not e["reused"] for e in runs[stage]) == 1, stage  # ... computed once
+        assert len(list((cache / stage).glob("*/manifest.json"))) == 1
+    assert len({e["dir"] for e in runs["plan"]}) == 2
+    assert not any(e["reused"] for e in runs["plan"])
+    assert "Ray Launcher is launching 2 jobs" in out.stdout + out.stderr
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
