@@ -62,10 +62,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=96, help="per policy answer (the agent's)")
     ap.add_argument("--reflection-max-tokens", type=int, default=128, help="the planner's")
+    ap.add_argument("--max-steps", type=int, default=100, help="per trial (the planner's)")
     tiny_arg(ap)
     args = ap.parse_args()
     if args.tiny:
         args.puzzles, args.trials, args.max_tokens, args.reflection_max_tokens = 1, 2, 8, 8
+        args.max_steps = 2
     apply_threads(args.threads)
     cfg = compose("plan", [f"paths.root_dir={ROOT}", "policy=llm", "planner=reflexion"], None)
     llm = instantiate(cfg.llm)
@@ -84,6 +86,7 @@ def main() -> None:
             temperature=0.0,
             answer="last",
             reflection_max_tokens=args.reflection_max_tokens,
+            max_steps=args.max_steps,
         )
         wins, trials, any_wins = 0, 0.0, 0
         for task in tasks:
@@ -101,7 +104,7 @@ def main() -> None:
                     )
         rows.append([name, len(tasks), wins, f"{trials / len(tasks):.2f}", any_wins])
         slug = "fixed" if name.startswith("no") else "leaky"
-        print(result(f"reflexion_success_{slug}", wins / len(tasks), "-", "fraction"))
+        result(f"reflexion_success_{slug}", wins / len(tasks), "-", "fraction")
     for name, (prompt, reflection) in shown.items():
         print(
             f"\n--- reflection prompt, {name} ---\n{prompt}\n--- its first reflection ---\n{reflection}"

@@ -84,13 +84,13 @@ def main() -> None:
     device_arg(ap)
     tiny_arg(ap)
     args = ap.parse_args()
-    if args.tiny:  # 20 explored puzzles, 2 planned, 2 and 1 training steps
+    if args.tiny:  # 10 explored puzzles, 2 planned with Best-of-2, 2 and 1 training steps
         args.limit, args.minilm_steps, args.smollm2_steps = 2, 2, 1
     apply_threads(args.threads)
     force = args.force
     OUT = args.out
     demo, cfg = demo_stages(OUT / ".compose")
-    n = int(cfg.benchmark.planning.best_of_n)
+    n = 2 if args.tiny else int(cfg.benchmark.planning.best_of_n)
 
     def limited(spec: list[str], limit: int | None) -> list[str]:
         return (
@@ -98,9 +98,10 @@ def main() -> None:
         )
 
     def plan_overrides(planner: str, scorer: str) -> list[str]:
-        return limited(plan_run(demo["plan"], planner, scorer), args.limit)
+        spec = limited(plan_run(demo["plan"], planner, scorer), args.limit)
+        return [*spec, "benchmark.planning.best_of_n=2"] if args.tiny else spec
 
-    stage("explore", limited(demo["explore"][0], 20 if args.tiny else None), OUT / "explore", force)
+    stage("explore", limited(demo["explore"][0], 10 if args.tiny else None), OUT / "explore", force)
     stage(
         "synthesize",
         [*demo["synthesize"][0], f"input_dir={OUT / 'explore'}"],

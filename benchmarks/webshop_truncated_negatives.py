@@ -143,7 +143,7 @@ def main() -> None:
     )
     for name, vs in accs.items():
         slug = "armap" if name == "ARMAP pairs" else "truncated"
-        print(result(f"webshop_purchase_pair_acc_{slug}", sum(vs) / len(vs), "-", "fraction"))
+        result(f"webshop_purchase_pair_acc_{slug}", sum(vs) / len(vs), "-", "fraction")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def _runs() -> dict[str, tuple[list[str], list[str]]]:
         ),
         "rm_scoring": (
             [],
-            ["rm_scoring_best_of_100_speedup", "rm_scoring_mcts_episode_speedup",
+            ["rm_scoring_best_of_4_speedup", "rm_scoring_mcts_episode_speedup",
              "rm_scoring_mcts_cache_hit_rate"],
         ),
         "mcts_cost": (
