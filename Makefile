@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-.PHONY: install demo test test-slow alfworld test-alfworld test-vllm vllm-cpu bench mutants gpu-carry lint format clean-outputs help
+.PHONY: install demo test test-slow alfworld test-alfworld test-ray test-vllm vllm-cpu bench mutants gpu-carry lint format clean-outputs help
 
 help:
 	@echo "make demo       set up .venv and run the demo pipeline on the embedded CPU defaults"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-slow  the slow tests"
 	@echo "make alfworld   install the alfworld extra (compiles fast-downward); make test then runs its tests"
 	@echo "make test-alfworld  install the alfworld extra and run only its tests"
+	@echo "make test-ray   install the ray extra and run the Ray sweep test (launcher=ray, local Ray)"
 	@echo "make mutants    mutation testing (mutmut) of planning, losses, stats, metrics, scorer, artifacts"
 	@echo "make bench      the performance benchmarks (CPU): tables + RESULT lines, also in outputs/bench/"
 	@echo "make gpu-carry  the folder benchmarks/gpu_check.sh carries to a GPU machine (outputs/gpu_carry)"
@@ -97,6 +98,17 @@ alfworld: $(ALFWORLD_STAMP)
 
 test-alfworld: $(ALFWORLD_STAMP)
 	$(PY) -m pytest -m "alfworld and not slow" $(PYTEST_ARGS)
+
+# launcher=ray: the ray extra (Ray, hydra-ray-launcher and the cloudpickle/joblib pins it needs)
+# joins .venv, then the Ray tests run: a 2-job pipeline sweep on a local Ray instance. Never in
+# `make test` or CI (without the extra those tests skip).
+RAY_STAMP := $(VENV)/.arm-exp-ray
+$(RAY_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[$(EXTRAS),ray]'
+	touch $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	$(PY) -m pytest -m ray $(PYTEST_ARGS)
 
 # Runs from the main venv; the tests start vLLM from .venv-vllm (server) or run in it (engine).
 test-vllm: $(STAMP) $(VLLM_STAMP)

@@ -1,6 +1,6 @@
 """ALFWorld engine latency on the shipped games: import, game load, reset, step, restore.
 
-    .venv/bin/python benchmarks/alfworld_latency.py [--steps 40] [--seed 0]
+    .venv/bin/python benchmarks/alfworld_latency.py [--steps 40] [--seed 0] [--tiny]
 
 Needs the alfworld extra (``make test-alfworld``). Plays random admissible commands on each of
 the 18 hand-authored games and prints medians and 90th percentiles in milliseconds.
@@ -14,6 +14,8 @@ import statistics
 import sys
 import time
 
+from benchlib import result, tiny_arg
+
 
 def _summary(name: str, xs: list[float]) -> str:
     xs = sorted(xs)
@@ -25,7 +27,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    tiny_arg(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.steps = 2
     # The engine leaves the process through _exit, which drops block-buffered output.
     sys.stdout.reconfigure(line_buffering=True)
 
@@ -36,6 +41,8 @@ def main() -> None:
     # process down inside fast-downward's shared plugin registry).
     env = AlfWorldEnv(shipped_games_dir(), build_games=True)
     games = [t for s in ("train", "seen", "unseen") for t in env.task_ids(s)]
+    if args.tiny:
+        games = games[:2]
     t = time.perf_counter()
     env.reset(games[0])
     print(f"{'import + first game':<28} {(time.perf_counter() - started) * 1e3:7.1f} ms")
@@ -73,6 +80,8 @@ def main() -> None:
     print(_summary("step (random admissible)", steps))
     print(_summary(f"restore to step {args.steps // 2} + 1 step", restores))
     print(env.counters())
+    for name, xs in (("load", loads), ("reset", resets), ("step", steps), ("restore", restores)):
+        result(f"alfworld_{name}_ms", statistics.median(xs) * 1e3, "none", "ms")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,27 @@ def device_arg(ap: Any) -> None:
     )
 
 
+def demo_stages(scratch: Path) -> tuple[dict[str, list[list[str]]], Any]:
+    """Each stage's overrides in ``arm-exp pipeline experiment=demo_game24`` (one list per plan
+    run for ``plan``; :func:`arm_exp.stages.pipeline.stage_overrides`), and the composed
+    pipeline config (``scratch``: a dir for Hydra's compose)."""
+    from arm_exp.config import compose
+    from arm_exp.stages.pipeline import stage_overrides
+
+    demo = "experiment=demo_game24"
+    cfg = compose("pipeline", [f"paths.root_dir={ROOT}", demo], scratch, set_hydra_config=False)
+    return stage_overrides(cfg, [demo]), cfg
+
+
+def tiny_arg(ap: Any) -> None:
+    """``--tiny``: the script's smallest sizes, only to check that it runs end to end and prints
+    its RESULT lines (``make test``: tests/integration/test_benchmarks.py); its numbers mean
+    nothing."""
+    ap.add_argument(
+        "--tiny", action="store_true", help="smallest sizes: checks that it runs (numbers: none)"
+    )
+
+
 def apply_threads(threads: int) -> None:
     if threads > 0:
         import torch

@@ -1,6 +1,6 @@
 """The demo pipeline end to end: wall time and peak RSS of each stage, to a JSON file.
 
-    .venv/bin/python benchmarks/end_to_end.py [--reps 5] [--full] [--out outputs/bench/end_to_end.json]
+    .venv/bin/python benchmarks/end_to_end.py [--reps 5] [--full | --tiny] [--out outputs/bench/end_to_end.json]
 
 Runs ``arm-exp pipeline experiment=demo_game24`` in a fresh cache dir per repetition (so every
 stage runs; nothing is reused) and reads the per-stage wall time and peak RSS that ``pipeline``
@@ -9,7 +9,8 @@ stage process comes from ``os.wait4``). By default the demo is **shrunk** to kee
 a couple of minutes on 2 shared cores: explore 40 train puzzles (not 200), train on those
 triplets with the demo's settings, plan on the first 5 test puzzles (not 100) with all seven of
 the demo's planner/scorer pairs. ``--full`` runs the demo's own sizes (about 15 minutes a
-repetition). The JSON holds every repetition, the medians and the git commit, so regressions are
+repetition); ``--tiny`` 10 puzzles, 2 training steps and one plan run (Best-of-2 with the reward
+model on one test puzzle), to check that the script runs. The JSON holds every repetition, the medians and the git commit, so regressions are
 visible across commits. Target: every stage under 6 GiB peak RSS.
 """
 
@@ -28,13 +29,12 @@ from pathlib import Path
 
 from benchlib import ROOT, result, table
 
-
-def hydra_list(key: str, items: list[str]) -> str:
-    return f"{key}=[" + ",".join(f"'{x}'" for x in items) + "]"
-
-
-SMALL_EXPLORE = ["explorer=random", "split=train", "limit=40", "explore.num_per_task=4"]
-PLAN_COMMON = ["policy=random", "split=test"]  # the demo's
+SIZES = {
+    "full": [],
+    "small": ["pipeline.explore.limit=40", "pipeline.plan.limit=5"],
+    "tiny": ["pipeline.explore.limit=10", "pipeline.plan.limit=1", "trainer.max_steps=2",
+             "pipeline.plans=[['planner=best_of_n','scorer=rm']]", "benchmark.planning.best_of_n=2"],
+}  # fmt: skip
 
 
 def git_sha() -> str:
@@ -51,23 +51,30 @@ def git_sha() -> str:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def overrides(full: bool, device: str) -> list[str]:
-    out = [] if full else [hydra_list("pipeline.explore", SMALL_EXPLORE)]
-    if not full:
-        out.append(hydra_list("pipeline.plan_common", [*PLAN_COMMON, "limit=5"]))
-    if device != "cpu":  # train on the GPU, and score with the reward model there
-        from omegaconf import OmegaConf
+def overrides(size: str, device: str) -> list[str]:
+    """The pipeline's command line after ``experiment=demo_game24`` for ``size``; off the CPU,
+    train there and score with the reward model there."""
+    out = list(SIZES[size])
+    if device != "cpu":
+        from arm_exp.config import compose
 
-        demo = OmegaConf.load(ROOT / "conf" / "experiment" / "demo_game24.yaml").pipeline
-        out.append(hydra_list("pipeline.train", [*demo.train, "trainer=gpu"]))
+        cfg = compose(
+            "pipeline",
+            [f"paths.root_dir={ROOT}", "experiment=demo_game24", *out],
+            Path(tempfile.mkdtemp(prefix="bench_e2e_compose_")),
+            set_hydra_config=False,
+        )
         plans = [
-            [*p, f"scorer.device={device}"] if "scorer=rm" in p else list(p) for p in demo.plans
+            [*map(str, p), *([f"scorer.device={device}"] if "scorer=rm" in p else [])]
+            for p in cfg.pipeline.plans
         ]
-        out.append("pipeline.plans=[" + ",".join(hydra_list("", p)[1:] for p in plans) + "]")
+        quoted = ",".join("[" + ",".join(f"'{o}'" for o in p) + "]" for p in plans)
+        out = [o for o in out if not o.startswith("pipeline.plans=")]
+        out += ["trainer=gpu", f"pipeline.plans=[{quoted}]"]
     return out
 
 
-def run_pipeline(full: bool, device: str, threads: int) -> dict:
+def run_pipeline(size: str, device: str, threads: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     try:
         cmd = [
@@ -79,7 +86,7 @@ def run_pipeline(full: bool, device: str, threads: int) -> dict:
             f"paths.root_dir={ROOT}",
             f"pipeline.cache_dir={work / 'cache'}",
             f"hydra.run.dir={work / 'run'}",
-            *overrides(full, device),
+            *overrides(size, device),
         ]
         t = time.perf_counter()
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
@@ -96,8 +103,8 @@ def run_pipeline(full: bool, device: str, threads: int) -> dict:
         for k, s in enumerate(manifest["counts"]["stages"]):
             name = s["stage"]
             if name == "plan":
-                opts = dict(o.split("=", 1) for o in s["overrides"] if "=" in o)
-                name = f"plan {opts.get('planner')}/{opts.get('scorer')}"
+                counts = json.loads((Path(s["dir"]) / "manifest.json").read_text())["counts"]
+                name = f"plan {counts['planner']}/{counts['scorer']}"
             stages.append(
                 {"stage": name, "index": k, "wall_s": s["wall_s"], "peak_rss_mb": s["peak_rss_mb"]}
             )
@@ -109,7 +116,9 @@ def run_pipeline(full: bool, device: str, threads: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--full", action="store_true", help="the demo's own sizes (slow)")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="the demo's own sizes (slow)")
+    size.add_argument("--tiny", action="store_true", help="smallest sizes: checks that it runs")
     ap.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "end_to_end.json"))
     ap.add_argument("--device", default="cpu", help="reward-model scorer device in plan stages")
     ap.add_argument(
@@ -119,9 +128,12 @@ def main() -> None:
         help="OMP_NUM_THREADS for the stages (0: torch's default); 1 on an oversubscribed CPU",
     )
     args = ap.parse_args()
+    args.size = "full" if args.full else "tiny" if args.tiny else "small"
+    if args.tiny:
+        args.reps = 1
     reps: list[dict] = []
     for rep in range(args.reps):
-        reps.append(run_pipeline(args.full, args.device, args.threads))
+        reps.append(run_pipeline(args.size, args.device, args.threads))
         print(f"rep {rep}: {reps[-1]['total_wall_s']:.1f} s", flush=True)
         # written after every repetition, so an interrupted run still leaves its numbers
         total, peak = summarize(reps, args)
@@ -156,8 +168,8 @@ def summarize(reps: list[dict], args: argparse.Namespace) -> tuple[float, float]
     report = {
         "commit": git_sha(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "demo": "full" if args.full else "small",
-        "overrides": overrides(args.full, args.device),
+        "demo": args.size,
+        "overrides": overrides(args.size, args.device),
         "cpus": os.cpu_count(),
         "threads": args.threads or None,
         "reps": reps,

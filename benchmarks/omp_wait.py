@@ -13,6 +13,7 @@ both; the table shows medians. ``--busy K`` adds K spinning processes for the du
 reproduce an oversubscribed box on a quiet one. The last line is ``RESULT ...``.
 
     .venv/bin/python benchmarks/omp_wait.py --reps 3
+    .venv/bin/python benchmarks/omp_wait.py --tiny     # checks that it runs
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2, help="samples of the prompt (Best-of-N)")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--busy", type=int, default=0, help="spinning processes during the runs")
+    benchlib.tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.reps, args.n, args.max_tokens = 1, 1, 4
     spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
     for p in spinners:
         p.start()

@@ -17,6 +17,7 @@ calls, ``llm_calls`` in its episode; the prompts of one call go out together) x 
 startup (process start to the server's first request). The last lines are ``RESULT`` lines.
 
     .venv/bin/python benchmarks/plan_concurrency.py            # ~12 min, mostly waiting
+    .venv/bin/python benchmarks/plan_concurrency.py --tiny     # checks that it runs
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchlib import ROOT, result, table
+from benchlib import ROOT, result, table, tiny_arg
 
 sys.path.insert(0, str(ROOT))
 
@@ -106,7 +107,11 @@ def main() -> None:
         help="JVM heap per ScienceWorld env; the envs in flight are capped to what fits in memory",
     )
     ap.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads")
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:  # 2 tasks each, 2 rollouts or samples, answers at once
+        args.latency, args.g24_tasks, args.g24_rollouts, args.bon_n = 0.0, 2, 2, 2
+        args.sw_tasks, args.sw_rollouts, args.sw_heap_mb = 2, 1, 256
 
     server = serve(latency_s=args.latency, capacity=args.capacity)
     threading.Thread(target=server.serve_forever, daemon=True).start()

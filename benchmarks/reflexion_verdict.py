@@ -1,6 +1,6 @@
 """Reflexion with and without the environment's verdict in the reflection prompt (Game of 24).
 
-    .venv/bin/python benchmarks/reflexion_verdict.py [--puzzles 8] [--trials 4]
+    .venv/bin/python benchmarks/reflexion_verdict.py [--puzzles 8] [--trials 4] [--tiny]
 
 Issue 16: our reflection prompt used to list every observation of the failed attempt, the
 terminal one included ("Wrong answer: the expression equals 25, not 24."), so ARMAP-R learned
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchlib import apply_threads, result, table
+from benchlib import apply_threads, result, table, tiny_arg
 from hydra.utils import instantiate
 
 from arm_exp.agents.base import reflection_prompt
@@ -60,7 +60,14 @@ def main() -> None:
     ap.add_argument("--puzzles", type=int, default=8)
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-tokens", type=int, default=96, help="per policy answer (the agent's)")
+    ap.add_argument("--reflection-max-tokens", type=int, default=128, help="the planner's")
+    ap.add_argument("--max-steps", type=int, default=100, help="per trial (the planner's)")
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.puzzles, args.trials, args.max_tokens, args.reflection_max_tokens = 1, 2, 8, 8
+        args.max_steps = 2
     apply_threads(args.threads)
     cfg = compose("plan", [f"paths.root_dir={ROOT}", "policy=llm", "planner=reflexion"], None)
     llm = instantiate(cfg.llm)
@@ -68,13 +75,19 @@ def main() -> None:
     tasks = [str(900 + i) for i in range(args.puzzles)]
     rows, shown = [], {}
     for name, agent in (
-        ("no verdict (fixed)", Game24Agent()),
-        ("verdict (old)", LeakyGame24Agent()),
+        ("no verdict (fixed)", Game24Agent(max_tokens=args.max_tokens)),
+        ("verdict (old)", LeakyGame24Agent(max_tokens=args.max_tokens)),
     ):
         from arm_exp.agents.policy import LLMPolicy
 
         policy = LLMPolicy(llm, agent, temperature=0.0, seed=0)
-        planner = ReflexionPlanner(trials=args.trials, temperature=0.0, answer="last")
+        planner = ReflexionPlanner(
+            trials=args.trials,
+            temperature=0.0,
+            answer="last",
+            reflection_max_tokens=args.reflection_max_tokens,
+            max_steps=args.max_steps,
+        )
         wins, trials, any_wins = 0, 0.0, 0
         for task in tasks:
             ep = planner.plan(task, env, policy, OracleScorer())
@@ -91,7 +104,7 @@ def main() -> None:
                     )
         rows.append([name, len(tasks), wins, f"{trials / len(tasks):.2f}", any_wins])
         slug = "fixed" if name.startswith("no") else "leaky"
-        print(result(f"reflexion_success_{slug}", wins / len(tasks), "-", "fraction"))
+        result(f"reflexion_success_{slug}", wins / len(tasks), "-", "fraction")
     for name, (prompt, reflection) in shown.items():
         print(
             f"\n--- reflection prompt, {name} ---\n{prompt}\n--- its first reflection ---\n{reflection}"

@@ -1,6 +1,6 @@
 """Reward-model backbones side by side on the demo's data: MiniLM vs SmolLM2-135M with LoRA.
 
-    .venv/bin/python benchmarks/rm_backbones.py [--threads 1] [--smollm2-steps 40]
+    .venv/bin/python benchmarks/rm_backbones.py [--threads 1] [--smollm2-steps 40] [--tiny]
 
 One run, same data, same split, same planning candidates; only the reward model differs.
 
@@ -21,8 +21,8 @@ One run, same data, same split, same planning candidates; only the reward model 
   on the scorer, so every Best-of-N run picks among the very same N candidates: lift = Best-of-N
   success - Sampling success is the reward model's doing alone.
 
-Stages run in-process into content-addressed run dirs under ``outputs/bench/rm_backbones/``; a
-run that is interrupted resumes, and a finished stage is reused (``--force`` recomputes).
+Stages run in-process into run dirs under ``--out`` (``outputs/bench/rm_backbones/``); a run that
+is interrupted resumes, and a finished stage is reused (``--force`` recomputes).
 """
 
 from __future__ import annotations
@@ -31,25 +31,12 @@ import argparse
 import json
 from pathlib import Path
 
-from benchlib import ROOT, apply_threads, device_arg, result, table
+from benchlib import ROOT, apply_threads, demo_stages, device_arg, result, table, tiny_arg
 
-OUT = ROOT / "outputs" / "bench" / "rm_backbones"
 DEMO = "experiment=demo_game24"
 # Every Game of 24 input is longer than the demo's 96 tokens; both models keep the same share for
 # the task text (MiniLM's 0.34: its first 32 tokens hold the target value, "... to obtain 3.").
 HEAD = "reward_model.head_fraction=0.34"
-
-
-def demo_stages() -> tuple[dict[str, list[list[str]]], int]:
-    """Each stage's overrides in ``arm-exp pipeline experiment=demo_game24`` (one list per plan
-    run for ``plan``), and the demo's Best-of-N size."""
-    from arm_exp.config import compose
-    from arm_exp.stages.pipeline import stage_overrides
-
-    cfg = compose(
-        "pipeline", [f"paths.root_dir={ROOT}", DEMO], OUT / ".compose", set_hydra_config=False
-    )
-    return stage_overrides(cfg, [DEMO]), int(cfg.benchmark.planning.best_of_n)
 
 
 def plan_run(plans: list[list[str]], planner: str, scorer: str) -> list[str]:
@@ -93,19 +80,28 @@ def main() -> None:
     ap.add_argument("--smollm2-steps", type=int, default=40)
     ap.add_argument("--limit", type=int, default=None, help="first N test puzzles (all 100)")
     ap.add_argument("--force", action="store_true", help="recompute finished stages")
+    ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "rm_backbones")
     device_arg(ap)
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:  # 10 explored puzzles, 2 planned with Best-of-2, 2 and 1 training steps
+        args.limit, args.minilm_steps, args.smollm2_steps = 2, 2, 1
     apply_threads(args.threads)
     force = args.force
-    demo, n = demo_stages()
+    OUT = args.out
+    demo, cfg = demo_stages(OUT / ".compose")
+    n = 2 if args.tiny else int(cfg.benchmark.planning.best_of_n)
+
+    def limited(spec: list[str], limit: int | None) -> list[str]:
+        return (
+            [o for o in spec if not o.startswith("limit=")] + [f"limit={limit}"] if limit else spec
+        )
 
     def plan_overrides(planner: str, scorer: str) -> list[str]:
-        spec = plan_run(demo["plan"], planner, scorer)
-        if args.limit:
-            spec = [o for o in spec if not o.startswith("limit=")] + [f"limit={args.limit}"]
-        return spec
+        spec = limited(plan_run(demo["plan"], planner, scorer), args.limit)
+        return [*spec, "benchmark.planning.best_of_n=2"] if args.tiny else spec
 
-    stage("explore", demo["explore"][0], OUT / "explore", force)
+    stage("explore", limited(demo["explore"][0], 10 if args.tiny else None), OUT / "explore", force)
     stage(
         "synthesize",
         [*demo["synthesize"][0], f"input_dir={OUT / 'explore'}"],

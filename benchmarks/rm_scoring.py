@@ -1,6 +1,7 @@
 """Reward-model scoring: our batched, length-bucketed, cached scorer vs one at a time.
 
     .venv/bin/python benchmarks/rm_scoring.py [--reps 5] [--n 100] [--rollouts 100] [--device cpu]
+                                              [--tiny]
 
 Two workloads on Game of 24 test puzzle 900, with the MiniLM reward model of ``reward_model=
 minilm`` and the renderer of ``benchmark=game24`` (composed from ``conf/``; the weights are the
@@ -25,7 +26,7 @@ import statistics
 import tempfile
 from collections.abc import Sequence
 
-from benchlib import apply_threads, device_arg, interleaved, median_s, result, table
+from benchlib import apply_threads, device_arg, interleaved, median_s, result, table, tiny_arg
 from hydra.utils import instantiate
 
 from arm_exp.config import compose
@@ -99,7 +100,10 @@ def main() -> None:
     ap.add_argument("--task", default="900")
     ap.add_argument("--override", action="append", default=[], help="extra train-config override")
     device_arg(ap)
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.reps, args.n, args.rollouts = 1, 4, 4
     apply_threads(args.threads)
     scorer, workloads = build(args)
 

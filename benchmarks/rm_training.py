@@ -1,12 +1,14 @@
 """Reward-model training: our Lightning module vs TRL's ``RewardTrainer``, same everything.
 
     .venv/bin/python benchmarks/rm_training.py [--reps 5] [--steps 8] [--batch-size 8]
-                                               [--max-length 96] [--device cpu]
+                                               [--max-length 96] [--device cpu] [--tiny]
 
-Needs TRL (``pip install -e '.[bench]'``; ``make bench`` installs it).
+Needs TRL (``pip install -e '.[bench]'``; ``make bench`` installs it); ``--sides ours`` runs
+without it (no ratios then).
 
-Data: the demo's Game of 24 triplets (``experiment=demo_game24``'s explore + synthesize
-overrides, run once in-process into ``outputs/bench/rm_training/``), split and tokenized by our
+Data: the demo's Game of 24 triplets (the explore + synthesize stages of ``arm-exp pipeline
+experiment=demo_game24``, run once in-process into ``--out``, ``outputs/bench/rm_training/``),
+split and tokenized by our
 ``TripletDataModule`` (renderer + MiniLM tokenizer + tail-keeping truncation to
 ``--max-length``); TRL gets the very same token ids as pre-tokenized ``chosen_ids`` /
 ``rejected_ids`` columns, so neither side filters or truncates differently.
@@ -38,25 +40,34 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import ROOT, apply_threads, device_arg, peak_rss_mb, result, table
+from benchlib import (
+    ROOT,
+    apply_threads,
+    demo_stages,
+    device_arg,
+    peak_rss_mb,
+    result,
+    table,
+    tiny_arg,
+)
 
-DATA_DIR = ROOT / "outputs" / "bench" / "rm_training"
+SIDES = ("ours", "trl")
 
 
 # -- data ------------------------------------------------------------------------------------
-def make_triplets() -> Path:
-    """The demo's explore + synthesize stages, run once (reused when already there)."""
-    from omegaconf import OmegaConf
-
+def make_triplets(out: Path, limit: int | None) -> Path:
+    """The demo's explore + synthesize stages (``limit``: explore the first N train puzzles
+    only), run once (reused when already there)."""
     from arm_exp.config import compose
     from arm_exp.stages import explore, synthesize
 
-    demo = OmegaConf.load(ROOT / "conf" / "experiment" / "demo_game24.yaml").pipeline
-    common = [f"paths.root_dir={ROOT}", *demo.common]
-    exp_dir, syn_dir = DATA_DIR / "explore", DATA_DIR / "synthesize"
-    explore.run(compose("explore", [*common, *demo.explore], exp_dir))
+    demo, _ = demo_stages(out / "compose")
+    root = f"paths.root_dir={ROOT}"
+    explore_over = demo["explore"][0] + ([f"limit={limit}"] if limit else [])
+    exp_dir, syn_dir = out / "explore", out / "synthesize"
+    explore.run(compose("explore", [root, *explore_over], exp_dir))
     synthesize.run(
-        compose("synthesize", [*common, *demo.synthesize, f"input_dir={exp_dir}"], syn_dir)
+        compose("synthesize", [root, *demo["synthesize"][0], f"input_dir={exp_dir}"], syn_dir)
     )
     return syn_dir / "triplets.jsonl"
 
@@ -71,12 +82,12 @@ def load_data(args: argparse.Namespace, seed: int):
     cfg = compose(
         "train",
         [
-            f"input_dir={DATA_DIR / 'synthesize'}",
+            f"input_dir={args.out / 'synthesize'}",
             f"reward_model.max_length={args.max_length}",
             f"train.data.batch_size={args.batch_size}",
             f"seed={seed}",
         ],
-        DATA_DIR / "compose",
+        args.out / "compose",
     )
     spec = instantiate(cfg.reward_model)
     return cfg, spec, Renderer(**cfg.benchmark.render)
@@ -136,7 +147,7 @@ def worker_ours(args: argparse.Namespace, seed: int) -> dict[str, float]:
         scheduler=instantiate(cfg.train.scheduler),
     )
     data = TripletDataModule(
-        str(DATA_DIR / "synthesize" / "triplets.jsonl"),
+        str(args.out / "synthesize" / "triplets.jsonl"),
         renderer,
         module.model.encode,
         module.model.collate,
@@ -154,7 +165,7 @@ def worker_ours(args: argparse.Namespace, seed: int) -> dict[str, float]:
         enable_progress_bar=False,
         limit_val_batches=0,
         callbacks=[LightningTimer()],
-        default_root_dir=str(DATA_DIR / "lightning"),
+        default_root_dir=str(args.out / "lightning"),
     )
     t = time.perf_counter()
     trainer.fit(module, train_dataloaders=data.train_dataloader())
@@ -218,7 +229,7 @@ def worker_trl(args: argparse.Namespace, seed: int) -> dict[str, float]:
     # Our tokenization + truncation (identical ids for both sides), without loading our weights.
     tokenizer_only = SimpleNamespace(tokenizer=AutoTokenizer.from_pretrained(path), spec=spec)
     data = TripletDataModule(
-        str(DATA_DIR / "synthesize" / "triplets.jsonl"),
+        str(args.out / "synthesize" / "triplets.jsonl"),
         renderer,
         lambda pairs: RewardModel.encode(tokenizer_only, pairs),  # type: ignore[arg-type]
         lambda seqs: {},
@@ -242,7 +253,7 @@ def worker_trl(args: argparse.Namespace, seed: int) -> dict[str, float]:
             timer.stop(args.batch_size)
 
     config = RewardConfig(
-        output_dir=str(DATA_DIR / "trl"),
+        output_dir=str(args.out / "trl"),
         per_device_train_batch_size=args.batch_size,
         max_steps=args.steps,
         learning_rate=args.lr,
@@ -306,6 +317,8 @@ def run_worker(side: str, seed: int, args: argparse.Namespace) -> dict[str, floa
         args.device,
         "--threads",
         str(args.threads),
+        "--out",
+        str(args.out),
     ]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "WANDB_DISABLED": "true"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -323,25 +336,33 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8, help="pairs per step")
     ap.add_argument("--max-length", type=int, default=96)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    ap.add_argument("--sides", default=",".join(SIDES), help="ours,trl (trl needs TRL)")
+    ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "rm_training")
+    ap.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     device_arg(ap)
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:  # 20 explored puzzles, one rep of 2 steps of 4 pairs
+        args.reps, args.steps, args.batch_size, args.max_length = 1, 2, 4, 32
     apply_threads(args.threads)
     if args.worker:
         fn = worker_ours if args.worker == "ours" else worker_trl
         print("WORKER " + json.dumps(fn(args, args.seed)), flush=True)
         return
+    sides = args.sides.split(",")
+    if not set(sides) <= set(SIDES):
+        raise SystemExit(f"--sides {args.sides}: a comma-separated subset of {','.join(SIDES)}")
 
-    make_triplets()
-    runs: dict[str, list[dict[str, float]]] = {"ours": [], "trl": []}
+    make_triplets(args.out, 20 if args.tiny else None)
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for rep in range(args.reps):
         for side in runs:
             runs[side].append(run_worker(side, rep, args))
             print(f"rep {rep} {side}: {json.dumps(runs[side][-1])}", flush=True)
     med = {s: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for s, rs in runs.items()}
     acc = {s: [r["val_acc"] for r in rs] for s, rs in runs.items()}
-    n_val = med["ours"]["val_pairs"]
+    n_val = med[sides[0]]["val_pairs"]
     rows = [
         [
             side,
@@ -373,6 +394,10 @@ def main() -> None:
             rows,
         )
     )
+    for side, m in med.items():
+        result(f"rm_training_{side}_pairs_per_s", m["pairs_per_s"], "none", "pairs/s")
+    if len(sides) < 2:
+        return
     diff = statistics.fmean(acc["ours"]) - statistics.fmean(acc["trl"])
     # noise: the two means' standard errors over reps, plus binomial noise of the val set
     p = (statistics.fmean(acc["ours"]) + statistics.fmean(acc["trl"])) / 2

@@ -1,7 +1,7 @@
 """ScienceWorld speed: JVM start, step time with and without the valid-action list, episode
 load time, and the random explorer's mean score on the first N seen variations.
 
-    .venv/bin/python benchmarks/scienceworld_speed.py [--variations 20] [--steps 300]
+    .venv/bin/python benchmarks/scienceworld_speed.py [--variations 20] [--steps 300] [--tiny]
 
 Step times are medians over random walks (``focus on`` excluded) on the first seen variations;
 "wrapper" is the ``scienceworld`` package's own ``step``, which computes the valid actions,
@@ -14,6 +14,8 @@ import argparse
 import random
 import statistics
 import time
+
+from benchlib import result, tiny_arg
 
 from arm_exp.agents.policy import RandomPolicy
 from arm_exp.envs.scienceworld import ScienceWorldEnv
@@ -71,29 +73,34 @@ def _wrapper_steps(tasks: list[str], steps: int, seed: int) -> tuple[float, list
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variations", type=int, default=20)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    tiny_arg(ap)
     args = ap.parse_args()
+    walk = 2 if args.tiny else 10  # variations the step times are measured on
+    if args.tiny:
+        args.variations, args.steps = 1, 4
     env = ScienceWorldEnv()
     seen = env.task_ids("seen")
     try:
         t = time.perf_counter()
         env.reset(seen[0])
         print(f"first reset (JVM start + load): {time.perf_counter() - t:.2f} s")
-        print(f"JVM start: {env.counters()['jvm_start_s']:.2f} s")
+        jvm_start = env.counters()["jvm_start_s"]
+        print(f"JVM start: {jvm_start:.2f} s")
         loads = []
-        for task_id in seen[:10]:
+        for task_id in seen[:walk]:
             t = time.perf_counter()
             env.reset(task_id)
             loads.append(time.perf_counter() - t)
         print(f"episode load (reused JVM), median: {statistics.median(loads) * 1e3:.1f} ms")
-        fast = _walk(env, seen[:10], args.steps, ask_valid=False, seed=args.seed)
-        slow = _walk(env, seen[:10], args.steps, ask_valid=True, seed=args.seed)
+        fast = _walk(env, seen[:walk], args.steps, ask_valid=False, seed=args.seed)
+        slow = _walk(env, seen[:walk], args.steps, ask_valid=True, seed=args.seed)
     finally:
         env.close()
-    wrapper_start, wrapper = _wrapper_steps(seen[:10], args.steps, args.seed)
+    wrapper_start, wrapper = _wrapper_steps(seen[:walk], args.steps, args.seed)
     m_fast, m_slow, m_wrap = (statistics.median(x) * 1e3 for x in (fast, slow, wrapper))
     print(
         f"step, median: {m_fast:.2f} ms; with valid actions: {m_slow:.2f} ms "
@@ -119,6 +126,11 @@ def main() -> None:
         f"random explorer, first {len(trajs)} seen variations: mean score {mean:.4f}, "
         f"success {sum(tr.success for tr in trajs)}/{len(trajs)}, {steps} steps in {wall:.1f} s"
     )
+    result("scienceworld_jvm_start_s", jvm_start, "none", "s")
+    result("scienceworld_step_ms", m_fast, "none", "ms")
+    result("scienceworld_step_valid_actions_ratio", m_slow / m_fast, "none", "ratio")
+    result("scienceworld_wrapper_step_ratio", m_wrap / m_fast, "none", "ratio")
+    result("scienceworld_random_explorer_mean_score", mean, "none", "score")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """WebShop env costs on this machine: step latency (search, click) and BM25 index build time.
 
-    python benchmarks/webshop_env.py [--episodes 200]
+    python benchmarks/webshop_env.py [--episodes 200] [--tiny]
 
 Runs on the bundled MINI catalog (not WebShop's data). The 1k figure builds an index over 1,000
 synthetic documents of WebShop-like length (mini product texts concatenated to ~``--words``
@@ -16,6 +16,8 @@ import statistics
 import time
 from dataclasses import replace
 
+from benchlib import result, tiny_arg
+
 from arm_exp.envs.webshop import WebShopEnv
 from arm_exp.envs.webshop_search import BM25Search, product_document
 
@@ -25,10 +27,13 @@ def _ms(xs: list[float]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=int, default=200)
     ap.add_argument("--words", type=int, default=250)
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.episodes, args.words = 5, 20
     env = WebShopEnv(cache_dir=None)
     cat = env.catalog
     words = [len(product_document(p).split()) for p in cat.products]
@@ -82,6 +87,9 @@ def main() -> None:
     for _ in range(200):
         env.engine.search("bedspread set lightweight")
     print(f"search, repeated query (LRU hit): {1e6 * (time.perf_counter() - t0) / 200:.1f} us")
+    result("webshop_env_search_ms", 1e3 * statistics.median(search), "none", "ms")
+    result("webshop_env_click_ms", 1e3 * statistics.median(click), "none", "ms")
+    result("webshop_env_index_build_1k_s", k_build, "none", "s")
 
 
 if __name__ == "__main__":

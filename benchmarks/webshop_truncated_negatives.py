@@ -1,7 +1,7 @@
 """WebShop reward model with vs without truncated negatives, judged on complete purchases.
 
     .venv/bin/python benchmarks/webshop_truncated_negatives.py [--train-goals 150] [--eval-goals 100]
-                                                              [--steps 60] [--seeds 0]
+                                                              [--steps 60] [--seeds 0] [--tiny]
 
 ARMAP's WebShop pairs (``benchmark.synthesis_kit`` defaults: runs of a goal paired off by
 reward, ties dropped, one negative per positive) against the same pairs plus our former
@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchlib import apply_threads, result, table
+from benchlib import apply_threads, result, table, tiny_arg
 
 from arm_exp.artifacts import read_records
 from arm_exp.config import compose
@@ -67,7 +67,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "webshop_trunc")
+    tiny_arg(ap)
     args = ap.parse_args()
+    if args.tiny:
+        args.train_goals, args.eval_goals, args.steps = 30, 10, 2
     apply_threads(args.threads)
     out = args.out
     common = ["benchmark=webshop", "explorer=random", "explore.num_per_task=4"]
@@ -140,7 +143,7 @@ def main() -> None:
     )
     for name, vs in accs.items():
         slug = "armap" if name == "ARMAP pairs" else "truncated"
-        print(result(f"webshop_purchase_pair_acc_{slug}", sum(vs) / len(vs), "-", "fraction"))
+        result(f"webshop_purchase_pair_acc_{slug}", sum(vs) / len(vs), "-", "fraction")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -15,6 +10,7 @@ from arm_exp.artifacts import ArtifactError, load_manifest
 from arm_exp.stages import explore
 from arm_exp.types import Trajectory
 from tests.conftest import ROOT
+from tests.integration.interrupt import start, stop_after_records, wait_stopped
 
 
 def _read(path):
@@ -92,34 +88,25 @@ def test_llm_explorer_with_embedded_model(make_cfg, tmp_path, smollm2):
 
 
 def test_killed_run_resumes_to_the_same_records(make_cfg, tmp_path):
-    over = ["split=train", "explore.num_per_task=8", "seed=11"]
+    over = ["split=train", "limit=60", "explore.num_per_task=8", "seed=11"]
     reference = tmp_path / "reference"
     explore.run(make_cfg("explore", over, reference))
     total = len((reference / "trajectories.jsonl").read_text().splitlines())
 
     run_dir = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "arm_exp.cli",
-        "explore",
-        *over,
-        f"hydra.run.dir={run_dir}",
-        f"paths.root_dir={ROOT}",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    out = run_dir / "trajectories.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 200_000):
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
+    # The run stops itself after its 100th record and is killed there (SIGKILL: no cleanup).
+    proc = start(["arm_exp.cli", "explore", *over, f"hydra.run.dir={run_dir}",
+                  f"paths.root_dir={ROOT}", *stop_after_records("trajectories.jsonl", 100)])  # fmt: skip
+    wait_stopped(proc)
+    proc.kill()
     proc.wait()
+    out = run_dir / "trajectories.jsonl"
     partial = out.read_text().splitlines()
-    assert 0 < len(partial) < total, "the run must be killed mid-way for this test to mean anything"
+    assert len(partial) == 100 < total
     with out.open("a") as f:
         f.write('{"id": "torn')  # a write cut short by the kill
     assert not load_manifest(run_dir)["complete"]
 
     explore.run(make_cfg("explore", over, run_dir))
     assert out.read_bytes() == (reference / "trajectories.jsonl").read_bytes()
-    assert load_manifest(run_dir)["counts"]["resumed"] >= len(partial) - 1
+    assert load_manifest(run_dir)["counts"]["resumed"] == len(partial)

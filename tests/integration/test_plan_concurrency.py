@@ -81,12 +81,12 @@ def test_game24_llm_policy_and_its_judge_are_the_same_at_concurrency_1_and_8(tmp
 
 def test_game24_interrupted_at_concurrency_8_resumes_to_the_same_episodes(tmp_path):
     over = ["policy=random", "planner=best_of_n", "planner.n=4", "scorer=oracle",
-            "split=train", "limit=200", "seed=2"]  # fmt: skip
+            "split=train", "limit=60", "seed=2"]  # fmt: skip
     run_stage(plan, "plan", [*over, "plan.concurrency=1"], tmp_path / "ref")
     done = _interrupt(
         "plan", [*over, "plan.concurrency=8"], tmp_path / "cut", "episodes.jsonl", signal.SIGINT
     )
-    assert done < 200
+    assert done == 3  # stopped at its third episode, other tasks in flight
     run_stage(plan, "plan", [*over, "plan.concurrency=8"], tmp_path / "cut")
     assert load_manifest(tmp_path / "cut")["complete"]
     assert same_bytes(tmp_path / "ref" / "episodes.jsonl", tmp_path / "cut" / "episodes.jsonl")
@@ -122,8 +122,7 @@ def test_scienceworld_mcts_is_the_same_at_concurrency_1_and_4(tmp_path, sciencew
 def test_scienceworld_interrupted_at_concurrency_2_resumes(tmp_path, scienceworld_reference):
     ref, _ = scienceworld_reference
     over = [*SW, "plan.concurrency=2"]  # two tasks still to come when the first two are done
-    done = _interrupt("plan", over, tmp_path / "cut", "episodes.jsonl", signal.SIGINT, 1, 300)
-    assert done < 4
+    assert _interrupt("plan", over, tmp_path / "cut", "episodes.jsonl", signal.SIGINT, 1) == 1
     run_stage(plan, "plan", over, tmp_path / "cut")
     assert same_bytes(ref / "episodes.jsonl", tmp_path / "cut" / "episodes.jsonl")
 

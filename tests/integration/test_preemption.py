@@ -1,7 +1,9 @@
 """Preemption: SIGTERM / SIGINT during explore, synthesize, plan and train, then resume.
 
 Each stage runs as ``python -m arm_exp.cli`` (the real entry point and its signal handling), is
-signalled mid-way, and exits with its JSONL flushed (no torn line) and its manifest incomplete.
+signalled mid-way (it stops itself at a chosen record or training step and is signalled there:
+:mod:`tests.integration.interrupt`, so it cannot finish first on a fast machine), and exits with
+its JSONL flushed (no torn line) and its manifest incomplete.
 Re-running the same command in the same dir resumes: the artifact is byte-identical to an
 uninterrupted run (same record ids, none duplicated, none missing). Training resumes from
 ``last.ckpt`` and ends with the same weights as an uninterrupted run (same data order, same
@@ -10,12 +12,8 @@ dropout masks: the RNG state travels in the checkpoint).
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,13 @@ import torch
 from arm_exp.artifacts import load_manifest
 from arm_exp.stages import explore, plan, synthesize, train
 from tests.conftest import ROOT, assert_resumed_like_uninterrupted, run_stage
+from tests.integration.interrupt import (
+    signal_stopped,
+    start,
+    stop_after_records,
+    stop_in_epoch,
+    wait_stopped,
+)
 
 
 def _lines(path: Path) -> int:
@@ -31,21 +36,23 @@ def _lines(path: Path) -> int:
 
 
 def _interrupt(stage: str, overrides: list[str], run_dir: Path, watch: str, sig: int,
-               min_lines: int = 3, timeout_s: float = 120) -> int:  # fmt: skip
-    """Run the stage's CLI, send ``sig`` once ``watch`` has ``min_lines``; its line count then."""
-    cmd = [sys.executable, "-m", "arm_exp.cli", stage, *overrides, f"hydra.run.dir={run_dir}",
-           f"paths.root_dir={ROOT}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    out = run_dir / watch
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None and _lines(out) < min_lines:
-        time.sleep(0.01)
-    assert proc.poll() is None, f"{stage} ended before the signal: {proc.stderr.read()[-2000:]!r}"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0, err
+               records: int = 3) -> int:  # fmt: skip
+    """Run the stage's CLI, send ``sig`` right after its ``records``-th record in ``watch``
+    (:mod:`tests.integration.interrupt`); check what it left and return its line count."""
+    stderr = run_dir.with_name(run_dir.name + ".stderr")
+    with stderr.open("wb") as err_file:
+        proc = start(
+            ["arm_exp.cli", stage, *overrides, f"hydra.run.dir={run_dir}", f"paths.root_dir={ROOT}",
+             *stop_after_records(watch, records)],
+            stderr=err_file,
+        )  # fmt: skip
+        wait_stopped(proc)
+        signal_stopped(proc, sig)
+        proc.wait(timeout=120)
+    err = stderr.read_bytes()
+    assert proc.returncode != 0, err[-2000:]
     assert b"Traceback" not in err or sig == signal.SIGINT, err[-2000:]
-    data = out.read_bytes()
+    data = (run_dir / watch).read_bytes()
     assert data.endswith(b"\n"), "the interrupted stage left a torn line"
     for line in data.splitlines():
         json.loads(line)
@@ -59,26 +66,25 @@ def _ids(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_explore_resumes_exactly(tmp_path, sig):
-    over = ["split=train", "limit=200", "explore.num_per_task=4", "seed=5"]
+    over = ["split=train", "limit=60", "explore.num_per_task=4", "seed=5"]
     run_stage(explore, "explore", over, tmp_path / "ref")
-    done = _interrupt("explore", over, tmp_path / "cut", "trajectories.jsonl", sig, 20)
-    total = _lines(tmp_path / "ref" / "trajectories.jsonl")
-    assert done < total
+    assert _interrupt("explore", over, tmp_path / "cut", "trajectories.jsonl", sig, 20) == 20
     run_stage(explore, "explore", over, tmp_path / "cut")
     ref, cut = (tmp_path / d / "trajectories.jsonl" for d in ("ref", "cut"))
     assert _ids(cut) == _ids(ref) and cut.read_bytes() == ref.read_bytes()
-    assert load_manifest(tmp_path / "cut")["counts"]["resumed"] == done
+    assert load_manifest(tmp_path / "cut")["counts"]["resumed"] == 20
 
 
 def test_synthesize_resumes_exactly(tmp_path):
     src = tmp_path / "explored"
-    run_stage(explore, "explore", ["split=train", "limit=150", "explore.num_per_task=4"], src)
+    run_stage(explore, "explore", ["split=train", "limit=60", "explore.num_per_task=4"], src)
     over = [f"input_dir={src}", "synthesis=rule", "synthesis.batch_size=4"]
     run_stage(synthesize, "synthesize", over, tmp_path / "ref")
+    assert _lines(tmp_path / "ref" / "synthesis_progress.jsonl") > 5
     done = _interrupt(
         "synthesize", over, tmp_path / "cut", "synthesis_progress.jsonl", signal.SIGTERM, 5
     )
-    assert done < _lines(tmp_path / "ref" / "synthesis_progress.jsonl")
+    assert done == 5
     run_stage(synthesize, "synthesize", over, tmp_path / "cut")
     for name in ("triplets.jsonl", "synthesis_progress.jsonl"):
         ref, cut = tmp_path / "ref" / name, tmp_path / "cut" / name
@@ -90,8 +96,7 @@ def test_plan_resumes_exactly(tmp_path):
     over = ["policy=random", "planner=best_of_n", "planner.n=4", "scorer=oracle", "split=train",
             "limit=60", "seed=2"]  # fmt: skip
     ref_metrics = run_stage(plan, "plan", over, tmp_path / "ref")
-    done = _interrupt("plan", over, tmp_path / "cut", "episodes.jsonl", signal.SIGINT, 5)
-    assert done < 60
+    assert _interrupt("plan", over, tmp_path / "cut", "episodes.jsonl", signal.SIGINT, 5) == 5
     metrics = run_stage(plan, "plan", over, tmp_path / "cut")
     ref, cut = (tmp_path / d / "episodes.jsonl" for d in ("ref", "cut"))
     assert _ids(cut) == _ids(ref)
@@ -106,21 +111,7 @@ TRAIN = [
     "train.data.val_fraction=0.2",
     "trainer.max_epochs=3",
     "trainer.enable_progress_bar=false",
-    "logger=csv",
-    # every step's metrics reach csv/metrics.csv at once: the test watches it for epoch 2
-    "trainer.log_every_n_steps=1",
-    "+logger.csv.flush_logs_every_n_steps=1",
 ]
-
-
-def _trained_in_epoch(metrics_csv: Path, epoch: int) -> bool:
-    """Whether the CSV logger has a training step of (0-based) ``epoch``."""
-    if not metrics_csv.exists():
-        return False
-    with metrics_csv.open(newline="") as f:
-        return any(
-            r.get("epoch") == str(epoch) and r.get("rm/train/loss") for r in csv.DictReader(f)
-        )
 
 
 @pytest.mark.slow
@@ -128,23 +119,14 @@ def test_train_resumes_from_last_ckpt_to_the_same_weights(tmp_path, triplets_gam
     over = [f"input_dir={triplets_game24}", *TRAIN]
     run_stage(train, "train", over, tmp_path / "ref")
     cut = tmp_path / "cut"
-    cmd = [sys.executable, "-m", "arm_exp.cli", "train", *over, f"hydra.run.dir={cut}",
-           f"paths.root_dir={ROOT}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Cut inside epoch 2, after its first step: last.ckpt (end of epoch 1) exists by then.
+    proc = start(["arm_exp.cli", "train", *over, f"hydra.run.dir={cut}", f"paths.root_dir={ROOT}",
+                  *stop_in_epoch(1)])  # fmt: skip
+    wait_stopped(proc)
     last = cut / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    # Cut inside epoch 2 (after its first step): a condition, not a guess at how long epoch 1
-    # takes. last.ckpt (end of epoch 1) exists by then.
-    while (
-        time.monotonic() < deadline
-        and proc.poll() is None
-        and not _trained_in_epoch(cut / "csv" / "metrics.csv", 1)
-    ):
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read()[-3000:]
     assert last.exists()
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=120)
+    signal_stopped(proc, signal.SIGTERM)
+    proc.wait(timeout=120)
     assert proc.returncode != 0 and not load_manifest(cut)["complete"]
     step_at_cut = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
 

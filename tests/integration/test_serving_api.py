@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ import pytest
 
 from arm_exp.llm.http_server import serve
 from tests.conftest import ROOT
+from tests.integration.interrupt import start
 
 CHAT = [{"role": "user", "content": "Name a fruit."}]
 
@@ -103,10 +103,10 @@ def test_score_takes_the_documented_body_and_names_what_is_malformed(tiny_rm_ckp
 
 
 def test_ctrl_c_stops_serve_rm_with_one_line(tiny_rm_ckpt, tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arm_exp.stages.serve_rm", f"rm_ckpt={tiny_rm_ckpt}",
-         "serve.port=0", f"hydra.run.dir={tmp_path}", f"paths.root_dir={ROOT}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = start(
+        ["arm_exp.stages.serve_rm", f"rm_ckpt={tiny_rm_ckpt}", "serve.port=0",
+         f"hydra.run.dir={tmp_path}", f"paths.root_dir={ROOT}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert proc.stdout is not None

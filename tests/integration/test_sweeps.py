@@ -21,6 +21,7 @@ import pytest
 
 from arm_exp.artifacts import is_complete, load_manifest
 from tests.conftest import ROOT, run_stage, wandb_records, wandb_run_of
+from tests.integration.interrupt import start, stop_after_jobs, wait_stopped
 
 PLAN = ["benchmark=game24", "policy=random", "limit=2", "benchmark.planning.best_of_n=4"]
 
@@ -366,23 +367,13 @@ def test_killed_sweep_resumes_only_the_rest(tmp_path):
     args = ["plan", "-m", "planner=sampling,best_of_n,greedy", "scorer=oracle",
             "benchmark=game24", "policy=random", "limit=40", "launcher=basic",
             f"hydra.sweep.dir={sweep}", f"paths.root_dir={ROOT}"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arm_exp.cli", *args],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        done = [d for d in sweep.glob("*") if d.is_dir() and is_complete(d)]
-        if done:
-            break
-        time.sleep(0.2)
+    # The sweep stops itself once its first job ended and is killed there.
+    proc = start(["arm_exp.cli", *args, *stop_after_jobs(1)], start_new_session=True)
+    wait_stopped(proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = {d.name: load_manifest(d)["finished"] for d in sweep.glob("*") if is_complete(d)}
-    assert 1 <= len(done) < 3
+    assert len(done) == 1
     out = arm_exp(*args[:-1])
     assert out.returncode == 0, out.stderr[-3000:]
     runs = plan_runs(sweep)
@@ -462,6 +453,44 @@ def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path, monkeypatch):
     assert text.count("| game24 | test | random |") == 4, text
 
 
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
+    """2 pipeline jobs on a local Ray instance (launcher=ray, started by the sweep: no
+    RAY_ADDRESS) with per-job resources cut to a CPU box (the config asks 4 CPUs + 1 GPU): both
+    plan with the reward model, so explore, synthesize and train run once on the shared cache
+    (one job computes each, the other reuses it), one plan per job."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    sweep, cache = tmp_path / "sweep", tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "arm_exp.cli", "pipeline", "-m", *TINY, "planner=best_of_n,mcts",
+         "scorer=rm", "launcher=ray", "hydra.launcher.ray.remote.num_cpus=1",
+         "hydra.launcher.ray.remote.num_gpus=0", "+hydra.launcher.ray.init.num_cpus=2",
+         "+hydra.launcher.ray.init.num_gpus=0", "+hydra.launcher.ray.init.include_dashboard=false",
+         f"hydra.sweep.dir={sweep}", f"pipeline.cache_dir={cache}", f"paths.root_dir={ROOT}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env,
+    )  # fmt: skip
+    print(f"ray sweep of 2 pipeline jobs: {time.perf_counter() - t0:.1f} s")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    jobs = {d.name: load_manifest(d) for d in sweep.iterdir() if (d / "manifest.json").exists()}
+    assert len(jobs) == 2 and all(m["complete"] for m in jobs.values())
+    runs: dict[str, list[dict]] = {}
+    for name, m in jobs.items():
+        stages = [e["stage"] for e in m["counts"]["stages"]]
+        assert stages == ["explore", "synthesize", "train", "plan", "report"], (name, stages)
+        for entry in m["counts"]["stages"]:
+            runs.setdefault(entry["stage"], []).append(entry)
+    for stage in ("explore", "synthesize", "train"):
+        assert len({e["dir"] for e in runs[stage]}) == 1, stage  # the same run ...
+        assert sum(not e["reused"] for e in runs[stage]) == 1, stage  # ... computed once
+        assert len(list((cache / stage).glob("*/manifest.json"))) == 1
+    assert len({e["dir"] for e in runs["plan"]}) == 2
+    assert not any(e["reused"] for e in runs["plan"])
+    assert "Ray Launcher is launching 2 jobs" in out.stdout + out.stderr
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
@@ -473,16 +502,13 @@ def test_a_killed_lock_holder_is_taken_over_and_the_stage_resumes(tmp_path):
     import threading
 
     cache = tmp_path / "cache"
-    tasks, per_task = 500, 16  # long enough for the kill to land mid-stage
+    tasks, per_task = 500, 16  # seconds of exploring: job A is stopped long before its end
     args = [
         "-m", "arm_exp.stages.pipeline", "experiment=demo_game24", "pipeline.plans=[]",
         f"pipeline.explore.limit={tasks}", f"explore.num_per_task={per_task}",
         "planner=best_of_n", "scorer=rm", f"pipeline.cache_dir={cache}", f"paths.root_dir={ROOT}",
     ]  # fmt: skip
-    a = subprocess.Popen(
-        [sys.executable, *args, f"hydra.run.dir={tmp_path / 'a'}"],
-        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    a = start([*args[1:], f"hydra.run.dir={tmp_path / 'a'}"], start_new_session=True)
     b: subprocess.Popen | None = None
     lines: list[str] = []
 
@@ -498,6 +524,10 @@ def test_a_killed_lock_holder_is_taken_over_and_the_stage_resumes(tmp_path):
 
     try:
         wait_for(records, "job A's first trajectories")
+        # Freeze job A and its explore stage mid-way: B's start-up time cannot let A finish.
+        os.killpg(a.pid, signal.SIGSTOP)
+        path = records()[0]
+        assert not is_complete(path.parent)
         b = subprocess.Popen(
             [sys.executable, *args, f"hydra.run.dir={tmp_path / 'b'}"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -506,7 +536,6 @@ def test_a_killed_lock_holder_is_taken_over_and_the_stage_resumes(tmp_path):
         reader = threading.Thread(target=lambda: lines.extend(iter(b.stdout.readline, "")))
         reader.start()
         wait_for(lambda: any("explore: waiting for" in line for line in lines), "job B to wait")
-        path = records()[0]
         os.killpg(a.pid, signal.SIGKILL)
         a.wait()
         written = len(_lines(path))
@@ -520,7 +549,7 @@ def test_a_killed_lock_holder_is_taken_over_and_the_stage_resumes(tmp_path):
     assert len(ids) == len(set(ids)) == tasks * per_task
     assert 1 <= written < len(ids)  # A had written part of it; B resumed, not restarted
     manifest = load_manifest(path.parent)
-    # B kept every complete line A wrote (a line torn by the kill is cut and redone)
+    # B kept every complete line A wrote (a line torn by the stop is cut and redone)
     assert written - 1 <= manifest["counts"]["resumed"] <= written, "".join(lines)[-3000:]
 
 

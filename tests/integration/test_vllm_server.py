@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from tests.integration.conftest import (
     requires_vllm_venv,
     vllm_pids,
 )
+from tests.integration.interrupt import start
 
 pytestmark = [pytest.mark.vllm, requires_vllm_venv]
 
@@ -198,21 +198,11 @@ def test_server_killed_without_restarts_then_resume(make_cfg, tmp_path):
 
 
 def test_serve_llm_cli_stops_vllm_on_ctrl_c(tmp_path):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "arm_exp.cli",
-            "serve-llm",
-            "llm=smollm2_vllm_cpu",
-            f"paths.root_dir={ROOT}",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
+    proc = start(
+        ["arm_exp.cli", "serve-llm", "llm=smollm2_vllm_cpu", f"paths.root_dir={ROOT}",
+         f"hydra.run.dir={tmp_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     try:
         url = None
         deadline = time.monotonic() + 600
