@@ -96,7 +96,7 @@ def arm_exp(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-@pytest.mark.slow  # ~2.5 min on a loaded 2-core box: 7 W&B runs, 6 stage processes
+# In make test (issue 23 asks for it there): ~2.5 min on a loaded 2-core box, 7 W&B runs.
 def test_wandb_pipeline_sweep_leaves_the_cache_and_reports_as_without(tmp_path):
     """The issue's sweep: with W&B offline it passes, its report too, the same sweep without W&B
     after it reuses its cache; W&B's files are nowhere in a sweep or the cache; each stage run is
