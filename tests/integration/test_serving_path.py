@@ -63,17 +63,22 @@ def test_requests_are_logged_at_debug_and_counted(sim, caplog):
     llm.close()
 
 
-def test_in_flight_requests_stay_within_max_concurrency_over_all_threads(sim):
-    llm = client(sim, max_concurrency=4)
-    sim.state.reset()
+def _callers(llm: OpenAIServerLLM, n: int) -> None:
+    """``n`` threads each sending one request at once; returns when all are answered."""
     threads = [
         threading.Thread(target=llm.generate, args=([CHAT],), kwargs={"max_tokens": 4})
-        for _ in range(16)
+        for _ in range(n)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+
+
+def test_in_flight_requests_stay_within_max_concurrency_over_all_threads(sim):
+    llm = client(sim, max_concurrency=4)
+    sim.state.reset()
+    _callers(llm, 16)
     stats = sim.state.stats()
     assert stats["requests"] == 16 and stats["peak_in_flight"] == 4
     assert llm.counters()["llm_peak_in_flight"] == 4
@@ -91,14 +96,7 @@ def test_each_replica_gets_max_concurrency_in_flight(sim):
         assert llm.in_flight_limit == 6
         assert default_concurrency(RandomPolicy(), PolicyJudgeScorer(llm)) == 6
         sim.state.reset()
-        threads = [
-            threading.Thread(target=llm.generate, args=([CHAT],), kwargs={"max_tokens": 4})
-            for _ in range(24)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _callers(llm, 24)
         assert sim.state.stats()["requests"] == 12 == other.state.stats()["requests"]
         assert sim.state.stats()["peak_in_flight"] == 3 == other.state.stats()["peak_in_flight"]
         assert llm.counters()["llm_peak_in_flight"] == 6
