@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from arm_exp.errors import ArtifactError
+
 T = TypeVar("T")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,10 +45,6 @@ _SECRET_KEY = re.compile(
     r"(^|_)(api_key|apikey|secret|password|passwd|access_token|auth_token)$", re.I
 )
 REDACTED = "<redacted>"
-
-
-class ArtifactError(RuntimeError):
-    """A missing, corrupt or incompatible artifact; the message names the file and line."""
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

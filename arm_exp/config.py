@@ -3,11 +3,13 @@
 All stages share one config tree (``conf/base.yaml``: every config group, ``experiment=`` and
 ``debug=``), so an experiment file or a command-line override means the same thing to a single
 stage and to ``arm-exp pipeline``, which forwards each override to the stages that read it
-(``USES`` in each stage module). The top-level keys and the stages' own nodes are typed by the
-dataclasses below, registered in Hydra's ConfigStore as ``arm_exp_schema`` (the first entry of
-``conf/base.yaml``'s defaults): Hydra itself rejects an unknown key or a value of the wrong type.
-The config groups' options (``planner/mcts.yaml``, ...) are ``_target_`` nodes whose types are
-their constructors' annotations (checked on the command line by :mod:`arm_exp.config_check`).
+(each stage's declaration, :mod:`arm_exp.stages`). The top level, ``benchmark`` and the stages'
+own nodes are typed by the dataclasses below, registered in Hydra's ConfigStore as
+``arm_exp_schema`` (the first entry of ``conf/base.yaml``'s defaults): Hydra itself rejects an
+unknown key or a value of the wrong type. The other config groups' options
+(``planner/mcts.yaml``, ...) are ``_target_`` nodes whose types are their constructors'
+annotations (:mod:`arm_exp.config_check` checks the composed config against them before a
+stage runs).
 
 LLM roles: ``llm`` is the backbone (the policy, and every role that has no backbone of its own);
 ``explorer_llm``, ``explorer2_llm`` (``explorer=llm_pair``'s second) and ``synthesizer_llm`` are
@@ -26,18 +28,15 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import SI, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, SI, DictConfig, ListConfig, OmegaConf
 
 from arm_exp.artifacts import redact
+from arm_exp.errors import ConfigError
 from arm_exp.sweeps import register_resolvers
 
 # The configs live at the repo root (conf/); stages are used from an editable install or a
 # clone. ARM_EXP_CONF points elsewhere (e.g. a copy with a lab's own configs).
 CONF_DIR = os.environ.get("ARM_EXP_CONF") or str(Path(__file__).resolve().parents[1] / "conf")
-
-
-class ConfigError(ValueError):
-    """A config value is missing or wrong; the message names the key."""
 
 
 # -- the schema --------------------------------------------------------------------------------
@@ -53,6 +52,92 @@ class PathsConfig:
     output_dir: str = "${hydra:runtime.output_dir}"
     webshop_data: str | None = None
     alfworld_data: str | None = None
+
+
+@dataclass
+class RenderConfig:
+    """``benchmark.render.*``: what of a trajectory the reward model reads
+    (:class:`arm_exp.reward.render.Renderer`)."""
+
+    observations: bool = True
+    thoughts: bool = True
+
+
+@dataclass
+class PlanningDefaults:
+    """``benchmark.planning.*``: the paper's planner settings on a benchmark; the planner
+    configs (``conf/planner/*.yaml``) read them."""
+
+    sampling_temperature: float = MISSING
+    best_of_n: int = MISSING
+    reflexion_trials: int = MISSING
+    reflexion_temperature: float = MISSING
+    reflexion_answer: str = MISSING
+    reflexion_threshold: float | None = None  # None: calibrated
+    mcts_rollouts: int = MISSING
+    mcts_expansion: int = MISSING
+    mcts_expansion_mode: str = MISSING
+    mcts_expansion_temperature: float = MISSING
+    mcts_expansion_pool: int = 0
+    mcts_horizon: int | None = None  # None: the env's max_steps
+    mcts_rollout_temperature: float = 0.0
+
+
+@dataclass
+class RewardDataDefaults:
+    """``benchmark.reward_data.*``: ARMAP's reward-model data on a benchmark
+    (``experiment=armap`` reads them)."""
+
+    explore_per_task: int = MISSING
+    negatives_per_positive: int = MISSING
+    natural_negatives: int = MISSING
+    goals: bool = False
+
+
+@dataclass
+class RewardTrainingDefaults:
+    """``benchmark.reward_training.*``: ARMAP's reward-model budget on a benchmark."""
+
+    lr: float = MISSING
+    epochs: int = MISSING
+    effective_batch: int = MISSING
+    warmup_ratio: float = MISSING
+    max_grad_norm: float = MISSING
+    max_length: int = MISSING
+
+
+@dataclass
+class BenchmarkConfig:
+    """``benchmark.*`` (``conf/benchmark/<name>.yaml``): what a benchmark is. Its parts that are
+    built (``env``, ``agent``, ``synthesis_kit``, ``goal_generator``) are ``_target_`` nodes,
+    checked against their constructors (:mod:`arm_exp.config_check`)."""
+
+    name: str = MISSING
+    train_split: str = MISSING
+    eval_split: str = MISSING
+    num_envs: int = MISSING  # episodes in flight, batched policy calls
+    step_feedback: bool = False  # the env's grading shown after each step (not ARMAP)
+    invalid_action_retries: int = 0
+    report_metric: str = "success_rate"  # the paper's headline: success_rate | score
+    max_steps: int = MISSING
+    random_exclude: list[str] = field(default_factory=list)  # regexes the random agent avoids
+    env: Any = MISSING
+    agent: Any = MISSING
+    synthesis_kit: Any = MISSING
+    goal_generator: Any = None  # `arm-exp goals` (WebShop)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    planning: PlanningDefaults = field(default_factory=PlanningDefaults)
+    reward_data: RewardDataDefaults = field(default_factory=RewardDataDefaults)
+    reward_training: RewardTrainingDefaults = field(default_factory=RewardTrainingDefaults)
+
+
+@dataclass
+class PluginGroup:
+    """``launcher.*`` / ``hparams_search.*``: the Hydra plugin an option needs."""
+
+    name: str = MISSING
+    plugin: str | None = None  # its module (None: ships with hydra-core)
+    install: str | None = None  # how to install it
 
 
 @dataclass
@@ -107,7 +192,7 @@ class TrainConfig:
     )
     scheduler: Any = field(
         default_factory=lambda: {
-            "_target_": "transformers.get_constant_schedule_with_warmup",
+            "_target_": "arm_exp.reward.schedules.constant_with_warmup",
             "_partial_": True,
             "num_warmup_steps": 10,
         }
@@ -203,8 +288,10 @@ class ArmExpConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    # Config groups (each option is a `_target_` node or null).
-    benchmark: Any = None
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    launcher: PluginGroup | None = None
+    hparams_search: PluginGroup | None = None
+    # Config groups whose option is a `_target_` node (or null), checked against its target.
     llm: Any = None
     explorer_llm: Any = None
     explorer2_llm: Any = None
@@ -218,9 +305,7 @@ class ArmExpConfig:
     reward_model: Any = None
     loss: Any = None
     trainer: Any = None
-    logger: Any = None
-    launcher: Any = None
-    hparams_search: Any = None
+    logger: Any = None  # {name: a Lightning logger's `_target_` node}
 
 
 def role_llm(role: str, *, _root_: DictConfig) -> Any:
@@ -269,25 +354,6 @@ register_configs()
 # Before any config is composed: the multirun job-dir name (conf/hydra/default.yaml) uses it.
 register_resolvers()
 
-# Keys that every stage reads (or that only steer Hydra); the rest is each stage's `USES`.
-COMMON_KEYS = frozenset(
-    {
-        "stage",
-        "seed",
-        "force",
-        "reuse_across_code_change",
-        "paths",
-        "logger",
-        "wandb_group",
-        "run_name",
-        "experiment",
-        "debug",
-        "launcher",
-        "hparams_search",
-        "optimized_metric",
-        "hydra",
-    }
-)
 # Groups whose option is selected with `group@package=...`: the package is the key they fill.
 LLM_ROLES = ("explorer_llm", "explorer2_llm", "synthesizer_llm")
 

@@ -1,16 +1,23 @@
-"""Check a stage's command line before any work starts: Hydra's own error, plus a hint.
+"""Check a stage's config before any work starts: every value typed, one line per problem.
 
-Every ``arm-exp <stage>`` checks its overrides first (:func:`arm_exp.cli.stage_main`), in a
-second or less, before models, engines or servers start. Hydra composes the config and its
-schema (:mod:`arm_exp.config`) rejects unknown keys and wrong types; this module adds what
-Hydra's message lacks:
+Every ``arm-exp <stage>`` checks its command line and the config it composes first
+(:func:`arm_exp.stages.lifecycle.run_command`), in seconds, before models, engines or servers
+start; ``arm-exp pipeline`` checks each of its stages' configs before it runs the first. One
+mechanism types every value, wherever it was set (the command line, an experiment file, a
+benchmark or any group file):
+
+- the plain nodes (the top level, ``benchmark``, the stages' own ``train.*``, ``plan.*``, ...)
+  by the schema of :mod:`arm_exp.config`, which Hydra applies while it composes;
+- every ``_target_`` node (``planner``, ``llm``, ``trainer``, ``benchmark.env``, a logger, ...)
+  by the signature of what it instantiates: each key must be a parameter of the target and its
+  value must be what the parameter's annotation accepts (pydantic's conversion rules).
+
+A problem is one line: the key, the value, the expected type and the file (and line) it came
+from (:class:`Origins`). Beside the types it adds what Hydra's message lacks:
 
 - an unknown option of a config group (``planner=mcst``): the valid options and the closest;
 - a key that does not exist (``limt=2``): the closest existing keys;
 - a key the stage does not read (``arm-exp train planner=mcts``): which stages read it;
-- a value of a config group's option that its constructor's annotation refuses
-  (``planner.n=abc``: ``BestOfNPlanner(n: int)``), checked by OmegaConf against the
-  ``_target_``'s signature;
 - a secret passed as a value (``llm.api_key=sk-...``): keys come from environment variables;
 - ``-m``: every job of the sweep is checked (up to :data:`MAX_SWEEP_JOBS`; beyond that, each
   swept value once).
@@ -22,29 +29,25 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import itertools
+import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from arm_exp.config import (
-    COMMON_KEYS,
-    CONF_DIR,
-    LLM_ROLES,
-    ArmExpConfig,
-    ConfigError,
-    compose,
-    override_root,
-)
+from arm_exp.config import CONF_DIR, LLM_ROLES, ArmExpConfig, compose, override_root
+from arm_exp.errors import ConfigError
+from arm_exp.stages.base import COMMON, Stage
 
 MAX_SWEEP_JOBS = 64
 _CHECK_DIR = "/tmp/arm-exp-config-check"
 # Keys a config can have (the others are unknown, and Hydra says so with a "did you mean").
-TOP_LEVEL_KEYS = frozenset(f.name for f in dataclasses.fields(ArmExpConfig)) | COMMON_KEYS
+TOP_LEVEL_KEYS = frozenset(f.name for f in dataclasses.fields(ArmExpConfig)) | COMMON
 
 
 def _is_secret_key(key: str) -> bool:
@@ -81,14 +84,11 @@ def _keys(node: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def check_overrides(
-    config_name: str, overrides: Sequence[str], uses: Iterable[str] | None = None
-) -> None:
-    """Raise :class:`ConfigError` if ``overrides`` would not give a valid ``config_name``.
+def check_overrides(stage: Stage, overrides: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` if ``overrides`` would not give ``stage`` a valid config.
 
-    ``uses``: the top-level keys the stage reads (its module's ``USES``); an override of any
-    other key (beyond the keys every stage shares) is refused, so ``arm-exp train planner=mcts``
-    cannot pass for a change. None: every key is the stage's (``pipeline``).
+    An override of a key the stage does not read (its declaration's ``reads``, beyond the keys
+    every stage shares) is refused, so ``arm-exp train planner=mcts`` cannot pass for a change.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -111,16 +111,14 @@ def check_overrides(
             "to the run dir); put the key in an environment variable and name it with "
             "llm.api_key_env=VAR"
         )
-    if uses is not None:
-        allowed = set(uses) | COMMON_KEYS
-        for o in parsed:
-            root = override_root(o.key_or_group)
-            if root not in allowed and root in TOP_LEVEL_KEYS:
-                raise ConfigError(
-                    f"`{o.key_or_group}`: arm-exp {config_name.replace('_', '-')} does not read "
-                    f"`{root}` (it reads {', '.join(sorted(set(uses)))} and the common keys); "
-                    "`arm-exp pipeline` takes every stage's keys"
-                )
+    for o in parsed:
+        root = override_root(o.key_or_group)
+        if not stage.reads_key(root) and root in TOP_LEVEL_KEYS:
+            raise ConfigError(
+                f"`{o.key_or_group}`: arm-exp {stage.command} does not read `{root}` (it reads "
+                f"{', '.join(sorted(stage.reads or ()))} and the common keys); "
+                "`arm-exp pipeline` takes every stage's keys"
+            )
     hints: list[str] = []
     values: list[list[str]] = []
     for o, arg in zip(parsed, args, strict=True):
@@ -144,7 +142,7 @@ def check_overrides(
     if hints:
         raise ConfigError("\n".join(dict.fromkeys(hints)))
     for job in _jobs(values):
-        _check_job(config_name, job)
+        _check_job(stage, job)
 
 
 def _jobs(values: list[list[str]]) -> list[list[str]]:
@@ -162,24 +160,36 @@ def _jobs(values: list[list[str]]) -> list[list[str]]:
     return jobs
 
 
-def _check_job(config_name: str, args: list[str]) -> None:
+def _check_job(stage: Stage, args: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import OmegaConfBaseException, ValidationError
 
     parsed = OverridesParser.create().parse_overrides(args)
     try:
-        cfg = compose(config_name, args, _CHECK_DIR)
+        cfg = compose(stage.name, args, _CHECK_DIR)
     except (HydraException, OmegaConfBaseException) as e:
+        cause = e.__cause__ if e.__cause__ is not None else e
+        if isinstance(cause, ValidationError) and getattr(cause, "full_key", None):
+            raise ConfigError(_schema_problem(cause, Origins(stage.name, args))) from None
         msg = str(e)
         if isinstance(e.__cause__, OmegaConfBaseException):
             msg += f"\n{e.__cause__}"
         group_args = [a for a, o in zip(args, parsed, strict=True) if group_options(o.key_or_group)]
-        hints = _key_hints(config_name, group_args, parsed)
+        hints = _key_hints(stage.name, group_args, parsed)
         raise ConfigError("\n".join([msg, *hints])) from None
-    errors = [err for o in parsed if (err := _target_type_error(cfg, o)) is not None]
-    if errors:
-        raise ConfigError("\n".join(errors))
+    problems = check_config(cfg, stage.reads, Origins(stage.name, args))
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def check_composed(stage: Stage, overrides: Sequence[str], cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` (one line per problem) if ``cfg``, the config ``stage``
+    composes with ``overrides``, has a value its targets cannot take (the pipeline checks each of
+    its stages' configs this way before running the first)."""
+    problems = check_config(cfg, stage.reads, Origins(stage.name, overrides))
+    if problems:
+        raise ConfigError(f"arm-exp {stage.command}: " + "\n".join(problems))
 
 
 def _key_hints(config_name: str, group_args: list[str], parsed: list) -> list[str]:
@@ -231,42 +241,152 @@ def _options_with_key(group: str, key: str) -> list[str]:
     return out
 
 
-def _target_type_error(cfg: DictConfig, override: Any) -> str | None:
-    """Why an override's value cannot be its ``_target_``'s argument (None if it can).
+# -- types -------------------------------------------------------------------------------------
 
-    ``planner.n=abc``: ``planner._target_`` is ``BestOfNPlanner``, whose ``n`` is annotated
-    ``int``; OmegaConf validates the value against that type, as it would for a dataclass field.
-    """
+# Keys of a `_target_` node that Hydra reads itself.
+_HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
+
+
+def check_config(cfg: DictConfig, reads: Sequence[str] | None, origins: Origins) -> list[str]:
+    """The problems of a composed config's ``_target_`` nodes under the top-level keys
+    ``reads`` (None: all): a key its target has no parameter for, a value its parameter's
+    annotation does not accept. One line each (see the module docstring)."""
+    problems: list[str] = []
+    roots = [str(k) for k in cfg if str(k) != "hydra" and (reads is None or str(k) in reads)]
+    for root in roots:
+        _check_node(cfg, cfg._get_node(root), root, origins, problems)
+    return problems
+
+
+def _check_node(cfg: DictConfig, node: Any, path: str, origins: Origins, out: list[str]) -> None:
+    if isinstance(node, ListConfig):
+        for i in range(len(node)):
+            _check_node(cfg, node._get_node(i), f"{path}[{i}]", origins, out)
+        return
+    if not isinstance(node, DictConfig) or node._is_missing() or node._is_none():
+        return
+    if node._is_interpolation():
+        return  # a copy of another node (`${benchmark.env}`), checked where it is written
+    if "_target_" in node:
+        _check_target(cfg, node, path, origins, out)
+    for key in map(str, node):
+        if key not in _HYDRA_KEYS:
+            _check_node(cfg, node._get_node(key), f"{path}.{key}", origins, out)
+
+
+def _check_target(cfg: DictConfig, node: DictConfig, path: str, origins: Origins,
+                  out: list[str]) -> None:  # fmt: skip
+    target = _target(str(node._target_))
+    if target is None:
+        return  # not importable here (an optional extra): the stage that builds it says so
+    name, params, hints = target
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in map(str, node):
+        if key in _HYDRA_KEYS:
+            continue
+        where = f"{path}.{key}"
+        if key not in params:
+            if not takes_any:
+                out.append(
+                    f"`{where}` ({origins.of(where)}): {name} takes no argument `{key}` "
+                    f"(it takes {', '.join(p for p in params if p != 'self')})"
+                )
+            continue
+        if key not in hints:
+            continue
+        try:
+            child = node[key]  # resolved: `${benchmark.env}` is the node it names
+            if _holds_target(child):
+                continue  # built first, then passed: checked on its own
+            value = OmegaConf.to_container(child, resolve=True) if OmegaConf.is_config(
+                child
+            ) else child
+        except Exception:  # noqa: BLE001 - an interpolation Hydra cannot resolve: reported later
+            continue
+        if value is None:
+            continue  # unset: a stage that needs it says which producer to run
+        error = _type_error(hints[key], value)
+        if error is not None:
+            via = ""
+            if OmegaConf.is_interpolation(node, key):
+                via = f" = {node._get_node(key)._value()}"
+            out.append(
+                f"`{where}{via}` = {value!r} ({origins.of(where)}): expected "
+                f"{_type_name(hints[key])} ({name}'s `{key}`)"
+            )
+
+
+def _holds_target(node: Any) -> bool:
+    """Whether a value is (or holds) a node Hydra instantiates: checked on its own."""
+    if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
+        if node._is_interpolation():
+            return True
+        return "_target_" in node or any(_holds_target(node._get_node(k)) for k in node)
+    if isinstance(node, ListConfig) and not node._is_none() and not node._is_missing():
+        return any(_holds_target(node._get_node(i)) for i in range(len(node)))
+    return False
+
+
+@functools.cache
+def _target(path: str) -> tuple[str, dict[str, inspect.Parameter], dict[str, Any]] | None:
+    """A target's name, parameters and the annotations that resolve (others are not checked)."""
     from hydra.utils import get_object
-    from omegaconf.errors import OmegaConfBaseException
 
-    key = override.key_or_group
-    if override.is_delete() or "." not in key or key.startswith("hydra.") or "@" in key:
+    try:
+        obj = get_object(path)
+    except Exception:  # noqa: BLE001 - ImportError of an optional extra, or a bad path
         return None
-    parent_key, _, param = key.rpartition(".")
-    parent = OmegaConf.select(cfg, parent_key, default=None, throw_on_missing=False)
-    if not isinstance(parent, DictConfig) or "_target_" not in parent:
+    func = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        params = dict(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return None
+    raw = getattr(func, "__annotations__", {}) or {}
+    namespace = getattr(inspect.unwrap(func), "__globals__", {})
+    hints: dict[str, Any] = {}
+
+    def probe() -> None: ...
+
+    for key in params:
+        ann = raw.get(key)
+        if ann is None:
+            continue
+        if isinstance(ann, str):
+            probe.__annotations__ = {key: ann}
+            try:
+                ann = typing.get_type_hints(probe, globalns=namespace)[key]
+            except Exception:  # noqa: BLE001 - a name only imported for type checking
+                continue
+        hints[key] = ann
+    return path.rsplit(".", 1)[-1] if "." in path else path, params, hints
+
+
+@functools.cache
+def _adapter(annotation: Any) -> Any:
+    from pydantic import ConfigDict, TypeAdapter
+
+    try:
+        return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:  # noqa: BLE001 - a type pydantic cannot express: not checked
+        return None
+
+
+def _type_error(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` is not an ``annotation`` (None if it is, or if that cannot be checked)."""
+    from pydantic import ValidationError
+
+    try:
+        adapter = _adapter(annotation)
+    except TypeError:  # unhashable annotation
+        return None
+    if adapter is None:
         return None
     try:
-        target = get_object(str(parent._target_))
-        signature = inspect.signature(target)
-        hints = typing.get_type_hints(target if inspect.isroutine(target) else target.__init__)
-        value = OmegaConf.select(cfg, key, throw_on_missing=False)
-    except Exception:  # noqa: BLE001 - an unresolvable target or value: the stage will report it
+        adapter.validate_python(value)
+    except ValidationError as e:
+        return str(e.errors()[0].get("msg", e))
+    except Exception:  # noqa: BLE001 - a validator of a third-party type failed: not ours to judge
         return None
-    if param not in signature.parameters or param not in hints or value is None:
-        return None
-    value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-    tp = _omegaconf_type(hints[param])
-    schema = dataclasses.make_dataclass("Arg", [(param, tp, dataclasses.field(default=None))])
-    try:
-        OmegaConf.merge(OmegaConf.structured(schema), {param: value})
-    except OmegaConfBaseException:
-        target_name = str(parent._target_).rsplit(".", 1)[-1]
-        return (
-            f"`{key}={value!r}`: expected {_type_name(hints[param])} "
-            f"({target_name}'s `{param}: {_type_name(hints[param])}`)"
-        )
     return None
 
 
@@ -277,17 +397,117 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "").replace("NoneType", "None")
 
 
-def _omegaconf_type(tp: Any) -> Any:
-    """The closest type OmegaConf can validate (``Any`` where it cannot express one)."""
-    if tp in (int, float, bool, str):
-        return tp | None
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            return _omegaconf_type(rest[0])
-        return Any
-    if origin in (list, tuple, Sequence, typing.Sequence) or tp in (list, tuple):
-        inner = args[0] if args and args[0] in (int, float, bool, str) else Any
-        return list[inner] | None  # type: ignore[valid-type]
-    return Any
+def _schema_problem(e: Any, origins: Origins) -> str:
+    """One line for a value the schema (:mod:`arm_exp.config`) refused while composing."""
+    key = str(e.full_key)
+    expected = _schema_type(key)
+    value = getattr(e, "value", None)
+    shown = f" = {value!r}" if value is not None else ""
+    want = f"expected {_type_name(expected)}" if expected is not None else e.msg.splitlines()[0]
+    return f"`{key}`{shown} ({origins.of(key)}): {want}"
+
+
+def _schema_type(key: str) -> Any:
+    """The annotation of dotted ``key`` in the schema (None if it is not a schema field)."""
+    tp: Any = ArmExpConfig
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(tp):
+            return None
+        hints = typing.get_type_hints(tp)
+        if part not in hints:
+            return None
+        tp = hints[part]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+            tp = args[0] if dataclasses.is_dataclass(args[0]) else tp
+    return tp
+
+
+class Origins:
+    """Where each key of a composed config was set: the command line, else the last config file
+    that sets it (``conf/experiment/armap.yaml:12``), in Hydra's own merge order."""
+
+    def __init__(self, config_name: str, overrides: Sequence[str]) -> None:
+        self.config_name = config_name
+        self.overrides = [o for o in overrides if not o.startswith("-")]
+        self._files: list[tuple[Path, str]] | None = None
+
+    def files(self) -> list[tuple[Path, str]]:
+        """The composed files, in merge order, each with the package its keys land under."""
+        if self._files is None:
+            self._files = self._defaults()
+        return self._files
+
+    def _defaults(self) -> list[tuple[Path, str]]:
+        from hydra import initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.types import RunMode
+
+        def compute() -> list[tuple[Path, str]]:
+            loader = GlobalHydra.instance().config_loader()
+            found = loader.compute_defaults_list(self.config_name, self.overrides, RunMode.RUN)
+            out = []
+            for d in found.defaults:
+                path = Path(CONF_DIR) / f"{d.config_path}.yaml"
+                if d.config_path and path.is_file() and not d.config_path.startswith("hydra/"):
+                    out.append((path, d.package or ""))
+            return out
+
+        try:
+            if GlobalHydra.instance().is_initialized():
+                return compute()
+            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+                return compute()
+        except Exception:  # noqa: BLE001 - the origin is a courtesy; the problem stands without
+            return []
+
+    def of(self, key: str) -> str:
+        """``the command line (planner.n=four)`` or ``conf/planner/mcts.yaml:4``."""
+        for o in reversed(self.overrides):
+            k, _, _ = o.lstrip("+~").partition("=")
+            if group_options(k) is None and (key == k or key.startswith(k + ".")):
+                return f"set on the command line: {o}"
+        for path, package in reversed(self.files()):
+            prefix = f"{package}." if package else ""
+            if package and key != package and not key.startswith(prefix):
+                continue
+            line = _yaml_line(path, key[len(prefix) :] if package else key)
+            if line is not None:
+                return f"set in {_shown(path)}:{line}"
+        return "the schema's default"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path(CONF_DIR).parent))
+    except ValueError:
+        return str(path)
+
+
+@functools.cache
+def _yaml_nodes(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.compose(path.read_text())
+    except Exception:  # noqa: BLE001 - Hydra has parsed it; a courtesy lookup only
+        return None
+
+
+def _yaml_line(path: Path, key: str) -> int | None:
+    """The 1-based line of dotted ``key`` in YAML file ``path`` (None if it does not set it)."""
+    import yaml
+
+    node = _yaml_nodes(path)
+    for part in key.split("."):
+        part = part.split("[", 1)[0]
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        for k, v in node.value:
+            if k.value == part:
+                node = v
+                line = k.start_mark.line + 1
+                break
+        else:
+            return None
+    return line if node is not None else None

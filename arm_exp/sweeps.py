@@ -3,7 +3,7 @@
 - :func:`job_dir` names a multirun job's dir after its own overrides (``hydra.sweep.subdir`` in
   ``conf/hydra/default.yaml``), so two jobs of a sweep never share a dir and a sweep re-launched
   into the same ``hydra.sweep.dir`` finds every finished job where it left it (the stages then
-  skip it: see :class:`arm_exp.stages.run.StageRun`), whatever order the jobs come in; a long
+  skip it: see :class:`arm_exp.stages.record.StageRecord`), whatever order the jobs come in; a long
   name keeps the swept keys first.
 - :func:`margin_search_space` is the Optuna sweeper's ``custom_search_space``: it samples
   ``loss.margin`` only for the losses that have a margin.
@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from arm_exp.artifacts import PROJECT_ROOT
+from arm_exp.errors import ConfigError
 
 # A longer name is reordered and shortened (file names stay < 255 bytes; see job_dir).
 MAX_JOB_DIR = 120
@@ -113,7 +114,7 @@ def _importable(module: str) -> bool:
         return False
 
 
-class PluginMissing(RuntimeError):
+class PluginMissing(ConfigError):
     """A config option needs a Hydra plugin that is not installed; the message says which."""
 
 

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from arm_exp.envs.base import StepResult, UnknownSplitError, UnknownTaskError
+from arm_exp.errors import DataError
 
 TASK_TYPES = (
     "pick_and_place_simple",
@@ -92,7 +93,7 @@ def _same_dir(a: str, b: str) -> bool:
         return False
 
 
-class AlfWorldDataError(ValueError):
+class AlfWorldDataError(DataError):
     """The ALFWorld data dir is not set, missing, or lacks what a split or game needs."""
 
 

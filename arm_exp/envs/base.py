@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from arm_exp.errors import ConfigError
+
 Observation = str
 StepResult = tuple[Observation, float, bool, dict[str, Any]]
 
@@ -65,7 +67,7 @@ class Env(Protocol):
     def close(self) -> None: ...
 
 
-class UnknownSplitError(ValueError):
+class UnknownSplitError(ConfigError):
     """Raised for a ``split=`` value the benchmark does not have."""
 
     def __init__(self, benchmark: str, split: str, valid: list[str]):
@@ -74,5 +76,5 @@ class UnknownSplitError(ValueError):
         )
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(ConfigError):
     """Raised by ``reset`` for a task id the benchmark does not have."""

@@ -68,6 +68,7 @@ from arm_exp.envs.webshop_reward import (
     purchase_reward,
 )
 from arm_exp.envs.webshop_search import BM25Search
+from arm_exp.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ INDEX_SPLITS = {
 EXTRA_SPLIT = "extra"
 
 
-class SplitTooLargeError(ValueError):
+class SplitTooLargeError(DataError):
     """A split of WebShop's goal list that the loaded catalog does not have enough goals for."""
 
 

@@ -39,6 +39,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from arm_exp.errors import DataError
+
 log = logging.getLogger(__name__)
 
 # WebShop's price grid for goal price bounds (engine/goal.py: PRICE_RANGE).
@@ -52,7 +54,7 @@ ATTRIBUTE_FILES = {"full": "items_ins_v2.json", "1k": "items_ins_v2_1000.json"}
 HUMAN_GOAL_FILE = "items_human_ins.json"
 
 
-class WebShopDataError(ValueError):
+class WebShopDataError(DataError):
     """A WebShop data file is missing or does not have WebShop's format; names file and record."""
 
 

@@ -84,10 +84,6 @@ def backend_counters(llm: LLM) -> dict[str, float]:
     return {k: v for k, v in llm.counters().items() if k not in USAGE_KEYS}
 
 
-class LLMError(RuntimeError):
-    """A backend failed in a way retries cannot fix; the message names the model or endpoint."""
-
-
 class BaseLLM:
     """Argument checks and thread-safe counters shared by the backends."""
 

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from arm_exp.devices import resolve_device, resolve_dtype
-from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
+from arm_exp.errors import LLMError
+from arm_exp.llm.base import BaseLLM, Generation, Prompt, truncate_at_stop
 from arm_exp.serving import MicroBatcher
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from arm_exp.llm.base import LLMError
+from arm_exp.errors import LLMError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ManagedServer:
 
     def __init__(
         self,
-        command: Sequence[str],
+        command: Sequence[str | int | float],
         model: str | Callable[[], str] | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
@@ -85,7 +85,7 @@ class ManagedServer:
         env: dict[str, str] | None = None,
         log_dir: str | None = None,
         name: str = "server",
-        extra_args: Sequence[str] = (),
+        extra_args: Sequence[str | int | float] = (),
     ) -> None:
         if not command:
             raise ValueError("ManagedServer needs a non-empty `command`")
@@ -284,7 +284,7 @@ def job_devices(device_env: str = "CUDA_VISIBLE_DEVICES") -> list[str] | None:
 
 
 def replicas(
-    command: Sequence[str],
+    command: Sequence[str | int | float],
     count: int,
     devices_per_replica: int = 1,
     device_env: str | None = "CUDA_VISIBLE_DEVICES",

@@ -46,7 +46,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
+from arm_exp.errors import LLMError
+from arm_exp.llm.base import BaseLLM, Generation, Prompt, truncate_at_stop
 from arm_exp.llm.managed import ManagedServer, start_all
 
 log = logging.getLogger(__name__)

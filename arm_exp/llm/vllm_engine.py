@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt
+from arm_exp.errors import LLMError
+from arm_exp.llm.base import BaseLLM, Generation, Prompt
 from arm_exp.serving import MicroBatcher
 
 log = logging.getLogger(__name__)

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from arm_exp import tally
 from arm_exp.agents.base import Policy
 from arm_exp.envs.base import Env
+from arm_exp.errors import ConfigError
 from arm_exp.planning.objectives import Objective, measure
 from arm_exp.tally import Tally
 from arm_exp.types import Candidate, Episode, Trajectory
@@ -58,8 +59,8 @@ class Planner(Protocol):
     def plan(self, task_id: str, env: Env, policy: Policy, scorer: Scorer | None) -> Episode: ...
 
 
-class PlanningError(RuntimeError):
-    pass
+class PlanningError(ConfigError):
+    """A planner cannot plan with the policy or scorer it was given."""
 
 
 def require_scorer(planner: str, scorer: Scorer | None) -> Scorer:

@@ -34,8 +34,9 @@ from typing import Any
 
 import torch
 
-from arm_exp.artifacts import CKPT_KEY, ArtifactError
+from arm_exp.artifacts import CKPT_KEY
 from arm_exp.devices import resolve_device
+from arm_exp.errors import ArtifactError
 from arm_exp.reward.model import Calibration, RewardModel, RewardModelSpec
 from arm_exp.reward.render import Renderer
 from arm_exp.serving import MicroBatcher

@@ -15,12 +15,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, choice
+from arm_exp.config import choice
+from arm_exp.errors import ConfigError
 from arm_exp.rollout import EpisodeJob, Rollouts, derive_seed
-from arm_exp.stages.run import (
-    KeySpec,
-    StageRun,
+from arm_exp.stages.base import Stage
+from arm_exp.stages.record import (
+    StageRecord,
     benchmark_inputs,
     check_benchmark_inputs,
     collect,
@@ -32,29 +32,13 @@ from arm_exp.types import Trajectory, to_json
 log = logging.getLogger(__name__)
 
 TRAJECTORIES = "trajectories.jsonl"
-USES = (
-    "benchmark",
-    "explorer",
-    "explorer_llm",
-    "explorer2_llm",
-    "llm",
-    "explore",
-    "split",
-    "limit",
-    "task_ids",
-)
-KEY_FIELDS = ("benchmark", "explorer", "split", "limit", "task_ids", "seed", "explore")
 # Benchmark knobs that only planning reads: sweeping them reuses the exploration.
 PLANNING_ONLY = ("benchmark.eval_split", "benchmark.planning", "benchmark.report_metric")
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
-    return KeySpec(KEY_FIELDS, inputs=benchmark_inputs(cfg), exclude=PLANNING_ONLY)
-
-
 def run(cfg: DictConfig) -> dict[str, float]:
-    spec = key_spec(cfg)
-    stage = StageRun(cfg, "explore", spec, artifacts=[TRAJECTORIES], uses=USES)
+    stage = StageRecord(cfg, STAGE)
+    spec = stage.spec
     if stage.done:
         return stage.previous_metrics()
     num_per_task = int(cfg.explore.num_per_task)
@@ -131,7 +115,30 @@ def _share(records) -> float:
     return sum(r.success for r in records) / len(records) if records else 0.0
 
 
-main = stage_main("explore", run, USES)
+STAGE = Stage(
+    name="explore",
+    run=run,
+    reads=(
+        "benchmark",
+        "explorer",
+        "explorer_llm",
+        "explorer2_llm",
+        "llm",
+        "explore",
+        "split",
+        "limit",
+        "task_ids",
+    ),
+    key=("benchmark", "explorer", "split", "limit", "task_ids", "seed", "explore"),
+    key_exclude=PLANNING_ONLY,
+    inputs=benchmark_inputs,
+    unkeyed={
+        "explorer_llm": "the explorer's node holds the LLM it uses",
+        "explorer2_llm": "the explorer's node holds the LLM it uses",
+        "llm": "the explorer's node holds the LLM it uses",
+    },
+    artifacts=(TRAJECTORIES,),
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

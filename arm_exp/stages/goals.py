@@ -27,28 +27,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl, atomic_write_text
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, choice
-from arm_exp.stages.run import KeySpec, StageRun, collect
+from arm_exp.config import choice
+from arm_exp.errors import ConfigError
+from arm_exp.stages.base import Stage
+from arm_exp.stages.record import StageRecord, collect
 
 log = logging.getLogger(__name__)
 
 GOALS = "goals.jsonl"
-USES = ("benchmark", "goal_writer", "synthesizer_llm", "llm", "goals", "split", "limit")
 ATTEMPTS = "goal_attempts.jsonl"
-KEY_FIELDS = (
-    "benchmark.name",
-    "benchmark.env",
-    "benchmark.goal_generator",
-    "goal_writer",
-    "goals",
-    "limit",
-    "seed",
-)
-
-
-def key_spec(cfg: DictConfig) -> KeySpec:
-    return KeySpec(KEY_FIELDS)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -57,7 +44,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             f"benchmark={cfg.benchmark.name} has no `benchmark.goal_generator`: goal synthesis "
             "is defined for benchmark=webshop (ARMAP's WebShop pipeline)"
         )
-    stage = StageRun(cfg, "goals", key_spec(cfg), artifacts=[GOALS, ATTEMPTS], uses=USES)
+    stage = StageRecord(cfg, STAGE)
     if stage.done:
         return stage.previous_metrics()
     num_products = int(cfg.goals.num_products)
@@ -147,7 +134,26 @@ def _mean(xs: list[int]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-main = stage_main("goals", run, USES)
+STAGE = Stage(
+    name="goals",
+    run=run,
+    reads=("benchmark", "goal_writer", "synthesizer_llm", "llm", "goals", "limit"),
+    key=(
+        "benchmark.name",
+        "benchmark.env",
+        "benchmark.goal_generator",
+        "goal_writer",
+        "goals",
+        "limit",
+        "seed",
+    ),
+    unkeyed={
+        "synthesizer_llm": "the goal writer's node holds the LLM it uses",
+        "llm": "the goal writer's node holds the LLM it uses",
+        "goals.batch_size": "requests per batched call: the unit of resumption, not of results",
+    },
+    artifacts=(GOALS, ATTEMPTS),
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

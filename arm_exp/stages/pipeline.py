@@ -4,12 +4,12 @@ The pipeline composes the same config as every stage (``conf/base.yaml``), so an
 works on its command line (``benchmark=webshop loss=hinge planner=mcts planner.n=16``) and in a
 sweep (``-m``). Each stage runs in its own process (``python -m arm_exp.stages.<stage>``, so a
 GPU stage's memory is freed before the next starts) with the pipeline's command-line overrides
-that it reads (its module's ``USES``) plus what the pipeline decides for it: its tasks
+that it reads (its declaration's ``reads``, :mod:`arm_exp.stages`) plus what the pipeline decides for it: its tasks
 (``pipeline.explore`` / ``pipeline.plan``, or the pipeline-wide ``limit``), its inputs, the W&B
 group. Experiment files (``experiment=armap``) and ``debug=`` reach every stage.
 
 Before running a stage the pipeline composes its config in-process and computes its content key
-(the stage's ``key_spec``); the stage's run dir is ``<pipeline.cache_dir>/<stage>/<key>``, so a
+(its declaration's ``key_spec``); the stage's run dir is ``<pipeline.cache_dir>/<stage>/<key>``, so a
 stage whose own config and inputs are unchanged is reused (a sweep over planners trains each
 reward model once) and an interrupted stage resumes in place. Jobs that need the same stage at
 the same time (a joblib, submitit or SLURM-array sweep sharing the cache) take a lock per stage
@@ -22,7 +22,7 @@ overrides, each applied after the command line's.
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import json
 import logging
 import os
@@ -40,41 +40,30 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from arm_exp import stages as registry
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
-from arm_exp.cli import echo, stage_main
-from arm_exp.config import ConfigError, compose, override_root
-from arm_exp.stages.run import KeySpec, StageFailed, StageRun, code_check
+from arm_exp.config import ArmExpConfig, compose, override_root
+from arm_exp.errors import ConfigError, StageFailed
+from arm_exp.stages.base import LAUNCH, SHARED, Stage
+from arm_exp.stages.lifecycle import echo
+from arm_exp.stages.record import StageRecord, code_check
 from arm_exp.tracking import run_group
 
 log = logging.getLogger(__name__)
 
 
-def stage_module(stage: str) -> Any:
-    """``arm_exp.stages.<stage>``, imported on first use (so importing the pipeline stays light:
-    a stage's peak RSS counts its parent's pages, see :func:`run_measured`)."""
-    return importlib.import_module(f"arm_exp.stages.{stage}")
-
-
-# Keys every stage gets from the pipeline's command line; the pipeline sets the ones below itself.
-FORWARD_ALWAYS = frozenset(
-    {"experiment", "debug", "seed", "paths", "logger", "wandb_group", "reuse_across_code_change"}
-)
-SET_BY_PIPELINE = frozenset(
-    {"split", "limit", "task_ids", "input_dir", "input_dirs", "rm_ckpt", "force", "run_name"}
-)
-# Keys that are not forwarded (the pipeline's own, or launch settings of the sweep).
-NOT_FORWARDED = SET_BY_PIPELINE | {"pipeline", "launcher", "hparams_search", "optimized_metric"}
-USES = None  # every key: the pipeline reads what its stages read
+# Keys the pipeline decides for each stage itself (its tasks, its inputs).
+SET_BY_PIPELINE = frozenset({"split", "limit", "task_ids", "input_dir", "input_dirs", "rm_ckpt"})
 
 
 def forwarded(stage: str, overrides: list[str]) -> list[str]:
-    """The command-line overrides that ``stage`` reads (its ``USES``, the experiment, debug,
-    seed, paths, logger), in order."""
-    uses = set(stage_module(stage).USES) | FORWARD_ALWAYS
+    """The command-line overrides that ``stage`` reads (its declaration's ``reads`` and the
+    keys every stage shares: experiment, debug, seed, paths, logger, ...), in order."""
+    reads = set(registry.get(stage).reads or ()) | SHARED
     out = []
     for o in overrides:
         root = override_root(o.partition("=")[0])
-        if root in uses and root not in NOT_FORWARDED:
+        if root in reads and root not in SET_BY_PIPELINE:
             out.append(o)
     return out
 
@@ -157,10 +146,11 @@ class SubStages:
         """The stage's composed config (not installed as Hydra's global one)."""
         return compose(stage, [*self.base, *overrides], set_hydra_config=False)
 
-    def run(self, stage: str, overrides: list[str]) -> Path:
+    def ensure(self, stage: str, overrides: list[str]) -> Path:
+        """The run dir of ``stage`` with ``overrides``: reused when complete, else run now."""
         overrides = [*self.base, *overrides]
         cfg = compose(stage, overrides, set_hydra_config=False)
-        key = stage_module(stage).key_spec(cfg).key(cfg)
+        key = registry.get(stage).key_spec(cfg).key(cfg)
         out = self.cache_dir / stage / key
         entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
         with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
@@ -170,7 +160,7 @@ class SubStages:
                 echo(f"[pipeline] {stage}: reused {out} (made at {sha})")
                 self.record.append({**entry, "reused": True, "wall_s": 0.0, "git_sha": sha})
                 return out
-            module = f"arm_exp.stages.{stage}"
+            module = registry.module_name(stage)
             cmd = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={out}"]
             echo(f"[pipeline] {stage}: running -> {out}")
             log.info("pipeline: %s", " ".join(cmd))
@@ -234,13 +224,13 @@ def stage_overrides(cfg: DictConfig, overrides: list[str]) -> dict[str, list[lis
 def stage_configs(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     """Each stage's composed config for the pipeline's command line, before any input exists
     (``plan``: a list, one per entry of ``pipeline.plans``): what the memory plan reads."""
-    stages = stage_overrides(cfg, overrides)
+    per_stage = stage_overrides(cfg, overrides)
     out: dict[str, Any] = {
         stage: compose(stage, ov[0], set_hydra_config=False)
-        for stage, ov in stages.items()
+        for stage, ov in per_stage.items()
         if stage != "plan"
     }
-    out["plan"] = [compose("plan", ov, set_hydra_config=False) for ov in stages["plan"]]
+    out["plan"] = [compose("plan", ov, set_hydra_config=False) for ov in per_stage["plan"]]
     return out
 
 
@@ -270,18 +260,10 @@ def _check(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={cfg.get(key)} is not a pipeline key: {hint}")
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
-    skip = {"hydra", "paths", "logger", "launcher", "hparams_search", "force", "run_name", "stage",
-            "reuse_across_code_change"}  # fmt: skip
-    return KeySpec(tuple(str(k) for k in cfg if str(k) not in skip))
-
-
 def run(cfg: DictConfig) -> dict[str, float]:
     _check(cfg)
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    stage = StageRun(
-        cfg, "pipeline", key_spec(cfg), artifacts=["report.csv", "report.md"], uses=list(cfg)
-    )
+    stage = StageRecord(cfg, STAGE)
     if stage.done:
         return stage.previous_metrics()
     # Each stage's W&B run is named by its own values (a train run that two jobs share is not
@@ -295,30 +277,31 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
 
     memory_plan(cfg, overrides)
-    stages = stage_overrides(cfg, overrides)
-    plan = stage_module("plan")
-    needs_rm = [plan.needs_checkpoint(subs.config("plan", ov)) for ov in stages["plan"]]
+    per_stage = stage_overrides(cfg, overrides)
+    reads_checkpoint = registry.get("plan").reads_checkpoint
+    assert reads_checkpoint is not None
+    needs_rm = [reads_checkpoint(subs.config("plan", ov)) for ov in per_stage["plan"]]
     ckpt: Path | None = None
     if any(needs_rm):
         explore_inputs: list[str] = []
-        if "goals" in stages:
-            goals_dir = subs.run("goals", stages["goals"][0])
+        if "goals" in per_stage:
+            goals_dir = subs.ensure("goals", per_stage["goals"][0])
             explore_inputs = [f"benchmark.env.goals_file={goals_dir / 'goals.jsonl'}"]
-        explored = subs.run("explore", [*stages["explore"][0], *explore_inputs])
-        synthesized = subs.run("synthesize", [*stages["synthesize"][0], f"input_dir={explored}"])
-        trained = subs.run("train", [*stages["train"][0], f"input_dir={synthesized}"])
+        explored = subs.ensure("explore", [*per_stage["explore"][0], *explore_inputs])
+        synthesized = subs.ensure(
+            "synthesize", [*per_stage["synthesize"][0], f"input_dir={explored}"]
+        )
+        trained = subs.ensure("train", [*per_stage["train"][0], f"input_dir={synthesized}"])
         ckpt = trained / "checkpoints" / "best.ckpt"
     planned = [
-        subs.run("plan", [*ov, *([f"rm_ckpt={ckpt}"] if uses else [])])
-        for ov, uses in zip(stages["plan"], needs_rm, strict=True)
+        subs.ensure("plan", [*ov, *([f"rm_ckpt={ckpt}"] if uses else [])])
+        for ov, uses in zip(per_stage["plan"], needs_rm, strict=True)
     ]
     dirs = ",".join(f"'{d}'" for d in planned)
-    reported = subs.run(
-        "report", [*stages["report"][0], f"input_dirs=[{dirs}]", "report.show=false"]
+    reported = subs.ensure(
+        "report", [*per_stage["report"][0], f"input_dirs=[{dirs}]", "report.show=false"]
     )
-    report = stage_module("report")
-    for name in ("report.csv", "report.md", report.PIVOT_MD, report.PIVOT_CSV,
-                 "success_vs_n.png", "planners.png"):  # fmt: skip
+    for name in registry.get("report").artifacts:
         if (reported / name).exists():
             shutil.copy2(reported / name, stage.dir / name)
     stage.count(stages=subs.record, reused=sum(r["reused"] for r in subs.record))
@@ -353,14 +336,29 @@ def stages_table(record: list[dict[str, Any]]) -> tuple[list[str], list[list[Any
 
 def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
     """The report: its table and the paper-shaped pivot."""
-    from arm_exp.stages.run import run_dir
+    from arm_exp.stages.record import run_dir
 
     out = run_dir(cfg)
-    pivot = stage_module("report").PIVOT_MD
-    return f"{(out / 'report.md').read_text()}\n{(out / pivot).read_text()}"
+    tables = [n for n in registry.get("report").artifacts if n.endswith(".md")]
+    return "\n".join((out / name).read_text() for name in tables if (out / name).exists())
 
 
-main = stage_main("pipeline", run, USES, show=show)
+# Its result depends on every key but where files go and how it is launched.
+UNKEYED = {
+    "paths": "where files go",
+    "logger": "where metrics are sent",
+    "reuse_across_code_change": "whether a run made by other code is reused",
+    **{k: "how this run is launched" for k in LAUNCH - {"optimized_metric"}},
+}
+STAGE = Stage(
+    name="pipeline",
+    run=run,
+    reads=None,  # every key: what its stages read
+    key=tuple(f.name for f in dataclasses.fields(ArmExpConfig) if f.name not in UNKEYED),
+    unkeyed=UNKEYED,
+    artifacts=("report.csv", "report.md"),
+    show=show,
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

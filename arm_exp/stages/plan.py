@@ -32,15 +32,14 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from arm_exp.artifacts import ResumableJsonl, checkpoint_lineage, load_manifest
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, choice, container
+from arm_exp.config import choice
+from arm_exp.errors import ConfigError
 from arm_exp.llm.shared import SharedLLMs
-from arm_exp.planning.base import PlanningError
 from arm_exp.planning.runner import default_concurrency, live_counters, plan_tasks
 from arm_exp.reward.scorer import resolve_checkpoint
-from arm_exp.stages.run import (
-    KeySpec,
-    StageRun,
+from arm_exp.stages.base import Stage
+from arm_exp.stages.record import (
+    StageRecord,
     benchmark_inputs,
     check_benchmark_inputs,
     collect,
@@ -53,9 +52,6 @@ from arm_exp.types import Episode, to_json
 log = logging.getLogger(__name__)
 
 EPISODES = "episodes.jsonl"
-USES = ("benchmark", "llm", "policy", "planner", "objective", "scorer", "rm_ckpt", "split",
-        "limit", "task_ids", "plan")  # fmt: skip
-KEY_FIELDS = ("benchmark", "split", "limit", "task_ids", "seed", "policy", "planner")
 
 
 def uses_scorer(cfg: DictConfig) -> bool:
@@ -73,52 +69,49 @@ def scorer_name(cfg: DictConfig) -> str:
     return (choice("scorer") or "scorer") if uses_scorer(cfg) else "none"
 
 
-def _scorer_key(cfg: DictConfig) -> dict:
-    """The scorer's config without the checkpoint path (the checkpoint enters by its key) and
-    without ``merge_calls`` (how concurrent tasks share forward passes, like ``plan.*``)."""
-    node = cfg.get("scorer") if uses_scorer(cfg) else None
-    if node is None:
-        return {"scorer": None}
-    return {"scorer": {k: container(node[k]) for k in node if k not in ("path", "merge_calls")}}
+def unused_scorer(cfg: DictConfig) -> dict[str, None]:
+    """A planner that ranks by no scorer plans the same with any: its ``scorer`` is not keyed."""
+    return {} if uses_scorer(cfg) else {"scorer": None}
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
-    """Config subtrees + the reward-model checkpoint (by its train run's key, not its path)."""
+def inputs(cfg: DictConfig) -> dict[str, Path]:
+    """The benchmark's data files and the reward-model checkpoint (by its train run's key, not
+    its path); refuses a planner without the scorer it needs."""
     planner_name = choice("planner", "planner")
-    inputs = benchmark_inputs(cfg)
+    found = benchmark_inputs(cfg)
     if needs_checkpoint(cfg):
         if not cfg.get("rm_ckpt"):
             raise ConfigError(
                 f"scorer={scorer_name(cfg)} needs rm_ckpt=PATH (a checkpoint or the run dir of "
                 "`arm-exp train`)"
             )
-        inputs["rm_ckpt"] = resolve_checkpoint(cfg.rm_ckpt)
+        found["rm_ckpt"] = resolve_checkpoint(cfg.rm_ckpt)
     if cfg.get("scorer") is None and uses_scorer(cfg):
         raise ConfigError(
             f"planner={planner_name} needs a scorer: scorer=rm rm_ckpt=PATH, scorer=oracle or "
             "scorer=policy_judge"
         )
-    return KeySpec(KEY_FIELDS, inputs, _scorer_key(cfg))
+    return found
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     planner_name = choice("planner", "planner")
     scorer_label = scorer_name(cfg)
-    spec = key_spec(cfg)
-    inputs = spec.inputs
-    if "rm_ckpt" in inputs:
-        upstream_benchmark(cfg, inputs["rm_ckpt"], "rm_ckpt")
-    stage = StageRun(cfg, "plan", spec, artifacts=[EPISODES], uses=USES)
+    spec = STAGE.key_spec(cfg)
+    found = spec.inputs
+    if "rm_ckpt" in found:
+        upstream_benchmark(cfg, found["rm_ckpt"], "rm_ckpt")
+    stage = StageRecord(cfg, STAGE, spec)
     if stage.done:
         return stage.previous_metrics()
     if not uses_scorer(cfg) and cfg.get("scorer") is not None:
         log.info("plan: planner=%s uses no scorer; scorer=%s is not loaded", planner_name,
                  choice("scorer"))  # fmt: skip
-    train_run = _train_run(inputs["rm_ckpt"]) if "rm_ckpt" in inputs else {}
+    train_run = _train_run(found["rm_ckpt"]) if "rm_ckpt" in found else {}
     make_env = instantiate(cfg.benchmark.env, _partial_=True)
     probe = make_env()
     try:
-        check_benchmark_inputs({k: v for k, v in inputs.items() if k != "rm_ckpt"}, probe)
+        check_benchmark_inputs({k: v for k, v in found.items() if k != "rm_ckpt"}, probe)
         tasks = select_tasks(probe, cfg)
     finally:
         probe.close()
@@ -132,14 +125,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     def produce(todo: list[str]) -> Iterator[Episode]:
         with closing(plan_tasks(todo, make_env, planner, policy, scorer, concurrency)) as done:
-            try:
-                for episode in done:
-                    episode.split = split
-                    episode.policy = policy_name
-                    episode.scorer = scorer_label
-                    yield episode
-            except PlanningError as e:
-                raise ConfigError(str(e)) from None
+            for episode in done:
+                episode.split = split
+                episode.policy = policy_name
+                episode.scorer = scorer_label
+                yield episode
 
     stage.record_code()  # the code this run's records come from, all loaded by now
     store = ResumableJsonl(stage.dir / EPISODES, Episode.from_dict, to_json, key=lambda e: e.id)
@@ -175,7 +165,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         objective=objective_label(cfg),
         scorer=scorer_label,
         backbone=choice("llm") if uses_llm else None,
-        rm_ckpt=str(Path(inputs["rm_ckpt"]).resolve()) if "rm_ckpt" in inputs else None,
+        rm_ckpt=str(Path(found["rm_ckpt"]).resolve()) if "rm_ckpt" in found else None,
         reward_model=train_run.get("reward_model"),
         loss=train_run.get("loss"),
         report_metric=report_metric,
@@ -254,7 +244,37 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
     return metrics
 
 
-main = stage_main("plan", run, USES)
+STAGE = Stage(
+    name="plan",
+    run=run,
+    reads=(
+        "benchmark",
+        "llm",
+        "policy",
+        "planner",
+        "objective",
+        "scorer",
+        "rm_ckpt",
+        "split",
+        "limit",
+        "task_ids",
+        "plan",
+    ),
+    key=("benchmark", "split", "limit", "task_ids", "seed", "policy", "planner", "scorer"),
+    key_exclude=("scorer.path", "scorer.merge_calls"),
+    key_extra=unused_scorer,
+    inputs=inputs,
+    unkeyed={
+        "llm": "the policy's and the scorer's nodes hold the LLM they use",
+        "objective": "lands in planner.objective",
+        "rm_ckpt": "an input: keyed by its train run's key",
+        "scorer.path": "the checkpoint: keyed by its train run's key (rm_ckpt)",
+        "scorer.merge_calls": "how concurrent tasks share forward passes, not what they score",
+        "plan.concurrency": "how many tasks run at once; the episodes do not depend on it",
+    },
+    artifacts=(EPISODES,),
+    reads_checkpoint=needs_checkpoint,
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

@@ -61,16 +61,11 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from arm_exp import compare
-from arm_exp.artifacts import (
-    ArtifactError,
-    atomic_write_text,
-    is_complete,
-    load_manifest,
-    read_records,
-)
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, container
-from arm_exp.stages.run import KeySpec, StageRun
+from arm_exp.artifacts import atomic_write_text, is_complete, load_manifest, read_records
+from arm_exp.config import container
+from arm_exp.errors import ArtifactError, ConfigError
+from arm_exp.stages.base import Stage
+from arm_exp.stages.record import StageRecord
 from arm_exp.stats import mean, mean_ci, mean_std, paired_test, rate_over_tasks
 from arm_exp.types import Episode
 
@@ -131,7 +126,6 @@ GROUP = [
 LABEL = ["benchmark", "split", "policy", "backbone", "planner", "objective", "scorer",
          "reward_model", "loss"]  # fmt: skip
 
-USES = ("input_dir", "input_dirs", "report")
 PIVOT_MD = "report_pivot.md"
 PIVOT_CSV = "report_pivot.csv"
 
@@ -698,14 +692,13 @@ def _roots(cfg: DictConfig) -> list[Path]:
     return roots
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
+def inputs(cfg: DictConfig) -> dict[str, Path]:
+    """The complete plan runs under ``input_dir`` / ``input_dirs`` (keyed by their keys)."""
     roots = _roots(cfg)
     runs_dirs = find_plan_runs(roots)
     if not runs_dirs:
         raise ArtifactError(f"no complete `arm-exp plan` runs under {[str(r) for r in roots]}")
-    return KeySpec(
-        ("report",), {f"run{i}": d for i, d in enumerate(runs_dirs)}, exclude=("report.show",)
-    )
+    return {f"run{i}": d for i, d in enumerate(runs_dirs)}
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -715,11 +708,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
             f"report.baseline={baseline!r}: expected {{column: value}}, e.g. "
             "'report.baseline={scorer:none}' or 'report.baseline={train.data.train_fraction:0.5}'"
         )
-    spec = key_spec(cfg)
-    runs_dirs = list(spec.inputs.values())
-    stage = StageRun(
-        cfg, "report", spec, artifacts=["report.csv", "report.md", PIVOT_MD, PIVOT_CSV], uses=USES
-    )
+    stage = StageRecord(cfg, STAGE)
+    runs_dirs = list(stage.spec.inputs.values())
     if stage.done:
         return stage.previous_metrics()
     # Where a relative checkpoint path in an older plan manifest may be relative to.
@@ -784,7 +774,7 @@ def read_report(run_dir: str | Path) -> list[dict[str, str]]:
 
 def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
     """What ``arm-exp report`` prints: the table, then the paper-shaped pivot."""
-    from arm_exp.stages.run import run_dir
+    from arm_exp.stages.record import run_dir
 
     if not cfg.report.show:
         return ""
@@ -792,7 +782,28 @@ def show(cfg: DictConfig, metrics: dict[str, float]) -> str:
     return f"{(out / 'report.md').read_text()}\n{(out / PIVOT_MD).read_text()}"
 
 
-main = stage_main("report", run, USES, show=show)
+STAGE = Stage(
+    name="report",
+    run=run,
+    reads=("input_dir", "input_dirs", "report"),
+    key=("report",),
+    key_exclude=("report.show",),
+    inputs=inputs,
+    unkeyed={
+        "input_dir": "inputs: the plan runs found there, keyed by their keys",
+        "input_dirs": "inputs: the plan runs found there, keyed by their keys",
+        "report.show": "whether the tables are printed",
+    },
+    artifacts=(
+        "report.csv",
+        "report.md",
+        PIVOT_MD,
+        PIVOT_CSV,
+        "success_vs_n.png",
+        "planners.png",
+    ),
+    show=show,
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

@@ -16,10 +16,11 @@ import time
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from arm_exp.cli import echo, stage_main
-from arm_exp.llm.base import LLMError
+from arm_exp.errors import LLMError
 from arm_exp.llm.http_server import serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
+from arm_exp.stages.base import Stage
+from arm_exp.stages.lifecycle import echo
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return {}
 
 
-USES = ("llm", "serve")
-main = stage_main("serve_llm", run, USES)
+# A server: no cache key, no run to reuse.
+STAGE = Stage(name="serve_llm", run=run, reads=("llm", "serve"))
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

@@ -20,10 +20,11 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from arm_exp.cli import echo, stage_main
 from arm_exp.config import require
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.serving import JsonHandler, MicroBatcher, make_server
+from arm_exp.stages.base import Stage
+from arm_exp.stages.lifecycle import echo
 from arm_exp.types import Step, Trajectory
 
 MAX_ITEMS = 4096
@@ -143,8 +144,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return {}
 
 
-USES = ("rm_ckpt", "scorer", "serve")
-main = stage_main("serve_rm", run, USES)
+# A server: no cache key, no run to reuse.
+STAGE = Stage(name="serve_rm", run=run, reads=("rm_ckpt", "scorer", "serve"))
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

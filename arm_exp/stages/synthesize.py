@@ -6,7 +6,7 @@ perturbations and validators. Writes ``triplets.jsonl`` and ``synthesis_progress
 line per source trajectory: what it yielded and what was dropped, and why), both resumable.
 Identical triplets (same intent, positive and negative text) are kept once.
 
-A run that keeps no triplet fails (:class:`~arm_exp.stages.run.StageFailed`: no reward model can
+A run that keeps no triplet fails (:class:`~arm_exp.errors.StageFailed`: no reward model can
 be trained on nothing, and the cause is here, not in ``train``); one where fewer than
 :data:`LOW_YIELD` of the sources yield a triplet warns. Both name the main drop reasons and the
 knob behind each (``benchmark.synthesis_kit.min_positive_score``, ...).
@@ -19,15 +19,17 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import ResumableJsonl, input_file, read_records
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, choice
-from arm_exp.stages.run import KeySpec, StageFailed, StageRun, collect
+from arm_exp.config import choice
+from arm_exp.errors import ConfigError, StageFailed
+from arm_exp.stages.base import Stage
+from arm_exp.stages.record import StageRecord, collect
 from arm_exp.synthesis.base import drop_knob
 from arm_exp.types import Trajectory, Triplet, to_json
 
@@ -35,8 +37,6 @@ log = logging.getLogger(__name__)
 
 TRIPLETS = "triplets.jsonl"
 PROGRESS = "synthesis_progress.jsonl"
-USES = ("benchmark", "synthesis", "synthesizer_llm", "llm", "synthesize", "input_dir", "limit")
-KEY_FIELDS = ("benchmark.name", "benchmark.synthesis_kit", "synthesis", "limit", "seed")
 # Below this share of sources yielding a triplet, a run warns: a reward model trained on what
 # is left sees a few tasks only.
 LOW_YIELD = 0.1
@@ -49,17 +49,17 @@ def _content_hash(t: Triplet) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
+def inputs(cfg: DictConfig) -> dict[str, Path]:
+    """The explore run's trajectories (``input_dir``)."""
     path = input_file(
         cfg.get("input_dir"), "trajectories.jsonl", config_key="input_dir", producer="explore"
     )
-    return KeySpec(KEY_FIELDS, {"trajectories": path})
+    return {"trajectories": path}
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    spec = key_spec(cfg)
-    traj_path = spec.inputs["trajectories"]
-    stage = StageRun(cfg, "synthesize", spec, artifacts=[TRIPLETS, PROGRESS], uses=USES)
+    stage = StageRecord(cfg, STAGE)
+    traj_path = stage.spec.inputs["trajectories"]
     if stage.done:
         return stage.previous_metrics()
     read_stats: dict[str, int] = {}
@@ -207,7 +207,20 @@ def _metrics(
     return metrics
 
 
-main = stage_main("synthesize", run, USES)
+STAGE = Stage(
+    name="synthesize",
+    run=run,
+    reads=("benchmark", "synthesis", "synthesizer_llm", "llm", "synthesize", "input_dir", "limit"),
+    key=("benchmark.name", "benchmark.synthesis_kit", "synthesis", "limit", "seed"),
+    inputs=inputs,
+    unkeyed={
+        "input_dir": "an input: keyed by its run's key",
+        "synthesizer_llm": "the synthesis node holds the LLM it uses",
+        "llm": "the synthesis node holds the LLM it uses",
+        "synthesize.skip_bad": "skip malformed input lines or fail: no two results differ",
+    },
+    artifacts=(TRIPLETS, PROGRESS),
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

@@ -25,17 +25,16 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
 
 from arm_exp.artifacts import code_version, input_file, input_key
-from arm_exp.cli import stage_main
-from arm_exp.config import ConfigError, choice
+from arm_exp.config import choice
+from arm_exp.errors import ConfigError
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
-from arm_exp.stages.run import KeySpec, StageRun, upstream_benchmark, upstream_split
+from arm_exp.stages.base import Stage
+from arm_exp.stages.record import StageRecord, upstream_benchmark, upstream_split
 
 log = logging.getLogger(__name__)
 
-USES = ("benchmark", "reward_model", "loss", "trainer", "train", "input_dir")
-KEY_FIELDS = ("benchmark.render", "reward_model", "loss", "train", "trainer", "seed")
 CHECKPOINTS = "checkpoints"
 
 
@@ -135,25 +134,20 @@ def quiet_lightning() -> None:
     )
 
 
-def key_spec(cfg: DictConfig) -> KeySpec:
+def inputs(cfg: DictConfig) -> dict[str, Path]:
+    """The synthesize run's triplets (``input_dir``)."""
     path = input_file(
         cfg.get("input_dir"), "triplets.jsonl", config_key="input_dir", producer="synthesize"
     )
-    return KeySpec(KEY_FIELDS, {"triplets": path})
+    return {"triplets": path}
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    spec = key_spec(cfg)
+    spec = STAGE.key_spec(cfg)
     trip_path = spec.inputs["triplets"]
     # Triplets of another benchmark would be rendered with this benchmark's renderer.
     data_benchmark = upstream_benchmark(cfg, trip_path, "input_dir") or str(cfg.benchmark.name)
-    stage = StageRun(
-        cfg,
-        "train",
-        spec,
-        artifacts=[f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"],
-        uses=USES,
-    )
+    stage = StageRecord(cfg, STAGE, spec)
     if stage.done:
         return stage.previous_metrics()
     if cfg.train.data.batch_size < 1:
@@ -284,7 +278,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return stage.finish(metrics, step=trainer.global_step)
 
 
-main = stage_main("train", run, USES)
+STAGE = Stage(
+    name="train",
+    run=run,
+    reads=("benchmark", "reward_model", "loss", "trainer", "train", "input_dir"),
+    key=("benchmark.render", "reward_model", "loss", "train", "trainer", "seed"),
+    inputs=inputs,
+    unkeyed={
+        "input_dir": "an input: keyed by its run's key",
+        "benchmark.name": "checked against the triplets' benchmark, which enters with them",
+    },
+    artifacts=(f"{CHECKPOINTS}/best.ckpt", f"{CHECKPOINTS}/last.ckpt"),
+)
 
 if __name__ == "__main__":
-    main()
+    STAGE.main()

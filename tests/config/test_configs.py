@@ -4,22 +4,23 @@ primary config composes; the schema types what it says."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from arm_exp.cli import STAGES
 from arm_exp.config import CONF_DIR, compose, override_root
+from arm_exp.config_check import Origins, check_config
+from arm_exp.stages import REGISTRY, get
+from arm_exp.stages.base import COMMON
 from tests.conftest import have_cuda
 
 CONF = Path(CONF_DIR)
 PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem != "base")
 # Groups that only override other keys (no objects of their own).
 GLOBAL_GROUPS = {"experiment", "debug", "hydra", "paths", "hparams_search", "launcher"}
-STAGE_MODULES = {m: importlib.import_module(f"arm_exp.stages.{m}") for m, _ in STAGES.values()}
+STAGES = {get(command).name: get(command) for command in REGISTRY}
 
 
 def _options(group: str) -> list[str]:
@@ -29,10 +30,10 @@ def _options(group: str) -> list[str]:
 
 
 def _reader(group: str) -> str:
-    """A stage whose ``USES`` has the group's key (the pipeline for global groups)."""
+    """A stage that reads the group's key (the pipeline for global groups)."""
     key = override_root(group)
-    for name, module in STAGE_MODULES.items():
-        if module.USES is not None and key in module.USES:
+    for name, stage in STAGES.items():
+        if stage.reads is not None and key in stage.reads:
             return name
     return "pipeline"
 
@@ -66,9 +67,7 @@ def _targets(node) -> list[DictConfig]:
 
 
 def test_every_group_is_read_by_some_stage():
-    from arm_exp.config import COMMON_KEYS
-
-    read = {k for m in STAGE_MODULES.values() if m.USES for k in m.USES} | COMMON_KEYS
+    read = {k for s in STAGES.values() if s.reads for k in s.reads} | COMMON
     on_disk = {p.name for p in CONF.iterdir() if p.is_dir()}
     assert on_disk - read == set()
 
@@ -91,6 +90,8 @@ def test_option_composes_and_instantiates(group, option, tmp_path, request):
         extra.append(f"rm_ckpt={request.getfixturevalue('tiny_rm_ckpt')}")
     cfg = compose(primary, [f"{group}={option}", *extra], tmp_path)
     _resolve_all(cfg)
+    # every value of the option (and of what it interpolates) is what its targets take
+    assert check_config(cfg, None, Origins(primary, [f"{group}={option}", *extra])) == []
     if group.split("@")[0] in GLOBAL_GROUPS:
         return
     node = OmegaConf.select(cfg, _package(group, option))
@@ -120,7 +121,7 @@ def _resolve_all(cfg: DictConfig) -> None:
 def test_primary_config_composes(primary, tmp_path):
     cfg = compose(primary, [], tmp_path)
     assert cfg.stage == primary
-    assert primary in {m for m, _ in STAGES.values()}
+    assert primary in STAGES
 
 
 def test_roles_follow_llm_unless_given_their_own(tmp_path):

@@ -19,8 +19,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from arm_exp.config import CONF_DIR, compose
-from arm_exp.stages import explore, pipeline, synthesize, train
-from arm_exp.stages.run import KeySpec
+from arm_exp.stages import get, pipeline
+from arm_exp.stages.base import KeySpec
 from tests.conftest import ROOT
 
 CONF = Path(CONF_DIR)
@@ -125,9 +125,9 @@ def _reward_model_identity(job: tuple[str, ...]) -> tuple:
     configs = stage_configs(job)
     [ex], [sy], [tr] = configs["explore"], configs["synthesize"], configs["train"]
     return (
-        explore.key_spec(ex).key(ex),
-        KeySpec(synthesize.KEY_FIELDS).key(sy),  # their input's key aside: the explore run's
-        KeySpec(train.KEY_FIELDS).key(tr),
+        get("explore").key_spec(ex).key(ex),
+        KeySpec(get("synthesize").key).key(sy),  # their input's key aside: the explore run's
+        KeySpec(get("train").key).key(tr),
     )
 
 

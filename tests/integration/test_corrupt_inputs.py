@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arm_exp.artifacts import ArtifactError
-from arm_exp.config import ConfigError
+from arm_exp.errors import ArtifactError, ConfigError
 from arm_exp.stages import synthesize, train
 from tests.conftest import run_stage
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from arm_exp.artifacts import ArtifactError, load_manifest
+from arm_exp.artifacts import load_manifest
+from arm_exp.errors import ArtifactError
 from arm_exp.stages import explore
 from arm_exp.types import Trajectory
 from tests.conftest import ROOT

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from arm_exp.llm.base import BaseLLM, Generation, LLMError
+from arm_exp.errors import LLMError
+from arm_exp.llm.base import BaseLLM, Generation
 from arm_exp.llm.http_server import LLMHandler, serve
 from arm_exp.llm.openai_server import OpenAIServerLLM
 from tests.conftest import ClientClock

@@ -17,7 +17,7 @@ import threading
 import pytest
 from hydra.utils import instantiate
 
-from arm_exp.llm.base import LLMError
+from arm_exp.errors import LLMError
 from arm_exp.llm.managed import free_port
 from arm_exp.llm.openai_server import OpenAIServerLLM
 from tests.conftest import ClientClock

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from arm_exp.artifacts import load_manifest, read_records
-from arm_exp.config import ConfigError
+from arm_exp.errors import ConfigError
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.stages import plan, report
 from arm_exp.stages.report import COLUMNS, read_report

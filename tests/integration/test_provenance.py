@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from arm_exp.artifacts import load_manifest
-from arm_exp.config import ConfigError
-from arm_exp.stages import plan, train
+from arm_exp.errors import ConfigError
+from arm_exp.stages import get, plan, train
 from tests.conftest import ROOT, run_stage, wandb_run_of
 
 TINY_TRAIN = ["trainer.max_steps=1", "reward_model.max_length=32", "train.data.batch_size=4",
@@ -231,9 +231,9 @@ def test_data_made_by_other_code_is_another_input(triplets_game24, tmp_path, mak
     copy = tmp_path / "triplets"
     shutil.copytree(triplets_game24, copy)
     cfg = make_cfg("train", [f"input_dir={copy}", *TINY_TRAIN], tmp_path / "train")
-    before = train.key_spec(cfg).key(cfg)
+    before = get("train").key_spec(cfg).key(cfg)
     _as_if_edited(copy, "arm_exp/synthesis/rule.py")
-    assert train.key_spec(cfg).key(cfg) != before
+    assert get("train").key_spec(cfg).key(cfg) != before
 
 
 def test_a_failed_pipeline_keeps_its_log(tmp_path):
@@ -253,9 +253,9 @@ def test_a_failed_pipeline_keeps_its_log(tmp_path):
 def test_a_stage_takes_its_benchmark_from_its_input_unless_one_is_given(tmp_path, make_cfg):
     """`arm-exp synthesize input_dir=<a WebShop exploration>` runs on WebShop; with
     `benchmark=game24` the mismatch is refused as before."""
-    from arm_exp.cli import benchmark_of_input
     from arm_exp.config import choice
     from arm_exp.stages import explore, synthesize
+    from arm_exp.stages.lifecycle import benchmark_of_input
 
     explored = tmp_path / "explore"
     run_stage(explore, "explore", ["benchmark=webshop", "split=train", "limit=1",
@@ -265,11 +265,11 @@ def test_a_stage_takes_its_benchmark_from_its_input_unless_one_is_given(tmp_path
     cfg = benchmark_of_input(cfg, "synthesize")
     assert cfg.benchmark.name == "webshop" and choice("benchmark") == "webshop"
     assert str(cfg.hydra.runtime.output_dir) == str(tmp_path / "s"), "the same run dir"
-    adopted = synthesize.key_spec(cfg).key(cfg)
+    adopted = get("synthesize").key_spec(cfg).key(cfg)
     webshop = make_cfg(
         "synthesize", [f"input_dir={explored}", "synthesis=rule", "benchmark=webshop"]
     )
-    assert adopted == synthesize.key_spec(webshop).key(webshop), "as if benchmark=webshop"
+    assert adopted == get("synthesize").key_spec(webshop).key(webshop), "as if benchmark=webshop"
 
     given = make_cfg("synthesize", [f"input_dir={explored}", "benchmark=game24"], tmp_path / "g")
     assert benchmark_of_input(given, "synthesize") is given

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from arm_exp.config import ConfigError
+from arm_exp.errors import ConfigError
 from arm_exp.stages import plan, report, train
 from arm_exp.stages.report import find_plan_runs, read_report
 from tests.conftest import run_stage

@@ -9,7 +9,8 @@ import pickle
 import pytest
 import torch
 
-from arm_exp.artifacts import ArtifactError, JsonlError
+from arm_exp.artifacts import JsonlError
+from arm_exp.errors import ArtifactError
 from arm_exp.reward.scorer import RewardScorer
 from arm_exp.stages import train
 from arm_exp.types import Triplet

@@ -24,7 +24,7 @@ from arm_exp.llm.shared import SharedLLMs
 from arm_exp.llm.sim_server import serve
 from arm_exp.planning.runner import default_concurrency
 from arm_exp.planning.scorers import PolicyJudgeScorer
-from arm_exp.stages.run import Heartbeat
+from arm_exp.stages.record import Heartbeat
 from arm_exp.types import Step, Trajectory
 from tests.conftest import ROOT
 

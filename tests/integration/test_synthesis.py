@@ -7,10 +7,10 @@ from fractions import Fraction
 
 import pytest
 
-from arm_exp.artifacts import ArtifactError, load_manifest
+from arm_exp.artifacts import load_manifest
 from arm_exp.envs.game24 import check_answer
+from arm_exp.errors import ArtifactError, StageFailed
 from arm_exp.stages import synthesize
-from arm_exp.stages.run import StageFailed
 from arm_exp.synthesis.game24 import KINDS, _answer
 from arm_exp.synthesis.rule import RuleSynthesizer
 from arm_exp.types import Triplet

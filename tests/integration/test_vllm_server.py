@@ -18,7 +18,7 @@ from collections import Counter
 
 import pytest
 
-from arm_exp.llm.base import LLMError
+from arm_exp.errors import LLMError
 from arm_exp.stages import explore
 from arm_exp.types import Trajectory
 from tests.conftest import ROOT

@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from arm_exp.artifacts import load_manifest
-from arm_exp.config import ConfigError
 from arm_exp.envs.webshop import WebShopEnv
-from arm_exp.stages import explore, goals, synthesize, train
+from arm_exp.errors import ConfigError
+from arm_exp.stages import explore, get, goals, synthesize, train
 from arm_exp.synthesis.llm import LLMSynthesizer
 from arm_exp.synthesis.webshop import WebShopKit
 from arm_exp.synthesis.webshop_goals import WebShopGoalGenerator
@@ -169,13 +169,17 @@ def test_explore_key_follows_the_goals_file_contents(goal_run, tmp_path, make_cf
     goals_file = tmp_path / "goals.jsonl"
     goals_file.write_bytes((out / "goals.jsonl").read_bytes())
     overrides = ["benchmark=webshop", "split=extra", f"benchmark.env.goals_file={goals_file}"]
-    before = explore.key_spec(make_cfg("explore", overrides)).key(make_cfg("explore", overrides))
+    before = (
+        get("explore").key_spec(make_cfg("explore", overrides)).key(make_cfg("explore", overrides))
+    )
     goals_file.write_text(goals_file.read_text().splitlines()[0] + "\n")
-    after = explore.key_spec(make_cfg("explore", overrides)).key(make_cfg("explore", overrides))
+    after = (
+        get("explore").key_spec(make_cfg("explore", overrides)).key(make_cfg("explore", overrides))
+    )
     assert before != after
     from_run = [*overrides[:2], f"benchmark.env.goals_file={out / 'goals.jsonl'}"]
     cfg = make_cfg("explore", from_run)
-    assert explore.key_spec(cfg).inputs["goals_file"] == out / "goals.jsonl"
+    assert get("explore").key_spec(cfg).inputs["goals_file"] == out / "goals.jsonl"
 
 
 def test_explore_refuses_goals_made_on_another_catalog(goal_run, tmp_path):

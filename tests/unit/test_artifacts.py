@@ -5,7 +5,6 @@ import pytest
 
 from arm_exp.artifacts import (
     REDACTED,
-    ArtifactError,
     JsonlError,
     Manifest,
     ResumableJsonl,
@@ -22,6 +21,7 @@ from arm_exp.artifacts import (
     read_records,
     redact,
 )
+from arm_exp.errors import ArtifactError
 
 
 def _store(path):

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from arm_exp.llm.base import LLMError
+from arm_exp.errors import LLMError
 from arm_exp.llm.managed import ManagedServer, free_port, replicas
 
 

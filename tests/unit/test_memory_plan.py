@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arm_exp.config import ConfigError, compose
+from arm_exp.config import compose
+from arm_exp.errors import ConfigError
 from arm_exp.memory_plan import SHAPES, check, plan_job, scorer_need
 from arm_exp.stages import pipeline
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from arm_exp.config import ConfigError, compose
-from arm_exp.stages import explore, pipeline, synthesize, train
-from arm_exp.stages.run import KeySpec
+from arm_exp.config import compose
+from arm_exp.errors import ConfigError
+from arm_exp.stages import get, pipeline
+from arm_exp.stages.base import KeySpec
 
 TMP = "/tmp/arm-exp-pipeline-overrides"
 ALL = {"explore", "synthesize", "train", "plan"}
@@ -80,9 +81,9 @@ def _keys(overrides: list[str]) -> tuple[str, str, str]:
         for name in ("explore", "synthesize", "train")
     }
     return (
-        explore.key_spec(cfgs["explore"]).key(cfgs["explore"]),
-        KeySpec(synthesize.KEY_FIELDS).key(cfgs["synthesize"]),
-        KeySpec(train.KEY_FIELDS).key(cfgs["train"]),
+        get("explore").key_spec(cfgs["explore"]).key(cfgs["explore"]),
+        KeySpec(get("synthesize").key).key(cfgs["synthesize"]),
+        KeySpec(get("train").key).key(cfgs["train"]),
     )
 
 

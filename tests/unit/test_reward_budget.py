@@ -15,6 +15,7 @@ from arm_exp.config import compose
 from arm_exp.reward.losses import BradleyTerryLoss
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
+from arm_exp.reward.schedules import constant_with_warmup
 from tests.conftest import ROOT
 
 ARMAP = {  # lr, epochs, effective batch (GPUs x per-device batch x accumulation), max length
@@ -41,7 +42,7 @@ def test_warmup_ratio_counts_the_runs_optimizer_steps(tmp_path):
         BradleyTerryLoss(),
         partial(torch.optim.AdamW, lr=1e-3),
         Renderer(),
-        scheduler=partial(transformers.get_constant_schedule_with_warmup, num_warmup_steps=3),
+        scheduler=partial(instantiate(cfg.train.scheduler).func, num_warmup_steps=3),
         warmup_ratio=0.1,
     )
     module.trainer = SimpleNamespace(estimated_stepping_batches=95)  # Lightning's own count
@@ -50,6 +51,22 @@ def test_warmup_ratio_counts_the_runs_optimizer_steps(tmp_path):
     with pytest.raises(ValueError, match="train.warmup_ratio"):
         RewardModule(instantiate(cfg.reward_model), BradleyTerryLoss(), torch.optim.AdamW,
                      Renderer(), warmup_ratio=1.5)  # fmt: skip
+
+
+@pytest.mark.parametrize("warmup", [0, 1, 3, 10])
+def test_our_constant_with_warmup_is_hugging_faces(warmup):
+    """The default schedule (``train.scheduler``) is ``constant_with_warmup`` step by step."""
+    ours, theirs = (
+        make(torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.5), num_warmup_steps=warmup)
+        for make in (constant_with_warmup, transformers.get_constant_schedule_with_warmup)
+    )
+    seen = []
+    for _ in range(15):
+        seen.append((ours.get_last_lr(), theirs.get_last_lr()))
+        for s in (ours, theirs):
+            s.optimizer.step()
+            s.step()
+    assert [a for a, _ in seen] == [b for _, b in seen]
 
 
 @pytest.mark.parametrize("benchmark", sorted(ARMAP))

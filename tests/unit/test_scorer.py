@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from arm_exp.artifacts import ArtifactError
+from arm_exp.errors import ArtifactError
 from arm_exp.reward.model import Calibration, RewardModelSpec
 from arm_exp.reward.module import CKPT_KEY
 from arm_exp.reward.render import Renderer

@@ -1,6 +1,6 @@
 """What every stage shares: its run dir, content key and manifest, task selection, the loop.
 
-A stage's ``run(cfg)`` opens a :class:`StageRun`, which
+A stage's ``run(cfg)`` opens a :class:`StageRecord`, which
 
 - resolves the run dir (``hydra.run.dir`` or the multirun job dir),
 - computes the stage's content key from the config subtree that determines its output
@@ -16,7 +16,7 @@ A stage's ``run(cfg)`` opens a :class:`StageRun`, which
   artifacts start afresh, since records made by other code would mix two versions in one
   artifact. ``reuse_across_code_change=true`` reuses (or resumes) it anyway, with a warning
   naming the changed files, and
-- on :meth:`StageRun.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
+- on :meth:`StageRecord.finish` writes ``metrics.json`` and the completed ``manifest.json`` and
   sends the metrics to the configured loggers.
 
 :func:`collect` is the loop of the record-writing stages (explore, synthesize, goals, plan):
@@ -31,9 +31,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -42,36 +41,27 @@ from arm_exp.artifacts import (
     MANIFEST,
     METRICS,
     PACKAGE_DIR,
-    ArtifactError,
     Manifest,
     ResumableJsonl,
     atomic_write_json,
     changed_sources,
     checkpoint_lineage,
-    content_key,
-    input_code_version,
     input_key,
     load_manifest,
     source_hashes,
 )
-from arm_exp.config import (
-    COMMON_KEYS,
-    CONF_DIR,
-    ConfigError,
-    container,
-    override_root,
-    resolved_config,
-)
+from arm_exp.config import CONF_DIR, override_root, resolved_config
 from arm_exp.envs.base import Env
+from arm_exp.errors import ArtifactError, ConfigError
+from arm_exp.stages.base import COMMON, KeySpec
 from arm_exp.tracking import make_loggers, run_axes, run_name, run_tags
+
+if TYPE_CHECKING:
+    from arm_exp.stages.base import Stage
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class StageFailed(RuntimeError):
-    """A stage that ``pipeline`` ran failed; the message names its log and its command."""
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -221,64 +211,22 @@ def code_check(manifest: dict[str, Any], where: Path, allow: bool) -> bool:
     return False
 
 
-def _drop(tree: Any, dotted: str) -> None:
-    head, _, rest = dotted.partition(".")
-    if isinstance(tree, dict) and head in tree:
-        if rest:
-            _drop(tree[head], rest)
-        else:
-            del tree[head]
+class StageRecord:
+    """One run of a stage (its declaration ``stage``): key, manifest, run dir, loggers (see
+    the module docstring). ``spec``: the stage's key parts for ``cfg``, if already computed.
 
-
-@dataclass
-class KeySpec:
-    """What determines a stage's output: config subtrees (minus ``exclude``), input artifacts,
-    extra data. ``exclude`` keeps knobs that only a later stage reads (``benchmark.planning``)
-    out of an earlier stage's key, so sweeping them reuses its run."""
-
-    fields: Sequence[str]
-    inputs: dict[str, Path] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    exclude: Sequence[str] = ()
-
-    def key(self, cfg: DictConfig) -> str:
-        input_keys = {name: input_key(path) for name, path in self.inputs.items()}
-        # The run dir is where the output goes, not what it is: a path under it (a managed
-        # server's log dir) must not change the key, or no other dir could reuse the run.
-        keyed = OmegaConf.create({k: cfg._get_node(k) for k in cfg if k != "hydra"})
-        if "paths" in keyed:
-            keyed.paths.output_dir = "<run dir>"
-        subtree = {k: container(OmegaConf.select(keyed, k)) for k in self.fields}
-        for dotted in self.exclude:
-            _drop(subtree, dotted)
-        subtree.update(self.extra)
-        return content_key(
-            subtree,
-            [
-                f"{n}:{k or _file_fingerprint(self.inputs[n])}:{input_code_version(self.inputs[n])}"
-                for n, k in input_keys.items()
-            ],
-        )
-
-
-class StageRun:
-    """One stage's run: key, manifest, run dir, loggers (see the module docstring).
-
-    ``uses`` are the top-level keys the stage reads: the manifest keeps their resolved config
-    and the trackers' tags come from them.
+    The manifest keeps the resolved config of the keys the stage reads, and the trackers' tags
+    come from them.
     """
 
-    def __init__(
-        self,
-        cfg: DictConfig,
-        stage: str,
-        spec: KeySpec,
-        artifacts: Sequence[str] = (),
-        uses: Iterable[str] = (),
-    ) -> None:
+    def __init__(self, cfg: DictConfig, stage: Stage, spec: KeySpec | None = None) -> None:
+        spec = stage.key_spec(cfg) if spec is None else spec
+        artifacts = stage.artifacts
+        self.spec = spec
         self.cfg = cfg
-        self.stage = stage
-        self.uses = [*dict.fromkeys([*uses, "seed"])]
+        self.stage = stage.name
+        reads = [str(k) for k in cfg] if stage.reads is None else stage.reads
+        self.uses = [*dict.fromkeys([*reads, "seed"])]
         self.dir = run_dir(cfg)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.started = time.perf_counter()
@@ -292,7 +240,7 @@ class StageRun:
         manifest_path = self.dir / "manifest.json"
         if manifest_path.exists():
             prev = load_manifest(self.dir)
-            other = prev.get("key") != self.key or prev.get("stage") != stage
+            other = prev.get("key") != self.key or prev.get("stage") != self.stage
             produced = [name for name in artifacts if _nonempty(self.dir / name)]
             if other and not prev.get("complete") and not produced:
                 log.warning(
@@ -302,9 +250,9 @@ class StageRun:
                     prev.get("stage"),
                 )
                 prev = {}
-            elif other and cfg.get("force") and prev.get("stage") == stage:
+            elif other and cfg.get("force") and prev.get("stage") == self.stage:
                 log.warning(
-                    "%s: replacing a %s run with another config (force=true)", self.dir, stage
+                    "%s: replacing a %s run with another config (force=true)", self.dir, self.stage
                 )
                 prev = {**prev, "key": self.key}
             elif other:
@@ -328,12 +276,12 @@ class StageRun:
                     (self.dir / name).unlink(missing_ok=True)
                 self.previous = None
         self._loggers: list[Any] | None = None
-        config = resolved_config(cfg, ["stage", *COMMON_KEYS & set(cfg), *self.uses])
-        self.manifest = Manifest(self.dir, stage, self.key, config)
+        config = resolved_config(cfg, ["stage", *COMMON & set(cfg), *self.uses])
+        self.manifest = Manifest(self.dir, self.stage, self.key, config)
         self.manifest.data["code"] = loaded_sources(self.uses)
         for name, path in spec.inputs.items():
             self.manifest.add_input(name, Path(path).resolve(), input_key(path))
-        log.info("%s: run dir %s (key %s)", stage, self.dir, self.key)
+        log.info("%s: run dir %s (key %s)", self.stage, self.dir, self.key)
         if not self.done:
             # A finished run's manifest stays as it is: a re-launched sweep that skips this job
             # must leave it complete (for `report` and for the next re-launch).
@@ -527,12 +475,3 @@ def summary(metrics: dict[str, float]) -> str:
     """Metrics as an aligned two-column table for the terminal."""
     width = max((len(k) for k in metrics), default=0)
     return "\n".join(f"{k:<{width}}  {v:g}" for k, v in sorted(metrics.items()))
-
-
-def _file_fingerprint(path: Path) -> str:
-    """For inputs without a manifest (hand-made files): size and mtime stand in for a key."""
-    p = Path(path)
-    if p.is_dir():
-        return f"dir:{p.resolve()}"
-    st = p.stat()
-    return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
