@@ -26,12 +26,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from arm_exp.devices import resolve_device, resolve_dtype
-from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, truncate_at_stop
+from arm_exp.llm.base import BaseLLM, Generation, LLMError, Prompt, Sampling, truncate_at_stop
 from arm_exp.serving import MicroBatcher
 from arm_exp.weights import convert_gguf, converted_dir, package_dir
 
@@ -162,45 +161,25 @@ class HFLocalLLM(BaseLLM):
             prompt, tokenize=False, add_generation_prompt=True
         )
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_tokens: int = 128,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Generation]:
-        prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
-        started = time.perf_counter()
+    def _generate(self, prompts: list[Prompt], sampling: Sampling) -> list[Generation]:
         # Chat templates are applied in the caller's thread (a prompt the template rejects fails
         # its own call, not the calls it would have been batched with); only the worker touches
         # the Rust tokenizer, which is not safe to share between threads.
         texts = [self.render(p) for p in prompts]
-        call = _Call(
-            texts,
-            n,
-            temperature,
-            top_p,
-            max_tokens,
-            tuple(stop) if stop else None,
-            seed if seed is not None else random.getrandbits(62),
-        )
-        lengths, samples = self._merger().submit(call)
+        seed = sampling.seed if sampling.seed is not None else random.getrandbits(62)
+        lengths, samples = self._merger().submit(_Call(texts, sampling, seed))
+        copies = sampling.n if sampling.temperature == 0 else 1  # greedy: one sample, n copies
         gens = []
-        for i in range(len(texts)):
-            s = samples[i] * (n if temperature == 0 else 1)
+        for length, sample in zip(lengths, samples, strict=True):
+            s = sample * copies
             gens.append(
                 Generation(
                     texts=[x[0] for x in s],
-                    prompt_tokens=min(lengths[i], self.max_input_tokens),
+                    prompt_tokens=min(length, self.max_input_tokens),
                     completion_tokens=[x[1] for x in s],
                     finish_reasons=[x[2] for x in s],
                 )
             )
-        self._record(gens, started)
         return gens
 
     def counters(self) -> dict[str, float]:
@@ -247,9 +226,8 @@ class HFLocalLLM(BaseLLM):
         eos_ids = _eos_ids(model, tok)
         with torch.inference_mode():
             for idx in groups.values():
-                first = calls[idx[0]]
+                first = calls[idx[0]].sampling
                 greedy = first.temperature == 0
-                copies = 1 if greedy else first.n
                 gen_kwargs: dict[str, Any] = {
                     "max_new_tokens": first.max_tokens,
                     "pad_token_id": tok.pad_token_id,
@@ -259,16 +237,17 @@ class HFLocalLLM(BaseLLM):
                     gen_kwargs.update(stop_strings=list(first.stop), tokenizer=tok)
                 # Units of work: (call, prompt, first sample, number of samples), at most
                 # batch_size samples each; a unit with several samples shares one prefill.
-                # Longest prompts first so each micro-batch pads to similar lengths.
-                share = self.share_prefill and copies > 1
-                step = self.batch_size if share else 1
+                # Longest prompts first so each micro-batch pads to similar lengths. Greedy
+                # calls generate one sample (generate copies it); sampled ones their own n.
+                copies = {k: 1 if greedy else calls[k].sampling.n for k in idx}
+                step = self.batch_size if self.share_prefill else 1
                 units = [
-                    (k, i, j, min(step, copies - j))
+                    (k, i, j, min(step, copies[k] - j))
                     for k, i in sorted(
                         ((k, i) for k in idx for i in range(len(calls[k].texts))),
                         key=lambda ki: -calls[ki[0]].lengths[ki[1]],
                     )
-                    for j in range(0, copies, step)
+                    for j in range(0, copies[k], step)
                 ]
                 for chunk in _pack(units, self.batch_size):
                     sampler = None
@@ -378,20 +357,17 @@ class _Call:
     """One ``generate`` call waiting for the batching worker (prompts already rendered)."""
 
     texts: list[str]
-    n: int
-    temperature: float
-    top_p: float
-    max_tokens: int
-    stop: tuple[str, ...] | None
-    seed: int
+    sampling: Sampling
+    seed: int  # the call's seed, or a random one for a call without
     lengths: list[int] = field(default_factory=list)  # prompt tokens, set by the worker
 
     @property
     def sampling_key(self) -> tuple:
         """Calls with equal keys can share micro-batches (``generate`` takes one setting)."""
-        if self.temperature == 0:
-            return (0.0, 1.0, self.max_tokens, self.stop)
-        return (self.temperature, self.top_p, self.max_tokens, self.stop)
+        s = self.sampling
+        if s.temperature == 0:
+            return (0.0, 1.0, s.max_tokens, s.stop)
+        return (s.temperature, s.top_p, s.max_tokens, s.stop)
 
 
 def _sample_seed(seed: int, prompt: int, sample: int) -> int:
