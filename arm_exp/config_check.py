@@ -298,9 +298,9 @@ def _check_target(cfg: DictConfig, node: DictConfig, path: str, origins: Origins
             child = node[key]  # resolved: `${benchmark.env}` is the node it names
             if _holds_target(child):
                 continue  # built first, then passed: checked on its own
-            value = OmegaConf.to_container(child, resolve=True) if OmegaConf.is_config(
-                child
-            ) else child
+            value = (
+                OmegaConf.to_container(child, resolve=True) if OmegaConf.is_config(child) else child
+            )
         except Exception:  # noqa: BLE001 - an interpolation Hydra cannot resolve: reported later
             continue
         if value is None:

@@ -35,7 +35,7 @@ LIMIT_MIB = 64  # what a device run may carry in all
 def build(out: Path) -> None:
     from importlib.metadata import version
 
-    from arm_exp.llm.hf_local import hf_folder
+    from arm_exp.weights import hf_folder
 
     if out.exists():
         shutil.rmtree(out)

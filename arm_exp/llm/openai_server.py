@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arm_exp.errors import LLMError
-from arm_exp.llm.base import BaseLLM, Generation, Prompt, truncate_at_stop
+from arm_exp.llm.base import BaseLLM, Generation, Prompt, Sampling, truncate_at_stop
 from arm_exp.llm.managed import ManagedServer, start_all
 
 log = logging.getLogger(__name__)
@@ -216,32 +216,12 @@ class OpenAIServerLLM(BaseLLM):
             return self._pool
 
     # -- API ---------------------------------------------------------------------------------
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_tokens: int = 128,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Generation]:
-        prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
-        started = time.perf_counter()
+    def _generate(self, prompts: list[Prompt], sampling: Sampling) -> list[Generation]:
         urls = self._urls()
         jobs = []
         for i, p in enumerate(prompts):
             url = urls[next(self._rr) % len(urls)]
-            kw = dict(
-                n=n,
-                temperature=temperature,
-                top_p=top_p,
-                max_tokens=max_tokens,
-                stop=list(stop) if stop else None,
-                seed=None if seed is None else seed + i,
-            )
-            jobs.append((url, p, kw))
+            jobs.append((url, p, sampling.for_prompt(i)))
         results: list[Generation | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         while pending:
@@ -255,9 +235,7 @@ class OpenAIServerLLM(BaseLLM):
                 # their own seeds: same samples as if nothing had happened.
                 self.start()
             pending = dropped
-        gens = [g for g in results if g is not None]
-        self._record(gens, started)
-        return gens
+        return [g for g in results if g is not None]
 
     def _send(self, jobs: list[tuple[str, Prompt, dict[str, Any]]]) -> list[Any]:
         """Each job's Generation, or a _ServerDown for those whose managed server died."""

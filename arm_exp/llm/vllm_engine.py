@@ -22,11 +22,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from arm_exp.errors import LLMError
-from arm_exp.llm.base import BaseLLM, Generation, Prompt
+from arm_exp.llm.base import BaseLLM, Generation, Prompt, Sampling
 from arm_exp.serving import MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,7 @@ class VLLMEngineLLM(BaseLLM):
             log.info("vLLM engine for %s ready in %.1fs", self.model, time.perf_counter() - started)
         return self._engine
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_tokens: int = 128,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Generation]:
-        prompts = self.check_args(prompts, n, temperature, top_p, max_tokens)
-        started = time.perf_counter()
+    def _generate(self, prompts: list[Prompt], sampling: Sampling) -> list[Generation]:
         engine = self.engine()
         from vllm import SamplingParams
 
@@ -130,19 +118,11 @@ class VLLMEngineLLM(BaseLLM):
             for p in prompts
         ]
         params = [
-            SamplingParams(
-                n=n,
-                temperature=temperature,
-                top_p=top_p,
-                max_tokens=max_tokens,
-                stop=list(stop) if stop else None,
-                seed=None if seed is None else seed + i,
-                logprobs=0 if self.logprobs else None,
-            )
+            SamplingParams(**sampling.for_prompt(i), logprobs=0 if self.logprobs else None)
             for i in range(len(texts))
         ]
         outs = self._merger().submit((texts, params))
-        gens = [
+        return [
             Generation(
                 texts=[c.text for c in o.outputs],
                 prompt_tokens=len(o.prompt_token_ids or []),
@@ -154,8 +134,6 @@ class VLLMEngineLLM(BaseLLM):
             )
             for o in outs
         ]
-        self._record(gens, started)
-        return gens
 
     def counters(self) -> dict[str, float]:
         """Usage counters plus ``llm_batches``: engine runs that served the calls (fewer than

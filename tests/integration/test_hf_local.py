@@ -93,3 +93,20 @@ def test_row_sampler_draws_do_not_depend_on_batch_neighbours():
         assert rows[1] == solo[0]
         kept = torch.softmax(logits[1], -1).sort(descending=True)
         assert solo[0] in kept.indices[: int((kept.values.cumsum(0) < 0.9).sum()) + 1]
+
+
+def test_merged_calls_with_different_n_get_their_own_samples(smollm2):
+    """Two calls with the same sampling settings but different ``n`` share the worker's run:
+    each gets its own number of samples, the ones it gets when it runs alone."""
+    from arm_exp.llm.base import Sampling
+    from arm_exp.llm.hf_local import _Call
+
+    text = smollm2.render(CHAT)
+
+    def call(n: int, seed: int) -> _Call:
+        return _Call([text], Sampling(n, 1.0, 1.0, 5, None, seed), seed)
+
+    (_, two), (_, three) = smollm2._run_calls([call(2, 1), call(3, 2)])
+    assert [len(two[0]), len(three[0])] == [2, 3]
+    assert two == smollm2._run_calls([call(2, 1)])[0][1]
+    assert three == smollm2._run_calls([call(3, 2)])[0][1]

@@ -1,6 +1,6 @@
 """Mutation testing of the code that decides our numbers (``make mutants``).
 
-For each target of ``tests/mutation.toml`` this runs mutmut in its own scratch dir under
+For each target of ``tools/mutation.toml`` this runs mutmut in its own scratch dir under
 ``outputs/mutants/`` (a generated ``pyproject.toml`` with that target's ``[tool.mutmut]``
 section; the package, tests and configs linked in), so every target is mutated against its own
 tests only. mutmut copies the code to ``mutants/``, finds which of those tests execute each
@@ -9,7 +9,7 @@ function, then runs each mutant in a forked process against just those tests.
 It prints one line per target (mutants, killed, survived, ..., kill rate) and the diff of every
 survivor that ``docs/testing.md`` does not list as equivalent; it exits 1 if there is one.
 
-    python -m tests.mutation [--only SUBSTRING ...] [--max-children N]
+    python -m tools.mutation [--only SUBSTRING ...] [--max-children N]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "tests" / "mutation.toml"
+TABLE = ROOT / "tools" / "mutation.toml"
 DOC = ROOT / "docs" / "testing.md"
 OUT = ROOT / "outputs" / "mutants"
 MUTMUT = Path(sys.executable).parent / "mutmut"
