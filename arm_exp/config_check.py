@@ -142,7 +142,7 @@ def check_overrides(stage: Stage, overrides: Sequence[str]) -> None:
     if hints:
         raise ConfigError("\n".join(dict.fromkeys(hints)))
     for job in _jobs(values):
-        _check_job(stage, job)
+        check_job(stage, job)
 
 
 def _jobs(values: list[list[str]]) -> list[list[str]]:
@@ -160,16 +160,23 @@ def _jobs(values: list[list[str]]) -> list[list[str]]:
     return jobs
 
 
-def _check_job(stage: Stage, args: list[str]) -> None:
+def check_job(stage: Stage, args: Sequence[str], set_hydra_config: bool = True) -> None:
+    """Raise :class:`ConfigError` (one line per problem) unless ``stage`` composed with
+    ``args`` (one job: no sweep) is a config whose every value has its type. The pipeline checks
+    each of its stages' configs this way, inside its own app (``set_hydra_config=False``),
+    before it runs the first."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException, ValidationError
 
+    args = list(args)
     parsed = OverridesParser.create().parse_overrides(args)
     try:
-        cfg = compose(stage.name, args, _CHECK_DIR)
+        cfg = compose(stage.name, args, _CHECK_DIR, set_hydra_config=set_hydra_config)
     except (HydraException, OmegaConfBaseException) as e:
-        cause = e.__cause__ if e.__cause__ is not None else e
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, ValidationError):
+            cause = cause.__cause__ or cause.__context__
         if isinstance(cause, ValidationError) and getattr(cause, "full_key", None):
             raise ConfigError(_schema_problem(cause, Origins(stage.name, args))) from None
         msg = str(e)
@@ -181,15 +188,6 @@ def _check_job(stage: Stage, args: list[str]) -> None:
     problems = check_config(cfg, stage.reads, Origins(stage.name, args))
     if problems:
         raise ConfigError("\n".join(problems))
-
-
-def check_composed(stage: Stage, overrides: Sequence[str], cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` (one line per problem) if ``cfg``, the config ``stage``
-    composes with ``overrides``, has a value its targets cannot take (the pipeline checks each of
-    its stages' configs this way before running the first)."""
-    problems = check_config(cfg, stage.reads, Origins(stage.name, overrides))
-    if problems:
-        raise ConfigError(f"arm-exp {stage.command}: " + "\n".join(problems))
 
 
 def _key_hints(config_name: str, group_args: list[str], parsed: list) -> list[str]:

@@ -234,6 +234,17 @@ def stage_configs(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     return out
 
 
+def check_stages(cfg: DictConfig, overrides: list[str]) -> None:
+    """Compose each stage's config as the pipeline will run it and check every value against
+    what it instantiates (:func:`arm_exp.config_check.check_job`), before the first stage
+    runs: a wrong type in ``pipeline.plans`` fails now, not after training."""
+    from arm_exp.config_check import check_job
+
+    for stage, runs in stage_overrides(cfg, overrides).items():
+        for ov in runs:
+            check_job(registry.get(stage), ov, set_hydra_config=False)
+
+
 def memory_plan(cfg: DictConfig, overrides: list[str]) -> None:
     """On a GPU, print each stage's estimated GPU memory and refuse a job that cannot fit
     (:mod:`arm_exp.memory_plan`), before the first stage runs."""
@@ -263,6 +274,7 @@ def _check(cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> dict[str, float]:
     _check(cfg)
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    check_stages(cfg, overrides)
     stage = StageRecord(cfg, STAGE)
     if stage.done:
         return stage.previous_metrics()

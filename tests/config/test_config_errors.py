@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -105,3 +107,38 @@ def test_a_secret_on_the_command_line_is_refused(arg):
     with pytest.raises(ConfigError, match="environment variable"):
         check_overrides(get("explore"), ["llm=openai_server", arg])
     check_overrides(get("explore"), ["llm=openai_server", "llm.api_key_env=MY_KEY"])
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        ("benchmark:\n  planning:\n    best_of_n: four\n",
+         "`benchmark.planning.best_of_n` = 'four' (set in conf/experiment/bad.yaml:5): "
+         "expected int"),
+        ("train:\n  optimizer:\n    lr: 1e-4x\n",
+         "`train.optimizer.lr` = '1e-4x' (set in conf/experiment/bad.yaml:5): expected float | "
+         "torch.Tensor (AdamW's `lr`)"),
+        ("planner:\n  temperature: warm\n",
+         "`planner.temperature` = 'warm' (set in conf/experiment/bad.yaml:4): expected float "
+         "(BestOfNPlanner's `temperature`)"),
+    ],
+)  # fmt: skip
+def test_a_wrong_type_in_an_experiment_file_stops_the_pipeline_before_any_stage(
+    tmp_path, body, expect
+):
+    """A lab's own experiment file (``ARM_EXP_CONF``: a copy of conf/) with a wrong value: the
+    pipeline exits 2 with one line naming the key, the value, the type and the file's line, and
+    no stage has run (nothing in the cache, no run dir)."""
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "experiment" / "bad.yaml").write_text(f"# @package _global_\n# ours\n{body}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "arm_exp.cli", "pipeline", "experiment=bad", "policy=random",
+         "limit=5"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        env={**os.environ, "ARM_EXP_CONF": str(conf), "ARM_EXP_ROOT": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], proc.stderr
+    assert not (tmp_path / "outputs").exists(), "no run dir, no cache"
