@@ -305,9 +305,8 @@ def _check_target(cfg: DictConfig, node: DictConfig, path: str, origins: Origins
             continue  # unset: a stage that needs it says which producer to run
         error = _type_error(hints[key], value)
         if error is not None:
-            via = ""
-            if OmegaConf.is_interpolation(node, key):
-                via = f" = {node._get_node(key)._value()}"
+            raw = node._get_node(key)
+            via = f" = {raw._value()}" if raw is not None and raw._is_interpolation() else ""
             out.append(
                 f"`{where}{via}` = {value!r} ({origins.of(where)}): expected "
                 f"{_type_name(hints[key])} ({name}'s `{key}`)"
