@@ -66,8 +66,10 @@ def _mask(cfg: DictConfig, path: str, allowed: list[str], excluded: list[str]) -
         return
     if _under(path, allowed) and not _above(path, excluded):
         return
-    if isinstance(node, DictConfig) and len(node) and (
-        _above(path, allowed) or _above(path, excluded)
+    if (
+        isinstance(node, DictConfig)
+        and len(node)
+        and (_above(path, allowed) or _above(path, excluded))
     ):
         for key in [str(k) for k in node]:
             _mask(cfg, f"{path}.{key}", allowed, excluded)
