@@ -83,20 +83,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     finally:
         runner.close()
         policy.close()  # a managed LLM server stops here, not at interpreter exit
-    prefix = f"explore/{split}"
-    metrics = {
-        f"{prefix}/n_tasks": len(tasks),
-        f"{prefix}/n_trajectories": len(records),
-        f"{prefix}/success_share": _share(records),
-        f"{prefix}/mean_score": statistics.fmean(r.score for r in records) if records else 0.0,
-        f"{prefix}/mean_steps": statistics.fmean(len(r.steps) for r in records) if records else 0.0,
-        f"{prefix}/tasks_with_success": len({r.task_id for r in records if r.success}),
-        **{f"{prefix}/{k}": v for k, v in counters.items()},
-        **by_type_metrics(prefix, records, "success_share", _share),
-        **by_type_metrics(
-            prefix, records, "mean_score", lambda rs: statistics.fmean(r.score for r in rs)
-        ),
-    }
+    metrics = _metrics(f"explore/{split}", len(tasks), records, counters)
     llm_explorer = "llm" in cfg.explorer or "policies" in cfg.explorer  # llm, llm_pair
     explorer_llm = choice("llm@explorer_llm") if llm_explorer else None
     stage.tag(benchmark=records[0].benchmark if records else None, backbone=explorer_llm)
@@ -108,6 +95,25 @@ def run(cfg: DictConfig) -> dict[str, float]:
         benchmark=records[0].benchmark if records else str(cfg.benchmark.name),
     )
     return stage.finish(metrics)
+
+
+def _metrics(
+    prefix: str, n_tasks: int, records: list[Trajectory], counters: dict[str, float]
+) -> dict[str, float]:
+    """What the trajectories reached (overall and per task type), and the run's counters."""
+    return {
+        f"{prefix}/n_tasks": n_tasks,
+        f"{prefix}/n_trajectories": len(records),
+        f"{prefix}/success_share": _share(records),
+        f"{prefix}/mean_score": statistics.fmean(r.score for r in records) if records else 0.0,
+        f"{prefix}/mean_steps": statistics.fmean(len(r.steps) for r in records) if records else 0.0,
+        f"{prefix}/tasks_with_success": len({r.task_id for r in records if r.success}),
+        **{f"{prefix}/{k}": v for k, v in counters.items()},
+        **by_type_metrics(prefix, records, "success_share", _share),
+        **by_type_metrics(
+            prefix, records, "mean_score", lambda rs: statistics.fmean(r.score for r in rs)
+        ),
+    }
 
 
 def _share(records) -> float:

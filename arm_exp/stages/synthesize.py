@@ -63,27 +63,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if stage.done:
         return stage.previous_metrics()
     read_stats: dict[str, int] = {}
-    trajectories = read_records(
-        traj_path, Trajectory.from_dict, skip_bad=bool(cfg.synthesize.skip_bad), stats=read_stats
-    )
-    if not trajectories:
-        raise ConfigError(f"input_dir={cfg.input_dir}: {traj_path.name} is empty")
-    # A benchmark may label runs on stand-in data (WebShop's bundled mini catalog: webshop_mini).
-    name = str(cfg.benchmark.name)
-    wrong = {
-        t.benchmark
-        for t in trajectories
-        if t.benchmark != name and not t.benchmark.startswith(name + "_")
-    }
-    if wrong:
-        raise ConfigError(
-            f"input_dir={cfg.input_dir} holds {sorted(wrong)} trajectories but benchmark={cfg.benchmark.name}"
-        )
-    if cfg.get("limit") is not None:
-        tasks = list(dict.fromkeys(t.task_id for t in trajectories))[: int(cfg.limit)]
-        keep = set(tasks)
-        trajectories = [t for t in trajectories if t.task_id in keep]
-
+    trajectories = _sources(cfg, traj_path, read_stats)
     synth = instantiate(cfg.synthesis)
     synth.prepare(trajectories)
     stage.record_code()  # the code this run's records come from, all loaded by now
@@ -142,6 +122,31 @@ def run(cfg: DictConfig) -> dict[str, float]:
         warnings=[warning] if warning else [],
     )
     return stage.finish(metrics)
+
+
+def _sources(cfg: DictConfig, path: Path, read_stats: dict[str, int]) -> list[Trajectory]:
+    """The explored trajectories of the first ``limit`` tasks (all without one); an empty file
+    or one made on another benchmark is refused."""
+    trajectories = read_records(
+        path, Trajectory.from_dict, skip_bad=bool(cfg.synthesize.skip_bad), stats=read_stats
+    )
+    if not trajectories:
+        raise ConfigError(f"input_dir={cfg.input_dir}: {path.name} is empty")
+    # A benchmark may label runs on stand-in data (WebShop's bundled mini catalog: webshop_mini).
+    name = str(cfg.benchmark.name)
+    wrong = {
+        t.benchmark
+        for t in trajectories
+        if t.benchmark != name and not t.benchmark.startswith(name + "_")
+    }
+    if wrong:
+        raise ConfigError(
+            f"input_dir={cfg.input_dir} holds {sorted(wrong)} trajectories but benchmark={cfg.benchmark.name}"
+        )
+    if cfg.get("limit") is None:
+        return trajectories
+    keep = set(list(dict.fromkeys(t.task_id for t in trajectories))[: int(cfg.limit)])
+    return [t for t in trajectories if t.task_id in keep]
 
 
 def _check_yield(

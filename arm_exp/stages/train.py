@@ -10,16 +10,11 @@ the lift from training is visible. An interrupted run resumes from ``last.ckpt``
 from __future__ import annotations
 
 import logging
-import os
-import random
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
@@ -27,6 +22,7 @@ from omegaconf import DictConfig
 from arm_exp.artifacts import code_version, input_file, input_key
 from arm_exp.config import choice
 from arm_exp.errors import ConfigError
+from arm_exp.reward.callbacks import EpochCheckpoint, Throughput, quiet_lightning
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
@@ -36,102 +32,6 @@ from arm_exp.stages.record import StageRecord, upstream_benchmark, upstream_spli
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-
-
-class Throughput(Callback):
-    """Training pairs per second, timed over training batches only (validation excluded)."""
-
-    def __init__(self) -> None:
-        self.pairs = 0
-        self.seconds = 0.0
-        self.steps = 0
-        self._t = 0.0
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(
-        self,
-        trainer: L.Trainer,
-        module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        self.seconds += time.perf_counter() - self._t
-        self.pairs += int(batch["neg_mask"].sum())
-        self.steps += 1
-
-
-class EpochCheckpoint(Callback):
-    """Writes ``last.ckpt`` at the end of every training epoch (after its validation), atomically.
-
-    Lightning's ``ModelCheckpoint(save_last=True)`` only refreshes ``last.ckpt`` when it also saves
-    a top-k checkpoint, so with a validation metric that stops improving a resumed run would
-    restart from an old epoch. The random states (torch, Python, NumPy) travel in the checkpoint
-    as this callback's state, so a run resumed at an epoch boundary draws the same dropout masks
-    and ends with the same weights as an uninterrupted one (the batch order is a function of the
-    seed and the epoch: :class:`~arm_exp.reward.data.LengthGroupedBatches`).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._saved_step: int | None = None
-
-    def _save(self, trainer: L.Trainer) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        # The full training state (optimizer, loops, this callback's random states): what a
-        # resume needs. Saying so also keeps Lightning from logging that it chose it.
-        trainer.save_checkpoint(str(tmp), weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-        self._saved_step = trainer.global_step
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._save(trainer)
-
-    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if self._saved_step != trainer.global_step:  # stopped mid-epoch (max_steps)
-            self._save(trainer)
-
-    def state_dict(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
-        return {
-            "torch": torch.get_rng_state(),
-            "python": random.getstate(),
-            "numpy": [kind, np.asarray(keys).tolist(), pos, has_gauss, cached],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not state:
-            return
-        torch.set_rng_state(state["torch"])
-        version, internal, gauss = state["python"]
-        random.setstate((version, tuple(internal), gauss))
-        kind, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-
-
-class _NoAd(logging.Filter):
-    """Drops Lightning's advertisement for its LitLogger service (logged on every Trainer)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-def quiet_lightning() -> None:
-    """Silence what Lightning prints that no user of ours can act on: the LitLogger ad and the
-    FutureWarning torch raises at Lightning's own use of ``LeafSpec`` (its code, not ours)."""
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _NoAd) for f in rank_zero.filters):
-        rank_zero.addFilter(_NoAd())
-    warnings.filterwarnings(
-        "ignore",
-        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-        category=FutureWarning,
-    )
 
 
 def inputs(cfg: DictConfig) -> dict[str, Path]:
@@ -154,10 +54,46 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError("train.data.batch_size must be >= 1")
     stage.tag(benchmark=data_benchmark)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    module = build_module(cfg, stage, trip_path, data_benchmark)
+    data = build_data(cfg, trip_path, module)
+    ckpt_dir = stage.dir / CHECKPOINTS
+    best = best_checkpoint(ckpt_dir, has_val=bool(data.val))
+    meter = Throughput()
+    trainer = build_trainer(
+        cfg, stage, data, callbacks=[best, EpochCheckpoint(ckpt_dir / "last.ckpt"), meter]
+    )
+    initial, fit_s = fit(trainer, module, data, resume=ckpt_dir / "last.ckpt")
+    best_path, final = final_metrics(trainer, module, data, best, ckpt_dir)
+    metrics = {
+        **initial,
+        **final,
+        "rm/train/pairs_per_s": meter.pairs / meter.seconds if meter.seconds else 0.0,
+        "rm/train/steps": float(meter.steps),
+        "rm/train/fit_s": fit_s,
+        "rm/data/train_pairs": float(data.stats["train_pairs"]),
+        "rm/data/val_pairs": float(data.stats["val_pairs"]),
+    }
+    if trainer.global_rank != 0:
+        return metrics
+    stage.count(
+        benchmark=data_benchmark,
+        checkpoint=str(Path(best_path).resolve()),
+        data=data.stats,
+        reward_model=choice("reward_model"),
+        loss=choice("loss"),
+        trainer=choice("trainer"),
+    )
+    return stage.finish(metrics, step=trainer.global_step)
+
+
+def build_module(
+    cfg: DictConfig, stage: StageRun, trip_path: Path, data_benchmark: str
+) -> RewardModule:
+    """The reward model with its loss and optimizer, and the lineage its checkpoints carry."""
     renderer = Renderer(**cfg.benchmark.render)
     loss = instantiate(cfg.loss)
     stage.record_code()  # the code this run's checkpoints come from, all loaded by now
-    module = RewardModule(
+    return RewardModule(
         spec=instantiate(cfg.reward_model),
         loss=loss,
         optimizer=instantiate(cfg.train.optimizer),
@@ -175,23 +111,30 @@ def run(cfg: DictConfig) -> dict[str, float]:
             "code_version": code_version(stage.manifest.data["code"]),
         },
     )
+
+
+def build_data(cfg: DictConfig, trip_path: Path, module: RewardModule) -> TripletDataModule:
+    """The triplets rendered and encoded for ``module``, split into train and validation."""
     data_cfg = dict(cfg.train.data)
     if data_cfg.get("negatives_per_example") is None:
-        data_cfg["negatives_per_example"] = getattr(loss, "negatives_per_example", 1)
+        data_cfg["negatives_per_example"] = getattr(module.loss_fn, "negatives_per_example", 1)
     data = TripletDataModule(
         str(trip_path),
-        renderer,
+        module.renderer,
         module.model.encode,
         module.model.collate,
         seed=int(cfg.seed),
         **data_cfg,
     )
     data.setup()
-    has_val = bool(data.val)
-    if not has_val:
+    if not data.val:
         log.warning("train: no validation split (train.data.val_fraction=0 or too few groups)")
-    ckpt_dir = stage.dir / CHECKPOINTS
-    best = ModelCheckpoint(
+    return data
+
+
+def best_checkpoint(ckpt_dir: Path, has_val: bool) -> ModelCheckpoint:
+    """Keeps ``best.ckpt``: the best ``rm/val/pair_acc``, or the last weights without validation."""
+    return ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
         monitor="rm/val/pair_acc" if has_val else None,
@@ -205,7 +148,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    meter = Throughput()
+
+
+def build_trainer(
+    cfg: DictConfig, stage: StageRun, data: TripletDataModule, callbacks: list[Callback]
+) -> L.Trainer:
+    """``cfg.trainer`` with the callbacks, the stage's loggers and a logging interval that fits."""
     quiet_lightning()
     # Log at least once an epoch and once a run: a small run (fewer batches or max_steps than
     # log_every_n_steps) would otherwise log no training loss and Lightning would warn about it.
@@ -216,22 +164,29 @@ def run(cfg: DictConfig) -> dict[str, float]:
     logging_kw: dict[str, Any] = (
         {"log_every_n_steps": max(1, min(int(every), cap))} if every else {}
     )
-    if not has_val:
-        logging_kw["limit_val_batches"] = 0  # nothing to validate (warned above)
+    if not data.val:
+        logging_kw["limit_val_batches"] = 0  # nothing to validate (warned by build_data)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         **logging_kw,
-        callbacks=[best, EpochCheckpoint(ckpt_dir / "last.ckpt"), meter],
+        callbacks=callbacks,
         logger=stage.loggers or False,
         default_root_dir=str(stage.dir),
     )
-    metrics: dict[str, float] = {}
-    resume = ckpt_dir / "last.ckpt"
-    if has_val and not resume.exists():
+    return trainer
+
+
+def fit(
+    trainer: L.Trainer, module: RewardModule, data: TripletDataModule, resume: Path
+) -> tuple[dict[str, float], float]:
+    """Train (from ``resume`` if it exists); returns the untrained model's validation metrics
+    (a fresh run with a validation split only) and the seconds ``fit`` took."""
+    initial: dict[str, float] = {}
+    if data.val and not resume.exists():
         init = trainer.validate(module, datamodule=data, verbose=False)
         if init:
-            metrics["rm/val/pair_acc_init"] = float(init[0]["rm/val/pair_acc"])
-            metrics["rm/val/loss_init"] = float(init[0]["rm/val/loss"])
+            initial["rm/val/pair_acc_init"] = float(init[0]["rm/val/pair_acc"])
+            initial["rm/val/loss_init"] = float(init[0]["rm/val/loss"])
     started = time.perf_counter()
     # weights_only: a checkpoint is data, never code (no pickle of what may be an untrusted file).
     trainer.fit(
@@ -243,39 +198,32 @@ def run(cfg: DictConfig) -> dict[str, float]:
     fit_s = time.perf_counter() - started
     if trainer.interrupted:
         raise SystemExit("train: interrupted; run the same command again to resume from last.ckpt")
+    return initial, fit_s
+
+
+def final_metrics(
+    trainer: L.Trainer,
+    module: RewardModule,
+    data: TripletDataModule,
+    best: ModelCheckpoint,
+    ckpt_dir: Path,
+) -> tuple[str, dict[str, float]]:
+    """The path of the best weights, their validation pair accuracy and the last logged losses."""
+    metrics: dict[str, float] = {}
     best_path = best.best_model_path or str(ckpt_dir / "last.ckpt")
-    if has_val and best.best_model_score is None:
+    if data.val and best.best_model_score is None:
         # Stopped by max_steps before any epoch-end validation: validate the final weights now,
         # and they are the best we have.
         final = trainer.validate(module, datamodule=data, verbose=False)
         metrics["rm/val/pair_acc"] = float(final[0]["rm/val/pair_acc"])
         best_path = str(ckpt_dir / "best.ckpt")
         trainer.save_checkpoint(best_path, weights_only=False)  # as ModelCheckpoint saves it
-    elif has_val and best.best_model_score is not None:
+    elif data.val and best.best_model_score is not None:
         metrics["rm/val/pair_acc"] = float(best.best_model_score)
     for key in ("rm/val/loss", "rm/val/margin", "rm/train/loss"):
         if key in trainer.callback_metrics:
             metrics[f"{key}_last"] = float(trainer.callback_metrics[key])
-    metrics.update(
-        {
-            "rm/train/pairs_per_s": meter.pairs / meter.seconds if meter.seconds else 0.0,
-            "rm/train/steps": float(meter.steps),
-            "rm/train/fit_s": fit_s,
-            "rm/data/train_pairs": float(data.stats["train_pairs"]),
-            "rm/data/val_pairs": float(data.stats["val_pairs"]),
-        }
-    )
-    if trainer.global_rank != 0:
-        return metrics
-    stage.count(
-        benchmark=data_benchmark,
-        checkpoint=str(Path(best_path).resolve()),
-        data=data.stats,
-        reward_model=choice("reward_model"),
-        loss=choice("loss"),
-        trainer=choice("trainer"),
-    )
-    return stage.finish(metrics, step=trainer.global_step)
+    return best_path, metrics
 
 
 STAGE = Stage(

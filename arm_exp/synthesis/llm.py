@@ -71,35 +71,56 @@ class LLMSynthesizer:
         rngs = [random.Random(derive_seed(self.seed, "synthesis", s.id)) for s in batch]
         seed = derive_seed(self.seed, "llm-round", self._rounds) % (2**31)
         self._rounds += 1
+        intents = self._intent_texts(batch, seed)
+        positives = [
+            self._positive(s, text, res)
+            for s, text, res in zip(batch, intents, results, strict=True)
+        ]
+        slots = self._negative_slots(positives, rngs)
+        texts = self._negative_texts(slots, seed + 1)
+        negatives = self._negatives(positives, slots, texts, results, rngs)
+        for positive, negs, res in zip(positives, negatives, results, strict=True):
+            if positive is not None:
+                self._pair(positive, negs, res)
+        return results
 
-        # 1. hindsight intents, written by the LLM and checked against the trajectory; a kit
-        # whose intents are the tasks' own goals (WebShop's synthesized goals) skips this call.
-        if self.kit.llm_intents:
-            gens = self.llm.generate(
-                [self.kit.intent_prompt(s) for s in batch],
-                # greedy: a hindsight intent is a fact about the trajectory; a kit that has the
-                # LLM write new tasks instead (Game of 24's backward puzzles) samples them
-                temperature=getattr(self.kit, "intent_temperature", 0.0),
-                max_tokens=self.intent_max_tokens,
-                seed=seed,
-            )
-            intent_texts: list[str | None] = [g.texts[0] for g in gens]
-        else:
-            intent_texts = [None] * len(batch)
-        positives: list[Trajectory | None] = []
-        for s, text, res in zip(batch, intent_texts, results, strict=True):
-            parsed = self.kit.hindsight(s) if text is None else self.kit.parse_intent(text, s)
-            if isinstance(parsed, str) and text is not None and self.rule_fallback:
-                res.keep(f"intent_rule_fallback_after_{parsed}")
-                parsed = self.kit.hindsight(s)
-            reason = parsed if isinstance(parsed, str) else self.kit.validate_positive(parsed)
-            if reason:
-                res.drop(reason)
-                positives.append(None)
-            else:
-                positives.append(parsed)  # type: ignore[arg-type]
+    def _intent_texts(self, batch: Sequence[Trajectory], seed: int) -> list[str | None]:
+        """1. The hindsight intents the LLM writes, one batched call; None for every source of a
+        kit whose intents are the tasks' own goals (WebShop's synthesized goals): no call."""
+        if not self.kit.llm_intents:
+            return [None] * len(batch)
+        gens = self.llm.generate(
+            [self.kit.intent_prompt(s) for s in batch],
+            # greedy: a hindsight intent is a fact about the trajectory; a kit that has the
+            # LLM write new tasks instead (Game of 24's backward puzzles) samples them
+            temperature=getattr(self.kit, "intent_temperature", 0.0),
+            max_tokens=self.intent_max_tokens,
+            seed=seed,
+        )
+        return [g.texts[0] for g in gens]
 
-        # 2. negatives: one request per (positive, error kind), all in one batched call.
+    def _positive(
+        self, source: Trajectory, text: str | None, res: SourceResult
+    ) -> Trajectory | None:
+        """The positive for ``source`` under the intent ``text`` (the kit's hindsight one for
+        None), checked against the trajectory; None with the reason dropped."""
+        parsed = self.kit.hindsight(source) if text is None else self.kit.parse_intent(text, source)
+        if isinstance(parsed, str) and text is not None and self.rule_fallback:
+            res.keep(f"intent_rule_fallback_after_{parsed}")
+            parsed = self.kit.hindsight(source)
+        if isinstance(parsed, str):
+            res.drop(parsed)
+            return None
+        reason = self.kit.validate_positive(parsed)
+        if reason:
+            res.drop(reason)
+            return None
+        return parsed
+
+    def _negative_slots(
+        self, positives: list[Trajectory | None], rngs: list[random.Random]
+    ) -> list[tuple[Trajectory, int, str]]:
+        """2. What to ask the LLM for: one (positive, its index, error kind) per negative."""
         slots: list[tuple[Trajectory, int, str]] = []
         for i, positive in enumerate(positives):
             if positive is not None:
@@ -107,17 +128,31 @@ class LLMSynthesizer:
                 taxonomy = self.kit.negative_kinds() or ["edited"]
                 kinds = fill_kinds(taxonomy, self.negatives_per_positive, rngs[i])
                 slots += [(positive, i, k) for k in kinds]
-        texts: list[str] = []
-        if slots:
-            gens = self.llm.generate(
-                [self.kit.negative_prompt(positive, k) for positive, _, k in slots],
-                temperature=self.temperature,
-                top_p=self.top_p,
-                max_tokens=self.max_tokens,
-                seed=seed + 1,
-            )
-            texts = [g.texts[0] for g in gens]
-        negatives: dict[int, list[Trajectory]] = {i: [] for i in range(len(batch))}
+        return slots
+
+    def _negative_texts(self, slots: list[tuple[Trajectory, int, str]], seed: int) -> list[str]:
+        """The LLM's answer to every slot, all in one batched (sampled) call."""
+        if not slots:
+            return []
+        gens = self.llm.generate(
+            [self.kit.negative_prompt(positive, k) for positive, _, k in slots],
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=seed,
+        )
+        return [g.texts[0] for g in gens]
+
+    def _negatives(
+        self,
+        positives: list[Trajectory | None],
+        slots: list[tuple[Trajectory, int, str]],
+        texts: list[str],
+        results: list[SourceResult],
+        rngs: list[random.Random],
+    ) -> list[list[Trajectory]]:
+        """The valid negatives of each positive: its natural ones, then the LLM-written ones."""
+        negatives: list[list[Trajectory]] = [[] for _ in positives]
         for i, positive in enumerate(positives):
             if positive is not None:
                 for natural in self.kit.natural_negatives(
@@ -125,35 +160,40 @@ class LLMSynthesizer:
                 ):
                     self._accept(positive, natural, results[i], negatives[i])
         for (positive, i, kind), text in zip(slots, texts, strict=True):
-            written = self.kit.parse_negative(text, positive, kind)
-            reason = (
-                written
-                if isinstance(written, str)
-                else self.kit.validate_negative(positive, written)
-            )
-            if reason and self.rule_fallback:
-                results[i].keep(f"negative_rule_fallback_after_{reason}")
-                written = self.kit.rule_negative(positive, kind, rngs[i])
-            elif reason:
-                results[i].drop(reason)
-                continue
-            if isinstance(written, str):
-                results[i].drop(written)
-                continue
-            self._accept(positive, written, results[i], negatives[i])
+            written = self._written_negative(text, positive, kind, results[i], rngs[i])
+            if written is not None:
+                self._accept(positive, written, results[i], negatives[i])
+        return negatives
 
-        for i, positive in enumerate(positives):
-            if positive is None:
-                continue
-            res = results[i]
-            for neg in negatives[i]:
-                res.triplets.append(
-                    make_triplet(res.source_id, len(res.triplets), positive, neg, self.strategy)
-                )
-                res.keep(neg.meta.get("negative_kind", "unknown"))
-            if not res.triplets:
-                res.drop("no_valid_negative")
-        return results
+    def _written_negative(
+        self, text: str, positive: Trajectory, kind: str, res: SourceResult, rng: random.Random
+    ) -> Trajectory | None:
+        """The negative of ``kind`` the LLM wrote in ``text`` or, for an unusable answer with
+        ``rule_fallback``, the rule strategy's; None with the reason dropped."""
+        written = self.kit.parse_negative(text, positive, kind)
+        reason = (
+            written if isinstance(written, str) else self.kit.validate_negative(positive, written)
+        )
+        if reason and self.rule_fallback:
+            res.keep(f"negative_rule_fallback_after_{reason}")
+            written = self.kit.rule_negative(positive, kind, rng)
+        elif reason:
+            res.drop(reason)
+            return None
+        if isinstance(written, str):
+            res.drop(written)
+            return None
+        return written
+
+    def _pair(self, positive: Trajectory, negatives: list[Trajectory], res: SourceResult) -> None:
+        """One triplet per negative of ``positive``, counted by kind."""
+        for neg in negatives:
+            res.triplets.append(
+                make_triplet(res.source_id, len(res.triplets), positive, neg, self.strategy)
+            )
+            res.keep(neg.meta.get("negative_kind", "unknown"))
+        if not res.triplets:
+            res.drop("no_valid_negative")
 
     def _accept(
         self, positive: Trajectory, negative: Trajectory, res: SourceResult, out: list[Trajectory]

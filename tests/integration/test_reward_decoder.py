@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from arm_exp.config import compose
+from arm_exp.reward.callbacks import EpochCheckpoint
 from arm_exp.reward.data import TripletDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
@@ -199,7 +200,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, triplets_game24, mon
     over = [f"input_dir={triplets_game24}", *STAGE, "trainer.max_epochs=2"]
     ref = run_stage(train, "train", over, tmp_path / "ref")
 
-    save = train.EpochCheckpoint.on_train_epoch_end
+    save = EpochCheckpoint.on_train_epoch_end
 
     def preempted_after_epoch_0(self, trainer, module):
         save(self, trainer, module)
@@ -208,7 +209,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, triplets_game24, mon
 
     cut = tmp_path / "cut"
     with monkeypatch.context() as m:
-        m.setattr(train.EpochCheckpoint, "on_train_epoch_end", preempted_after_epoch_0)
+        m.setattr(EpochCheckpoint, "on_train_epoch_end", preempted_after_epoch_0)
         with pytest.raises(RuntimeError, match="preempted"):
             run_stage(train, "train", over, cut)
     last = cut / "checkpoints" / "last.ckpt"
