@@ -87,7 +87,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def build_module(
-    cfg: DictConfig, stage: StageRun, trip_path: Path, data_benchmark: str
+    cfg: DictConfig, stage: StageRecord, trip_path: Path, data_benchmark: str
 ) -> RewardModule:
     """The reward model with its loss and optimizer, and the lineage its checkpoints carry."""
     renderer = Renderer(**cfg.benchmark.render)
@@ -151,7 +151,7 @@ def best_checkpoint(ckpt_dir: Path, has_val: bool) -> ModelCheckpoint:
 
 
 def build_trainer(
-    cfg: DictConfig, stage: StageRun, data: TripletDataModule, callbacks: list[Callback]
+    cfg: DictConfig, stage: StageRecord, data: TripletDataModule, callbacks: list[Callback]
 ) -> L.Trainer:
     """``cfg.trainer`` with the callbacks, the stage's loggers and a logging interval that fits."""
     quiet_lightning()
