@@ -45,7 +45,7 @@ def test_plan_refuses_a_reward_model_of_another_benchmark_in_one_line(tiny_rm_ck
          f"rm_ckpt={copy}", f"hydra.run.dir={out}", f"paths.root_dir={ROOT}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]  # a ConfigError (arm_exp/errors.py)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("arm-exp plan: error: rm_ckpt=")
