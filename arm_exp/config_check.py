@@ -252,28 +252,27 @@ def check_config(cfg: DictConfig, reads: Sequence[str] | None, origins: Origins)
     problems: list[str] = []
     roots = [str(k) for k in cfg if str(k) != "hydra" and (reads is None or str(k) in reads)]
     for root in roots:
-        _check_node(cfg, cfg._get_node(root), root, origins, problems)
+        _check_node(cfg._get_node(root), root, origins, problems)
     return problems
 
 
-def _check_node(cfg: DictConfig, node: Any, path: str, origins: Origins, out: list[str]) -> None:
+def _check_node(node: Any, path: str, origins: Origins, out: list[str]) -> None:
     if isinstance(node, ListConfig):
         for i in range(len(node)):
-            _check_node(cfg, node._get_node(i), f"{path}[{i}]", origins, out)
+            _check_node(node._get_node(i), f"{path}[{i}]", origins, out)
         return
     if not isinstance(node, DictConfig) or node._is_missing() or node._is_none():
         return
     if node._is_interpolation():
         return  # a copy of another node (`${benchmark.env}`), checked where it is written
     if "_target_" in node:
-        _check_target(cfg, node, path, origins, out)
+        _check_target(node, path, origins, out)
     for key in map(str, node):
         if key not in _HYDRA_KEYS:
-            _check_node(cfg, node._get_node(key), f"{path}.{key}", origins, out)
+            _check_node(node._get_node(key), f"{path}.{key}", origins, out)
 
 
-def _check_target(cfg: DictConfig, node: DictConfig, path: str, origins: Origins,
-                  out: list[str]) -> None:  # fmt: skip
+def _check_target(node: DictConfig, path: str, origins: Origins, out: list[str]) -> None:
     target = _target(str(node._target_))
     if target is None:
         return  # not importable here (an optional extra): the stage that builds it says so
@@ -303,8 +302,7 @@ def _check_target(cfg: DictConfig, node: DictConfig, path: str, origins: Origins
             continue
         if value is None:
             continue  # unset: a stage that needs it says which producer to run
-        error = _type_error(hints[key], value)
-        if error is not None:
+        if not _accepts(hints[key], value):
             raw = node._get_node(key)
             via = f" = {raw._value()}" if raw is not None and raw._is_interpolation() else ""
             out.append(
@@ -368,23 +366,23 @@ def _adapter(annotation: Any) -> Any:
         return None
 
 
-def _type_error(annotation: Any, value: Any) -> str | None:
-    """Why ``value`` is not an ``annotation`` (None if it is, or if that cannot be checked)."""
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` converts to ``annotation`` (True where that cannot be checked)."""
     from pydantic import ValidationError
 
     try:
         adapter = _adapter(annotation)
     except TypeError:  # unhashable annotation
-        return None
+        return True
     if adapter is None:
-        return None
+        return True
     try:
         adapter.validate_python(value)
-    except ValidationError as e:
-        return str(e.errors()[0].get("msg", e))
+    except ValidationError:
+        return False
     except Exception:  # noqa: BLE001 - a validator of a third-party type failed: not ours to judge
-        return None
-    return None
+        return True
+    return True
 
 
 def _type_name(tp: Any) -> str:
