@@ -3,19 +3,15 @@
 Every error a stage reports as one line (no traceback) derives from :class:`ArmExpError`; its
 class says what the user has to fix and with which exit status the command ends:
 
-====  ===================  ==========================================================
-exit  class                what is wrong
-====  ===================  ==========================================================
-0                          nothing: the stage completed (or was complete already)
-1     :class:`ArtifactError`  an input or output file: missing, corrupt, made elsewhere
-1     :class:`DataError`      a benchmark's data files: missing or not in their format
-1     :class:`LLMError`       an LLM backend or server retries cannot fix
-1     :class:`StageFailed`    a stage that ``arm-exp pipeline`` ran failed (its log says why)
-2     :class:`ConfigError`    a config value: the command line, an experiment or group file
-2     (Hydra, OmegaConf)      a config that does not compose (unknown key, wrong type)
-130   (SIGINT)                stopped with Ctrl-C (an interrupted stage resumes)
-143   (SIGTERM)               stopped by the scheduler (idem)
-====  ===================  ==========================================================
+- exit 0: the stage completed (or was complete already);
+- exit 1: a stage could not finish: :class:`ArtifactError` (an input or output file: missing,
+  corrupt, made elsewhere), :class:`LLMError` (an LLM backend or server retries cannot fix),
+  :class:`StageFailed` (a stage that ``arm-exp pipeline`` ran failed; its log says why);
+- exit 2: what the command was given is wrong: :class:`ConfigError` (a config value, from the
+  command line, an experiment or any group file), :class:`DataError` (a benchmark's data files:
+  not set, missing, not in their format), and a config Hydra cannot compose (unknown key,
+  wrong type);
+- exit 130 / 143: stopped by Ctrl-C / SIGTERM (an interrupted stage resumes).
 
 Domain errors derive from these bases where they are raised (``UnknownSplitError`` is a
 :class:`ConfigError`, ``WebShopDataError`` a :class:`DataError`, ``JsonlError`` an
@@ -42,7 +38,10 @@ class ArtifactError(ArmExpError, RuntimeError):
 
 
 class DataError(ArmExpError, ValueError):
-    """A benchmark's data files are missing or not in their format; names the file and record."""
+    """A benchmark's data files are not set, missing or not in their format; the message names
+    the file and record (and the key that points to them)."""
+
+    exit_code = 2
 
 
 class LLMError(ArmExpError, RuntimeError):

@@ -142,3 +142,17 @@ def test_a_wrong_type_in_an_experiment_file_stops_the_pipeline_before_any_stage(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], proc.stderr
     assert not (tmp_path / "outputs").exists(), "no run dir, no cache"
+
+
+def test_a_missing_data_dir_is_one_line_and_exit_2(tmp_path):
+    """A DataError (arm_exp/errors.py): no traceback, the key to set and the shipped stand-in."""
+    env = {k: v for k, v in os.environ.items() if k != "ALFWORLD_DATA"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "arm_exp.cli", "explore", "benchmark=alfworld", "limit=1",
+         f"hydra.run.dir={tmp_path / 'run'}", f"paths.root_dir={ROOT}"],
+        capture_output=True, text=True, timeout=180, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("arm-exp explore: error: the ALFWorld data dir is not set")
+    assert "benchmark=alfworld_shipped" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists(), "a run that made nothing leaves no dir"
