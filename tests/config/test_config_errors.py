@@ -110,30 +110,36 @@ def test_a_secret_on_the_command_line_is_refused(arg):
 
 
 @pytest.mark.parametrize(
-    ("body", "expect"),
+    ("group", "body", "expect"),
     [
-        ("benchmark:\n  planning:\n    best_of_n: four\n",
+        ("experiment", "benchmark:\n  planning:\n    best_of_n: four\n",
          "`benchmark.planning.best_of_n` = 'four' (set in conf/experiment/bad.yaml:5): "
          "expected int"),
-        ("train:\n  optimizer:\n    lr: 1e-4x\n",
+        ("experiment", "train:\n  optimizer:\n    lr: 1e-4x\n",
          "`train.optimizer.lr` = '1e-4x' (set in conf/experiment/bad.yaml:5): expected float | "
          "torch.Tensor (AdamW's `lr`)"),
-        ("planner:\n  temperature: warm\n",
+        ("experiment", "planner:\n  temperature: warm\n",
          "`planner.temperature` = 'warm' (set in conf/experiment/bad.yaml:4): expected float "
          "(BestOfNPlanner's `temperature`)"),
+        ("benchmark", "defaults:\n  - game24\n  - _self_\nnum_envs: many\n",
+         "`benchmark.num_envs` = 'many' (set in conf/benchmark/bad.yaml:6): expected int"),
+        ("benchmark", "defaults:\n  - game24\n  - _self_\nenv:\n  test_end: last\n",
+         "`benchmark.env.test_end` = 'last' (set in conf/benchmark/bad.yaml:7): expected int "
+         "(Game24Env's `test_end`)"),
     ],
 )  # fmt: skip
-def test_a_wrong_type_in_an_experiment_file_stops_the_pipeline_before_any_stage(
-    tmp_path, body, expect
+def test_a_wrong_type_in_a_config_file_stops_the_pipeline_before_any_stage(
+    tmp_path, group, body, expect
 ):
-    """A lab's own experiment file (``ARM_EXP_CONF``: a copy of conf/) with a wrong value: the
-    pipeline exits 2 with one line naming the key, the value, the type and the file's line, and
-    no stage has run (nothing in the cache, no run dir)."""
+    """A lab's own experiment or benchmark file (``ARM_EXP_CONF``: a copy of conf/) with a wrong
+    value: the pipeline exits 2 with one line naming the key, the value, the type and the file's
+    line, and no stage has run (nothing in the cache, no run dir)."""
     conf = tmp_path / "conf"
     shutil.copytree(ROOT / "conf", conf)
-    (conf / "experiment" / "bad.yaml").write_text(f"# @package _global_\n# ours\n{body}")
+    header = "# @package _global_\n" if group == "experiment" else "\n"
+    (conf / group / "bad.yaml").write_text(f"{header}# ours\n{body}")
     proc = subprocess.run(
-        [sys.executable, "-m", "arm_exp.cli", "pipeline", "experiment=bad", "policy=random",
+        [sys.executable, "-m", "arm_exp.cli", "pipeline", f"{group}=bad", "policy=random",
          "limit=5"],
         capture_output=True, text=True, timeout=180, cwd=tmp_path,
         env={**os.environ, "ARM_EXP_CONF": str(conf), "ARM_EXP_ROOT": str(tmp_path)},
