@@ -40,6 +40,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from arm_exp.artifacts import is_secret_key
 from arm_exp.config import CONF_DIR, LLM_ROLES, ArmExpConfig, compose, override_root
 from arm_exp.errors import ConfigError
 from arm_exp.stages.base import COMMON, Stage
@@ -48,12 +49,6 @@ MAX_SWEEP_JOBS = 64
 _CHECK_DIR = "/tmp/arm-exp-config-check"
 # Keys a config can have (the others are unknown, and Hydra says so with a "did you mean").
 TOP_LEVEL_KEYS = frozenset(f.name for f in dataclasses.fields(ArmExpConfig)) | COMMON
-
-
-def _is_secret_key(key: str) -> bool:
-    from arm_exp.artifacts import _SECRET_KEY
-
-    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
 
 
 def group_options(group: str, conf_dir: str | Path = CONF_DIR) -> list[str] | None:
@@ -103,7 +98,7 @@ def check_overrides(stage: Stage, overrides: Sequence[str]) -> None:
             f"{e}\nhint: overrides are key=value (quote values with spaces, brackets or commas)"
         ) from None
 
-    secrets = [o.key_or_group for o in parsed if _is_secret_key(o.key_or_group) and o.value()]
+    secrets = [o.key_or_group for o in parsed if is_secret_key(o.key_or_group) and o.value()]
     if secrets:
         # Hydra would write it to .hydra/overrides.yaml and config.yaml before the stage runs.
         raise ConfigError(
