@@ -45,6 +45,14 @@ def test_jobs_that_share_a_reward_model_share_its_pending_stages(tmp_path):
     assert _pending(["pipeline.plans=[['scorer=oracle'],['scorer=rm']]"], tmp_path) == base
 
 
+def test_goals_head_the_chain_and_name_what_explores_them(tmp_path):
+    webshop = ["benchmark=webshop", "pipeline.goals=true", "scorer=rm"]
+    chain = _pending(webshop, tmp_path)
+    assert [stage for stage, _ in chain] == ["goals", "explore", "synthesize", "train"]
+    other = _pending([*webshop, "goals.num_products=5"], tmp_path)  # other goals: all differ
+    assert all(a != b for a, b in zip(other, chain, strict=True))
+
+
 def test_a_complete_stage_in_the_cache_is_not_pending(tmp_path):
     """A re-launched sweep whose explore finished runs it in no wave; synthesize is then named
     by its own key (its input exists)."""
