@@ -2,8 +2,9 @@
 
 Fast: a joblib sweep on Game of 24 (random policy, 2 puzzles) with a job that fails, its re-launch
 (finished jobs skipped), `report` over the sweep dir; W&B offline run contents; both notebooks
-executed against a small sweep; the plugin hint. Slow: submitit_local, kill-and-resume, Optuna,
-and the CPU smoke run of every Game of 24 experiment.
+executed against a small sweep; the plugin hint; a pipeline sweep whose shared stages run first.
+Slow: submitit_local, kill-and-resume, Optuna, a 16-job pipeline array idle with Hydra's basic
+sweeper and not with ours, and the CPU smoke run of every Game of 24 experiment.
 """
 
 from __future__ import annotations
