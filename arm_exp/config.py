@@ -259,6 +259,9 @@ class PipelineConfig:
     # a number makes them heartbeat leases of that many seconds, for shared file systems
     # without working flock (a crashed holder's lease is taken over once it expires).
     lock_lease_s: float | None = None
+    # Run the reward model's stages only, up to this one (goals, explore, synthesize, train),
+    # no plan, no report: what a sweep's first waves run (hydra_plugins.arm_exp_waves).
+    until: str | None = None
 
 
 @dataclass

@@ -52,9 +52,11 @@ TOP_LEVEL_KEYS = frozenset(f.name for f in dataclasses.fields(ArmExpConfig)) | C
 
 
 def group_options(group: str, conf_dir: str | Path = CONF_DIR) -> list[str] | None:
-    """The options of a config group (``planner`` -> ``["best_of_n", ...]``); None if no group."""
+    """The options of a config group (``planner`` -> ``["best_of_n", ...]``); None if no group
+    or one of Hydra's (``hydra/sweeper``: its options are in Hydra's ConfigStore too, ``basic``
+    beside our ``arm_exp_waves``; Hydra checks them)."""
     root = Path(conf_dir) / group.split("@", 1)[0]
-    if not root.is_dir():
+    if group.startswith("hydra/") or not root.is_dir():
         return None
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 

@@ -1,10 +1,14 @@
-"""Multirun support: per-job dir names, the Optuna search-space hook, launcher plugin checks.
+"""Multirun support: per-job dir names, upstream waves, the Optuna search-space hook, launcher
+plugin checks.
 
 - :func:`job_dir` names a multirun job's dir after its own overrides (``hydra.sweep.subdir`` in
   ``conf/hydra/default.yaml``), so two jobs of a sweep never share a dir and a sweep re-launched
   into the same ``hydra.sweep.dir`` finds every finished job where it left it (the stages then
   skip it: see :class:`arm_exp.stages.record.StageRecord`), whatever order the jobs come in; a long
   name keeps the swept keys first.
+- :func:`upstream_waves` orders the reward-model stages a pipeline sweep's jobs share into waves
+  that run each of them once before the jobs (the ``arm_exp_waves`` sweeper,
+  ``hydra_plugins/arm_exp_waves``), so no job holds a GPU while another runs a stage it needs.
 - :func:`margin_search_space` is the Optuna sweeper's ``custom_search_space``: it samples
   ``loss.margin`` only for the losses that have a margin.
 - :func:`check_plugins` turns ``launcher=joblib`` without the plugin installed into one line that
@@ -16,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +93,39 @@ def job_dir(
     items = sorted(items, key=rank)  # stable: the rest keeps Hydra's order
     short = ",".join(f"{_short_key(k)}={v}" for k, _, v in (i.partition("=") for i in items))
     return f"{short[: MAX_JOB_DIR - 11]}-{digest}"
+
+
+def upstream_waves(chains: Sequence[Sequence[tuple[str, str]]]) -> list[list[tuple[int, str]]]:
+    """Which jobs run the stages they share first, wave by wave.
+
+    ``chains[j]`` is job ``j``'s stages to run before its own work, in order, as ``(stage,
+    node)``; ``node`` names the run of that stage and of everything before it (equal nodes: one
+    run; :func:`arm_exp.stages.pipeline.pending_upstream`). Returns the waves, each a list of
+    ``(job, stage)``: that job runs its chain up to ``stage`` and stops. A wave's jobs share no
+    stage, and each stage is run by exactly one wave job: a job runs down its chain until a
+    node that several chains continue from differently (each continuation is a job of the next
+    wave) or its chain ends, so a sweep of one chain is one job, and a loss sweep is one job
+    for explore and synthesize, then one job per loss.
+    """
+    following: defaultdict[str | None, set[str]] = defaultdict(set)
+    for chain in chains:
+        previous: str | None = None
+        for _, node in chain:
+            following[previous].add(node)
+            previous = node
+    ends: dict[str, tuple[int, int, str]] = {}  # node -> (wave, job, stage)
+    for job, chain in enumerate(chains):
+        wave = 0
+        for i, (stage, node) in enumerate(chain):
+            if i == len(chain) - 1 or len(following[node]) > 1:
+                ends.setdefault(node, (wave, job, stage))
+                wave += 1
+    waves: list[list[tuple[int, str]]] = [
+        [] for _ in range(1 + max((w for w, _, _ in ends.values()), default=-1))
+    ]
+    for wave, job, stage in ends.values():
+        waves[wave].append((job, stage))
+    return waves
 
 
 def register_resolvers() -> None:

@@ -13,8 +13,14 @@ Before running a stage the pipeline composes its config in-process and computes 
 stage whose own config and inputs are unchanged is reused (a sweep over planners trains each
 reward model once) and an interrupted stage resumes in place. Jobs that need the same stage at
 the same time (a joblib, submitit or SLURM-array sweep sharing the cache) take a lock per stage
-key: one runs it, the others wait and reuse it; a lock whose holder died is taken over and the
-stage resumes. Explore, synthesize and train run only if a plan run reads the reward model.
+key: one runs it, the others wait and reuse it (the wait, idle time on a job's GPU, is its
+``pipeline/lock_wait_s``); a lock whose holder died is taken over and the stage resumes.
+Explore, synthesize and train run only if a plan run reads the reward model.
+
+In a sweep (``-m``) the jobs need not wait: the sweeper ``hydra_plugins.arm_exp_waves`` (the
+default, ``conf/hydra/default.yaml``) finds each job's stages that the cache lacks
+(:func:`pending_upstream`) and first runs each shared one once, in jobs with
+``pipeline.until=<stage>`` (the stages up to it, no plan, no report), then launches the jobs.
 
 ``pipeline.plans`` compares several planners in one job (the demo): one plan run per list of
 overrides, each applied after the command line's.
@@ -32,7 +38,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,7 @@ from arm_exp import stages as registry
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
 from arm_exp.config import ArmExpConfig, compose, override_root
 from arm_exp.errors import ConfigError, StageFailed
-from arm_exp.stages.base import LAUNCH, SHARED, Stage
+from arm_exp.stages.base import LAUNCH, SHARED, KeySpec, Stage
 from arm_exp.stages.lifecycle import echo
 from arm_exp.stages.record import StageRecord, code_check
 from arm_exp.tracking import run_group
@@ -97,8 +103,10 @@ def run_measured(cmd: list[str]) -> tuple[int, float]:
 
 
 @contextmanager
-def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
-    """Hold the lock of one stage key while checking for and running it.
+def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[float]:
+    """Hold the lock of one stage key while checking for and running it; yields the seconds
+    spent waiting for another job to release it (0.0 when it was free): the time a sweep's
+    job sat idle on its GPU because another job was running a stage both need.
 
     ``filelock.FileLock`` is a kernel lock (``flock``): it dies with its holder, so a killed
     job never blocks the others. ``lease_s`` switches to ``filelock.SoftFileLease`` (a marker
@@ -111,6 +119,7 @@ def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path)) if lease_s is None else SoftFileLease(path, lease_duration=lease_s)
     holder = path.with_name(path.name + ".holder")
+    waited = 0.0
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -119,13 +128,15 @@ def stage_lock(path: Path, lease_s: float | None, label: str) -> Iterator[None]:
             f"[pipeline] {label}: waiting for {who.get('host', '?')}:{who.get('pid', '?')} "
             f"(running it since {who.get('since', '?')})"
         )
+        started = time.perf_counter()
         lock.acquire()
+        waited = time.perf_counter() - started
     try:
         atomic_write_json(
             holder,
             {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%H:%M:%S")},
         )
-        yield
+        yield waited
     finally:
         lock.release()
 
@@ -146,22 +157,31 @@ class SubStages:
         """The stage's composed config (not installed as Hydra's global one)."""
         return compose(stage, [*self.base, *overrides], set_hydra_config=False)
 
+    def keyed(self, stage: str, overrides: list[str]) -> tuple[str, Path]:
+        """The content key of ``stage`` with ``overrides`` and its run dir in the cache (its
+        inputs must exist: their keys are part of it)."""
+        cfg = compose(stage, [*self.base, *overrides], set_hydra_config=False)
+        key = registry.get(stage).key_spec(cfg).key(cfg)
+        return key, self.cache_dir / stage / key
+
+    def reusable(self, out: Path, key: str) -> bool:
+        """Whether ``out`` holds a complete run with ``key`` that this code may reuse."""
+        return is_complete(out, key) and code_check(load_manifest(out), out, self.reuse_code)
+
     def ensure(self, stage: str, overrides: list[str]) -> Path:
         """The run dir of ``stage`` with ``overrides``: reused when complete, else run now."""
-        overrides = [*self.base, *overrides]
-        cfg = compose(stage, overrides, set_hydra_config=False)
-        key = registry.get(stage).key_spec(cfg).key(cfg)
-        out = self.cache_dir / stage / key
-        entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key}
-        with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage):
-            if is_complete(out, key) and code_check(load_manifest(out), out, self.reuse_code):
-                # its commit: a reused run's may be older than this pipeline's, said, not hidden
-                sha = load_manifest(out).get("git_sha")
-                echo(f"[pipeline] {stage}: reused {out} (made at {sha})")
-                self.record.append({**entry, "reused": True, "wall_s": 0.0, "git_sha": sha})
-                return out
+        key, out = self.keyed(stage, overrides)
+        entry: dict[str, Any] = {"stage": stage, "dir": str(out), "key": key, "lock_wait_s": 0.0}
+        # A complete run is final (its manifest is written last, atomically): reusing it needs
+        # no lock, so jobs that share a finished stage never queue on its lock to find it.
+        if self.reusable(out, key):
+            return self._reused(entry)
+        with stage_lock(self.cache_dir / stage / f".{key}.lock", self.lease_s, stage) as waited:
+            entry["lock_wait_s"] = waited
+            if self.reusable(out, key):  # made by the job this one waited for
+                return self._reused(entry)
             module = registry.module_name(stage)
-            cmd = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={out}"]
+            cmd = [sys.executable, "-m", module, *self.base, *overrides, f"hydra.run.dir={out}"]
             echo(f"[pipeline] {stage}: running -> {out}")
             log.info("pipeline: %s", " ".join(cmd))
             started = time.perf_counter()
@@ -182,6 +202,79 @@ class SubStages:
         self.record.append({**entry, "reused": False, "wall_s": wall, "peak_rss_mb": peak_rss_mb,
                             "git_sha": load_manifest(out).get("git_sha")})  # fmt: skip
         return out
+
+    def _reused(self, entry: dict[str, Any]) -> Path:
+        # its commit: a reused run's may be older than this pipeline's, said, not hidden
+        out = Path(entry["dir"])
+        sha = load_manifest(out).get("git_sha")
+        echo(f"[pipeline] {entry['stage']}: reused {out} (made at {sha})")
+        self.record.append({**entry, "reused": True, "wall_s": 0.0, "git_sha": sha})
+        return out
+
+    def reads_rm(self, per_stage: dict[str, list[list[str]]]) -> list[bool]:
+        """For each plan run of ``per_stage``: whether it reads the reward model."""
+        reads_checkpoint = registry.get("plan").reads_checkpoint
+        assert reads_checkpoint is not None
+        return [reads_checkpoint(self.config("plan", ov)) for ov in per_stage["plan"]]
+
+
+# The stages that make the reward model, in order (goals only with pipeline.goals).
+UPSTREAM = ("goals", "explore", "synthesize", "train")
+
+
+def upstream(
+    per_stage: dict[str, list[list[str]]], step: Callable[[str, list[str]], Path], until: str
+) -> Path:
+    """Run the reward model's stages through ``step(stage, overrides) -> its run dir``, each
+    given the one before it as input, up to ``until``; the last one's run dir."""
+    previous: Path | None = None
+    for stage in UPSTREAM:
+        if stage not in per_stage:
+            continue
+        overrides = list(per_stage[stage][0])
+        if previous is not None:
+            given = f"benchmark.env.goals_file={previous / 'goals.jsonl'}"
+            overrides.append(given if stage == "explore" else f"input_dir={previous}")
+        previous = step(stage, overrides)
+        if stage == until:
+            break
+    assert previous is not None
+    return previous
+
+
+def pending_upstream(cfg: DictConfig, overrides: list[str]) -> list[tuple[str, str]]:
+    """The reward model's stages a pipeline job (its config and command-line ``overrides``)
+    would run because the cache lacks them, in order: ``(stage, node)``, where ``node`` names
+    that stage's run and everything upstream of it, so two jobs with the same node need the
+    same run. Computed before any of them exists: a stage whose input is missing is named by
+    its own key parts and its input's node instead of its input's key. Empty when no plan run
+    of the job reads the reward model or the cache holds it all (what a sweeper needs to run
+    each shared stage once before the jobs that share it: ``hydra_plugins.arm_exp_waves``)."""
+    subs = SubStages(
+        Path(str(cfg.pipeline.cache_dir)), [], None, bool(cfg.reuse_across_code_change)
+    )
+    per_stage = stage_overrides(cfg, overrides)
+    if not any(subs.reads_rm(per_stage)):
+        return []
+    pending: list[tuple[str, str]] = []
+    missing = subs.cache_dir / ".pending"  # never made: stands for a run not made yet
+
+    def step(stage: str, ov: list[str]) -> Path:
+        if not pending:  # every input exists: the stage's own key
+            key, out = subs.keyed(stage, ov)
+            if subs.reusable(out, key):
+                return out
+        else:  # its input is the pending stage before it: named by that one's node
+            decl = registry.get(stage)
+            stage_cfg = subs.config(stage, ov)
+            extra = decl.key_extra(stage_cfg) if decl.key_extra is not None else {}
+            spec = KeySpec(decl.key, {}, {**extra, "upstream": pending[-1][1]}, decl.key_exclude)
+            key = spec.key(stage_cfg)
+        pending.append((stage, key))
+        return missing / key
+
+    upstream(per_stage, step, until="train")
+    return pending
 
 
 def _tasks(cfg: DictConfig, stage: str) -> list[str]:
@@ -269,6 +362,9 @@ def _check(cfg: DictConfig) -> None:
     ]:
         if cfg.get(key):
             raise ConfigError(f"{key}={cfg.get(key)} is not a pipeline key: {hint}")
+    until = cfg.pipeline.until
+    if until is not None and until not in UPSTREAM:
+        raise ConfigError(f"pipeline.until={until}: expected one of {', '.join(UPSTREAM)}")
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -290,21 +386,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     memory_plan(cfg, overrides)
     per_stage = stage_overrides(cfg, overrides)
-    reads_checkpoint = registry.get("plan").reads_checkpoint
-    assert reads_checkpoint is not None
-    needs_rm = [reads_checkpoint(subs.config("plan", ov)) for ov in per_stage["plan"]]
+    needs_rm = subs.reads_rm(per_stage)
+    until = cfg.pipeline.until
+    if until is not None:  # a sweep's first waves: the shared stages only (see the docstring)
+        if any(needs_rm):
+            upstream(per_stage, subs.ensure, until)
+        return finish(stage, subs, None)
     ckpt: Path | None = None
     if any(needs_rm):
-        explore_inputs: list[str] = []
-        if "goals" in per_stage:
-            goals_dir = subs.ensure("goals", per_stage["goals"][0])
-            explore_inputs = [f"benchmark.env.goals_file={goals_dir / 'goals.jsonl'}"]
-        explored = subs.ensure("explore", [*per_stage["explore"][0], *explore_inputs])
-        synthesized = subs.ensure(
-            "synthesize", [*per_stage["synthesize"][0], f"input_dir={explored}"]
-        )
-        trained = subs.ensure("train", [*per_stage["train"][0], f"input_dir={synthesized}"])
-        ckpt = trained / "checkpoints" / "best.ckpt"
+        ckpt = upstream(per_stage, subs.ensure, "train") / "checkpoints" / "best.ckpt"
     planned = [
         subs.ensure("plan", [*ov, *([f"rm_ckpt={ckpt}"] if uses else [])])
         for ov, uses in zip(per_stage["plan"], needs_rm, strict=True)
@@ -316,6 +406,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for name in registry.get("report").artifacts:
         if (reported / name).exists():
             shutil.copy2(reported / name, stage.dir / name)
+    return finish(stage, subs, reported)
+
+
+def finish(stage: StageRecord, subs: SubStages, reported: Path | None) -> dict[str, float]:
+    """Record the stages the pipeline used and its metrics (with the report's, if it made one)."""
     stage.count(stages=subs.record, reused=sum(r["reused"] for r in subs.record))
     for entry in subs.record:  # an edit to any stage's code makes this result stale too
         stage.record_code(load_manifest(entry["dir"]).get("code", {}))
@@ -324,12 +419,24 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "pipeline/reused": float(sum(r["reused"] for r in subs.record)),
         "pipeline/wall_s": float(sum(r["wall_s"] for r in subs.record)),
         "pipeline/peak_rss_mb": max((r.get("peak_rss_mb", 0.0) for r in subs.record), default=0.0),
-        **{k: v for k, v in load_manifest(reported).get("metrics", {}).items()},
+        # idle: waiting for another job to finish a stage this one needs
+        "pipeline/lock_wait_s": float(sum(r["lock_wait_s"] for r in subs.record)),
+        **(load_manifest(reported).get("metrics", {}) if reported is not None else {}),
     }
     return stage.finish(metrics, tables={"pipeline/stages": stages_table(subs.record)})
 
 
-STAGE_COLUMNS = ["stage", "reused", "key", "dir", "wall_s", "wandb_run", "git_sha", "metrics"]
+STAGE_COLUMNS = [
+    "stage",
+    "reused",
+    "key",
+    "dir",
+    "wall_s",
+    "lock_wait_s",
+    "wandb_run",
+    "git_sha",
+    "metrics",
+]
 
 
 def stages_table(record: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
@@ -340,7 +447,7 @@ def stages_table(record: list[dict[str, Any]]) -> tuple[list[str], list[list[Any
         m = load_manifest(entry["dir"])
         rows.append(
             [entry["stage"], entry["reused"], entry["key"], entry["dir"], entry["wall_s"],
-             (m.get("wandb") or {}).get("name"), m.get("git_sha"),
+             entry.get("lock_wait_s", 0.0), (m.get("wandb") or {}).get("name"), m.get("git_sha"),
              json.dumps(m.get("metrics", {}), sort_keys=True)]
         )  # fmt: skip
     return STAGE_COLUMNS, rows

@@ -2,8 +2,9 @@
 
 Fast: a joblib sweep on Game of 24 (random policy, 2 puzzles) with a job that fails, its re-launch
 (finished jobs skipped), `report` over the sweep dir; W&B offline run contents; both notebooks
-executed against a small sweep; the plugin hint. Slow: submitit_local, kill-and-resume, Optuna,
-and the CPU smoke run of every Game of 24 experiment.
+executed against a small sweep; the plugin hint; a pipeline sweep whose shared stages run first.
+Slow: submitit_local, kill-and-resume, Optuna, a 16-job pipeline array idle with Hydra's basic
+sweeper and not with ours, and the CPU smoke run of every Game of 24 experiment.
 """
 
 from __future__ import annotations
@@ -409,10 +410,25 @@ TINY = [
 ]  # fmt: skip
 
 
+def pipeline_jobs(sweep: Path) -> dict[str, dict]:
+    """The manifests of a pipeline sweep's jobs, by dir name (without its upstream jobs)."""
+    return {d.name: load_manifest(d) for d in sweep.iterdir() if (d / "manifest.json").exists()}
+
+
+def stage_runs(sweep: Path) -> dict[str, list[dict]]:
+    """Every stage run the sweep's pipeline jobs used, its upstream jobs' too, by stage."""
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(sweep.rglob("manifest.json")):
+        m = load_manifest(path.parent)
+        for entry in m["counts"]["stages"] if m.get("stage") == "pipeline" else []:
+            runs.setdefault(entry["stage"], []).append(entry)
+    return runs
+
+
 def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path, monkeypatch):
-    """4 pipeline jobs at once (joblib) on one cache: explore, synthesize and train run once
-    for the jobs that plan with the reward model (one job holds each stage's lock, the other
-    waits and reuses it; the oracle jobs need no reward model and run none), one plan per job."""
+    """4 pipeline jobs at once (joblib) on one cache: explore, synthesize and train run once,
+    before the jobs, in one upstream job of the sweeper (the oracle jobs need no reward model),
+    so no job waits for a stage lock; then the reward-model jobs reuse them, one plan per job."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep, cache = tmp_path / "sweep", tmp_path / "cache"
     out = arm_exp(
@@ -421,20 +437,23 @@ def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path, monkeypatch):
         env={"ARM_EXP_JOBS": "4"}, timeout=1200,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    jobs = {d.name: load_manifest(d) for d in sweep.iterdir() if (d / "manifest.json").exists()}
+    assert "shared stages, wave 1 of 1: 1 job(s) (up to train)" in out.stdout + out.stderr
+    jobs = pipeline_jobs(sweep)
     assert len(jobs) == 4 and all(m["complete"] for m in jobs.values())
-    runs: dict[str, list[dict]] = {}
-    for m in jobs.values():
-        for entry in m["counts"]["stages"]:
-            runs.setdefault(entry["stage"], []).append(entry)
+    [upstream] = [load_manifest(p.parent) for p in sweep.glob("upstream/*/manifest.json")]
+    assert [(e["stage"], e["reused"]) for e in upstream["counts"]["stages"]] == [
+        ("explore", False), ("synthesize", False), ("train", False)
+    ]  # fmt: skip
     rm_jobs = [n for n, m in jobs.items() if "from_checkpoint" in str(m["config"]["scorer"])]
     assert len(rm_jobs) == 2
     for name, m in jobs.items():
         stages = [e["stage"] for e in m["counts"]["stages"]]
         expect = ["explore", "synthesize", "train"] if name in rm_jobs else []
         assert stages == [*expect, "plan", "report"], (name, stages)
+        assert m["metrics"]["pipeline/lock_wait_s"] == 0.0, name
+    runs = stage_runs(sweep)
     for stage in ("explore", "synthesize", "train"):
-        assert len(runs[stage]) == 2, stage  # both reward-model jobs needed it ...
+        assert len(runs[stage]) == 3, stage  # the upstream job and both reward-model jobs ...
         assert len({e["dir"] for e in runs[stage]}) == 1, stage  # ... the same run ...
         assert sum(not e["reused"] for e in runs[stage]) == 1, stage  # ... computed once
         assert len(list((cache / stage).glob("*/manifest.json"))) == 1
@@ -453,13 +472,75 @@ def test_pipeline_sweep_runs_each_shared_stage_once(tmp_path, monkeypatch):
     assert text.count("| game24 | test | random |") == 4, text
 
 
+# 16 jobs that all plan with a reward model: two losses (explore and synthesize shared, a train
+# run each), two planners, two sizes of each planner's search.
+ARRAY16 = [
+    "scorer=rm", "loss=bradley_terry,hinge", "planner=best_of_n,mcts",
+    "benchmark.planning.best_of_n=2,3", "benchmark.planning.mcts_rollouts=2,3",
+]  # fmt: skip
+
+
+def _table(job: Path) -> list[list[str]]:
+    """A pipeline job's report table without its timing column (wall_s)."""
+    import csv
+
+    rows = list(csv.reader((job / "report.csv").read_text().splitlines()))
+    keep = [i for i, name in enumerate(rows[0]) if name != "wall_s"]
+    return [[row[i] for i in keep] for row in rows]
+
+
+@pytest.mark.slow
+def test_a_16_job_array_holds_no_job_idle_on_a_shared_stage(tmp_path):
+    """A 16-job array (joblib, 16 at once, as submitit_slurm's array_parallelism: 16) of
+    pipeline jobs sharing explore and synthesize, and a train run per loss: Hydra's basic
+    sweeper launches all 16 and each waits on the stage locks while one job runs the shared
+    stages (on a cluster: a GPU held idle); the arm_exp_waves sweeper runs the shared stages
+    first (one job to synthesize, then one per loss to train), after which no job waits on any
+    stage. Every job's report table is the same either way. Prints each job's idle time."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    jobs: dict[str, dict[str, dict]] = {}
+    walls = {}
+    for sweeper in ("basic", "arm_exp_waves"):
+        sweep = tmp_path / sweeper
+        t0 = time.perf_counter()
+        out = arm_exp(
+            "pipeline", "-m", *TINY, *ARRAY16, "launcher=joblib", f"hydra/sweeper={sweeper}",
+            f"hydra.sweep.dir={sweep}", f"pipeline.cache_dir={tmp_path / f'{sweeper}_cache'}",
+            env={"ARM_EXP_JOBS": "16"}, timeout=3600,
+        )  # fmt: skip
+        walls[sweeper] = time.perf_counter() - t0
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        jobs[sweeper] = pipeline_jobs(sweep)
+        assert len(jobs[sweeper]) == 16 and all(m["complete"] for m in jobs[sweeper].values())
+    waves = tmp_path / "arm_exp_waves"
+    upstream = sorted(p.parent.name for p in waves.glob("upstream/*/manifest.json"))
+    assert [n.split("-")[0] for n in upstream] == ["synthesize", "train", "train"], upstream
+    idle = {s: {n: m["metrics"]["pipeline/lock_wait_s"] for n, m in js.items()}
+            for s, js in jobs.items()}  # fmt: skip
+    print(f"\n{'job':<60} idle s (basic)  idle s (waves)")
+    for name in sorted(idle["basic"]):
+        print(f"{name[:60]:<60} {idle['basic'][name]:14.1f} {idle['arm_exp_waves'][name]:15.1f}")
+    for sweeper, wall in walls.items():
+        print(f"{sweeper}: {wall:.0f} s wall, {sum(idle[sweeper].values()):.0f} job-s idle")
+    assert sum(idle["basic"].values()) > 0.0  # the problem: jobs queued on the shared stages
+    assert all(wait == 0.0 for wait in idle["arm_exp_waves"].values()), idle["arm_exp_waves"]
+    for path in waves.glob("upstream/*/manifest.json"):
+        assert load_manifest(path.parent)["metrics"]["pipeline/lock_wait_s"] == 0.0
+    # the same stage runs (keys) and the same report tables, with or without waves
+    for name, m in jobs["basic"].items():
+        other = jobs["arm_exp_waves"][name]
+        keys = [[(e["stage"], e["key"]) for e in j["counts"]["stages"]] for j in (m, other)]
+        assert keys[0] == keys[1], name
+        assert _table(tmp_path / "basic" / name) == _table(waves / name), name
+
+
 @pytest.mark.slow
 @pytest.mark.ray
 def test_ray_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
     """2 pipeline jobs on a local Ray instance (launcher=ray, started by the sweep: no
     RAY_ADDRESS) with per-job resources cut to a CPU box (the config asks 4 CPUs + 1 GPU): both
     plan with the reward model, so explore, synthesize and train run once on the shared cache
-    (one job computes each, the other reuses it), one plan per job."""
+    (the sweeper's upstream job computes each first, both jobs reuse it), one plan per job."""
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     sweep, cache = tmp_path / "sweep", tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -474,20 +555,20 @@ def test_ray_pipeline_sweep_runs_each_shared_stage_once(tmp_path):
     )  # fmt: skip
     print(f"ray sweep of 2 pipeline jobs: {time.perf_counter() - t0:.1f} s")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    jobs = {d.name: load_manifest(d) for d in sweep.iterdir() if (d / "manifest.json").exists()}
+    jobs = pipeline_jobs(sweep)
     assert len(jobs) == 2 and all(m["complete"] for m in jobs.values())
-    runs: dict[str, list[dict]] = {}
     for name, m in jobs.items():
         stages = [e["stage"] for e in m["counts"]["stages"]]
         assert stages == ["explore", "synthesize", "train", "plan", "report"], (name, stages)
-        for entry in m["counts"]["stages"]:
-            runs.setdefault(entry["stage"], []).append(entry)
+        assert m["metrics"]["pipeline/lock_wait_s"] == 0.0, name
+    runs = stage_runs(sweep)  # the sweeper's upstream job ran them first, on Ray too
     for stage in ("explore", "synthesize", "train"):
         assert len({e["dir"] for e in runs[stage]}) == 1, stage  # the same run ...
         assert sum(not e["reused"] for e in runs[stage]) == 1, stage  # ... computed once
         assert len(list((cache / stage).glob("*/manifest.json"))) == 1
     assert len({e["dir"] for e in runs["plan"]}) == 2
     assert not any(e["reused"] for e in runs["plan"])
+    assert "Ray Launcher is launching 1 jobs" in out.stdout + out.stderr  # the upstream job
     assert "Ray Launcher is launching 2 jobs" in out.stdout + out.stderr
 
 
