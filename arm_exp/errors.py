@@ -6,7 +6,8 @@ class says what the user has to fix and with which exit status the command ends:
 - exit 0: the stage completed (or was complete already);
 - exit 1: a stage could not finish: :class:`ArtifactError` (an input or output file: missing,
   corrupt, made elsewhere), :class:`LLMError` (an LLM backend or server retries cannot fix),
-  :class:`StageFailed` (a stage that ``arm-exp pipeline`` ran failed; its log says why);
+  :class:`StageFailed` (a stage that ``arm-exp pipeline`` ran failed; its log says why; exit 2
+  when the stage exited 2);
 - exit 2: what the command was given is wrong: :class:`ConfigError` (a config value, from the
   command line, an experiment or any group file), :class:`DataError` (a benchmark's data files:
   not set, missing, not in their format), and a config Hydra cannot compose (unknown key,

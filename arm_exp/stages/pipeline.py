@@ -49,7 +49,7 @@ from omegaconf import DictConfig
 from arm_exp import stages as registry
 from arm_exp.artifacts import atomic_write_json, is_complete, load_manifest, read_json
 from arm_exp.config import ArmExpConfig, compose, override_root
-from arm_exp.errors import ConfigError, StageFailed
+from arm_exp.errors import CONFIG_EXIT, ConfigError, StageFailed
 from arm_exp.stages.base import LAUNCH, SHARED, KeySpec, Stage
 from arm_exp.stages.lifecycle import echo
 from arm_exp.stages.record import StageRecord, code_check
@@ -190,10 +190,13 @@ class SubStages:
             if returncode != 0:
                 stage_log = out / f"{stage}.log"
                 where = f"its log is {stage_log}" if stage_log.exists() else "its error is above"
-                raise StageFailed(
+                failed = StageFailed(
                     f"pipeline: stage {stage} failed with exit code {returncode}; {where} "
                     f"(command: {' '.join(cmd)})"
                 )
+                if returncode == CONFIG_EXIT:  # it refused its config or data: so does the job
+                    failed.exit_code = CONFIG_EXIT
+                raise failed
             if not is_complete(out, key):
                 got = load_manifest(out).get("key") if (out / "manifest.json").exists() else None
                 raise StageFailed(

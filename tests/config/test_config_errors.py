@@ -150,15 +150,22 @@ def test_a_wrong_type_in_a_config_file_stops_the_pipeline_before_any_stage(
     assert not (tmp_path / "outputs").exists(), "no run dir, no cache"
 
 
-def test_a_missing_data_dir_is_one_line_and_exit_2(tmp_path):
-    """A DataError (arm_exp/errors.py): no traceback, the key to set and the shipped stand-in."""
+@pytest.mark.parametrize("stage", ["explore", "pipeline"])
+def test_a_missing_data_dir_is_one_line_and_exit_2(tmp_path, stage):
+    """A DataError (arm_exp/errors.py): no traceback, the key to set and the shipped stand-in;
+    the pipeline whose explore stage says so exits 2 too, naming the stage's log."""
     env = {k: v for k, v in os.environ.items() if k != "ALFWORLD_DATA"}
+    env["ARM_EXP_ROOT"] = str(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "arm_exp.cli", "explore", "benchmark=alfworld", "limit=1",
-         f"hydra.run.dir={tmp_path / 'run'}", f"paths.root_dir={ROOT}"],
-        capture_output=True, text=True, timeout=180, cwd=ROOT, env=env,
+        [sys.executable, "-m", "arm_exp.cli", stage, "benchmark=alfworld", "limit=1",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("arm-exp explore: error: the ALFWorld data dir is not set")
-    assert "benchmark=alfworld_shipped" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (tmp_path / "run").exists(), "a run that made nothing leaves no dir"
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("arm-exp ")]
+    assert lines[0].startswith("arm-exp explore: error: the ALFWorld data dir is not set")
+    assert "benchmark=alfworld_shipped" in lines[0] and "Traceback" not in proc.stderr
+    if stage == "explore":
+        assert not (tmp_path / "run").exists(), "a run that made nothing leaves no dir"
+    else:
+        assert lines[1].startswith("arm-exp pipeline: error: pipeline: stage explore failed with")
