@@ -79,7 +79,7 @@ def read_json(path: str | Path) -> Any:
 
 def is_secret_key(key: str) -> bool:
     """Whether a (dotted) config key names a secret: its last part does (``llm.api_key``)."""
-    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
+    return bool(_SECRET_KEY.search(key.rpartition(".")[2]))
 
 
 def redact(obj: Any) -> Any:
@@ -156,7 +156,7 @@ def changed_sources(manifest: dict[str, Any]) -> list[str]:
         return ["<no code recorded>"]
     changed = []
     for name, digest in code.items():
-        path = Path(name) if Path(name).is_absolute() else PROJECT_ROOT / name
+        path = PROJECT_ROOT / name  # a name outside the project is absolute: it stays itself
         if _hash_file(path) != digest:
             changed.append(name)
     return changed

@@ -1,27 +1,36 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from arm_exp.artifacts import (
+    PROJECT_ROOT,
     REDACTED,
     JsonlError,
     Manifest,
     ResumableJsonl,
     atomic_write_json,
     atomic_write_text,
+    changed_sources,
+    checkpoint_lineage,
+    code_version,
     content_key,
     git_sha,
+    input_code_version,
     input_file,
     input_key,
     is_complete,
+    is_secret_key,
     iter_jsonl,
     load_manifest,
     read_json,
     read_records,
     redact,
+    source_hashes,
 )
 from arm_exp.errors import ArtifactError
+from tests.conftest import write_poisoned_checkpoint
 
 
 def _store(path):
@@ -451,7 +460,7 @@ def test_manifest_records_what_ran(tmp_path):
     assert d["inputs"] == {"input_dir": {"path": str(tmp_path / "in"), "key": "k1"}}
     assert d["config"] == {"llm": {"api_key": REDACTED}, "lr": 0.1} and d["counts"] == {"pairs": 3}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", d["started"])
-    assert "git_sha" in d
+    assert "git_sha" in d and d["code"] == {}  # filled by the stage with what it loaded
     m.finish({"x": 2.0})
     d = load_manifest(str(tmp_path))
     assert d["complete"] is True and d["metrics"] == {"x": 2.0}
@@ -501,3 +510,187 @@ def test_input_key_looks_up_to_two_levels_above_a_file(tmp_path):
     assert input_key(run / "checkpoints" / "deep" / "more" / "f") is None  # three: too far
     atomic_write_json(run / "checkpoints" / "manifest.json", {"key": "near"})
     assert input_key(run / "checkpoints" / "best.ckpt") == "near"  # the nearest wins
+
+
+def test_is_secret_key_reads_the_last_part_of_a_dotted_key():
+    for key in ("api_key", "llm.api_key", "judge.llm.api_key", "PASSWORD", "x.my_access_token"):
+        assert is_secret_key(key), key
+    # the name of an env var holding a key, a group named like a secret, a key inside a name
+    for key in ("llm.api_key_env", "api_key.note", "secret.path", "llm.keystone", "llm"):
+        assert not is_secret_key(key), key
+
+
+# -- the code a run depended on (manifest "code") -----------------------------------------------
+
+
+def _sha16(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def test_source_hashes_name_files_from_the_project_root_and_skip_missing_ones(tmp_path):
+    inside = PROJECT_ROOT / "arm_exp" / "artifacts.py"
+    outside = tmp_path / "extra.yaml"
+    outside.write_text("a: 1\n")
+    got = source_hashes([str(inside), outside, tmp_path / "gone.py", tmp_path])
+    # a project file by its path in the project, any other by its absolute path; the content's
+    # hash (16 hex digits of SHA-256); a missing file or a directory is left out; sorted names
+    assert got == {
+        "arm_exp/artifacts.py": _sha16(inside.read_bytes()),
+        str(outside.resolve()): _sha16(b"a: 1\n"),
+    }
+    assert list(got) == sorted(got) and source_hashes([]) == {}
+
+
+def test_changed_sources_names_the_files_edited_or_gone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a project file's name is read from the project root, not cwd
+    conf = tmp_path / "conf.yaml"
+    conf.write_text("a: 1")
+    manifest = {"code": source_hashes([PROJECT_ROOT / "arm_exp" / "artifacts.py", conf])}
+    assert changed_sources(manifest) == []
+    conf.write_text("a: 2")
+    assert changed_sources(manifest) == [str(conf.resolve())]
+    conf.unlink()
+    assert changed_sources(manifest) == [str(conf.resolve())]
+    stale = {"code": {"arm_exp/artifacts.py": "0" * 16, "arm_exp/nope.py": "1" * 16}}
+    assert changed_sources(stale) == ["arm_exp/artifacts.py", "arm_exp/nope.py"]
+    # a run that recorded no code (an older manifest) cannot be vouched for
+    assert changed_sources({}) == changed_sources({"code": {}}) == ["<no code recorded>"]
+
+
+def test_code_version_is_one_hash_of_the_code_record():
+    code = {"arm_exp/a.py": "0123456789abcdef", "conf/base.yaml": "fedcba9876543210"}
+    assert code_version(code) == content_key(code) and len(code_version(code)) == 16
+    assert code_version(code) != code_version({**code, "conf/base.yaml": "0" * 16})
+
+
+# -- a reward-model checkpoint's lineage ----------------------------------------------------------
+
+LINEAGE = {"benchmark": "game24", "train_key": "ckpt-key", "code_version": "ckpt-code"}
+
+
+def _save_ckpt(path, lineage=None, **meta):
+    """A tiny checkpoint in the layout `train` writes: Lightning's entries and arm-exp's own."""
+    import torch
+
+    if lineage is not None:
+        meta["lineage"] = lineage
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj = {"arm_exp": meta, "state_dict": {"model.head.weight": torch.ones(1, 8)}, "epoch": 0}
+    torch.save(obj, path)
+    return path
+
+
+def test_checkpoint_lineage_reads_what_the_checkpoint_carries(tmp_path):
+    ckpt = _save_ckpt(tmp_path / "renamed.ckpt", LINEAGE, spec={"package": "x"})
+    assert checkpoint_lineage(ckpt) == LINEAGE and checkpoint_lineage(str(ckpt)) == LINEAGE
+    # only a .ckpt file has one: the same bytes under another name are some other file
+    other = tmp_path / "weights.pt"
+    other.write_bytes(ckpt.read_bytes())
+    assert checkpoint_lineage(other) == {}
+    (tmp_path / "dir.ckpt").mkdir()
+    assert checkpoint_lineage(tmp_path / "dir.ckpt") == {}
+    assert checkpoint_lineage(tmp_path / "missing.ckpt") == {}
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        [1, 2],  # not a dict at all
+        {"state_dict": {}},  # a Lightning checkpoint that is not arm-exp's
+        {"arm_exp": "v1"},  # an entry of another shape
+        {"arm_exp": {"spec": {}}},  # an older arm-exp checkpoint: no lineage yet
+        {"arm_exp": {"lineage": "abc"}},
+        {"arm_exp": {"lineage": None}},
+    ],
+    ids=["list", "lightning", "str-entry", "older", "str-lineage", "null-lineage"],
+)
+def test_checkpoint_lineage_is_empty_for_any_other_checkpoint(tmp_path, obj):
+    import torch
+
+    torch.save(obj, tmp_path / "x.ckpt")
+    assert checkpoint_lineage(tmp_path / "x.ckpt") == {}
+
+
+def test_checkpoint_lineage_of_an_unreadable_file_is_empty(tmp_path):
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    assert checkpoint_lineage(tmp_path / "junk.ckpt") == {}
+
+
+@pytest.mark.parametrize("old_torch_default", [False, True], ids=["torch-default", "no-wo-default"])
+def test_checkpoint_lineage_never_runs_a_pickled_payload(tmp_path, monkeypatch, old_torch_default):
+    marker = tmp_path / "payload-ran"
+    ckpt = write_poisoned_checkpoint(tmp_path / "p.ckpt", marker, {"arm_exp": {"lineage": LINEAGE}})
+    if old_torch_default:
+        # torch < 2.6 unpickles anything unless told weights_only=True; this variable restores
+        # that default on newer torch, so the call must say it
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    assert checkpoint_lineage(ckpt) == {}  # refused: no lineage from a file that runs code
+    assert not marker.exists()
+
+
+def test_checkpoint_lineage_of_a_checkpoint_saved_on_a_gpu(tmp_path, monkeypatch):
+    """A checkpoint written on a training node's GPU (its tensors tagged ``cuda:7``) says what it
+    is on a machine without that GPU: its tensors are mapped to the CPU."""
+    import torch.serialization
+
+    real = torch.serialization.location_tag
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:7")
+    ckpt = _save_ckpt(tmp_path / "gpu.ckpt", LINEAGE)
+    monkeypatch.setattr(torch.serialization, "location_tag", real)
+    assert checkpoint_lineage(ckpt) == LINEAGE
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+def test_checkpoint_lineage_maps_the_weights_instead_of_reading_them(tmp_path, monkeypatch):
+    """Reading the lineage of a multi-GB checkpoint must not read its weights: the loaded
+    tensors are a memory map of the file (their bytes are read only if touched)."""
+    import torch
+
+    loaded: list = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loaded.append(real(*a, **k)) or loaded[-1])
+    ckpt = _save_ckpt(tmp_path / "big.ckpt", LINEAGE)
+    assert checkpoint_lineage(ckpt) == LINEAGE
+    ptr = loaded[0]["state_dict"]["model.head.weight"].data_ptr()
+    mapped = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *rest = line.split(maxsplit=5)
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        if lo <= ptr < hi:
+            mapped.append(rest[-1] if len(rest) == 5 else "")
+    assert mapped == [str(ckpt.resolve())]
+
+
+def test_input_key_prefers_a_checkpoints_own_train_key(tmp_path):
+    run = tmp_path / "run"
+    atomic_write_json(run / "manifest.json", {"key": "dir-key"})
+    assert input_key(_save_ckpt(run / "checkpoints" / "best.ckpt", LINEAGE)) == "ckpt-key"
+    # a copy anywhere still says which train run made it
+    assert input_key(_save_ckpt(tmp_path / "elsewhere" / "rm.ckpt", LINEAGE)) == "ckpt-key"
+    # without a train_key: the run dir around it
+    assert input_key(_save_ckpt(run / "checkpoints" / "old.ckpt", {"benchmark": "x"})) == "dir-key"
+
+
+def test_input_code_version_from_the_checkpoint_or_the_producing_runs_manifest(tmp_path):
+    code = {"arm_exp/stages/synthesize.py": "0123456789abcdef"}
+    run = tmp_path / "runs" / "synth"
+    (run / "a" / "b" / "c").mkdir(parents=True)
+    assert input_code_version(run) is None  # a hand-made input: no manifest
+    atomic_write_json(run / "manifest.json", {"key": "k", "code": code})
+    want = code_version(code)
+    assert input_code_version(run) == want  # the run dir itself (its parent has no manifest)
+    assert input_code_version(str(run / "triplets.jsonl")) == want  # a file in it
+    (run / "a" / "b" / "f").write_text("x")
+    assert input_code_version(run / "a" / "b" / "f") == want  # two levels down
+    (run / "a" / "b" / "c" / "f").write_text("x")
+    assert input_code_version(run / "a" / "b" / "c" / "f") is None  # three: too far
+    # a checkpoint's own lineage comes first, wherever it sits; without a code version in it,
+    # the run dir around it
+    assert input_code_version(_save_ckpt(run / "a" / "x.ckpt", LINEAGE)) == "ckpt-code"
+    assert input_code_version(_save_ckpt(run / "a" / "y.ckpt", {"train_key": "t"})) == want
+    # a run that recorded no code has no version
+    for manifest in ({"key": "k"}, {"key": "k", "code": {}}):
+        atomic_write_json(run / "manifest.json", manifest)
+        assert input_code_version(run) is None

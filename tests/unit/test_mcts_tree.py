@@ -303,6 +303,13 @@ def test_constructor_defaults_and_errors():
     assert str(err.value) == (
         "planner.expansion_mode='beam': one of sample, greedy_distinct, propose"
     )
+    with pytest.raises(ValueError) as err:
+        MCTSPlanner(answer_from="done")
+    assert str(err.value) == "planner.answer_from='done': one of all, finished"
+    with pytest.raises(ValueError) as err:
+        MCTSPlanner(parent_visits_offset=-1)
+    assert str(err.value) == "planner.parent_visits_offset=-1: must be >= 0"
+    assert MCTSPlanner(parent_visits_offset=0).parent_visits_offset == 0
     with pytest.raises(PlanningError, match="planner=mcts needs a scorer"):
         p.plan("t", AliasTree(), RandomPolicy(), None)
 

