@@ -244,7 +244,7 @@ def test_a_failed_pipeline_keeps_its_log(tmp_path):
          f"hydra.run.dir={out}", f"paths.root_dir={ROOT}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]  # the plan stage refused limit=0: exit 2
     text = (out / "pipeline.log").read_text()
     assert "[pipeline] plan: running" in text
     assert "error: pipeline: stage plan failed" in text and "(command: " in text
