@@ -109,6 +109,21 @@ COMMON_DROP_KNOBS = {
 }
 
 
+def checked_positive(
+    kit: SynthesisKit, parsed: Trajectory | str, res: SourceResult
+) -> Trajectory | None:
+    """``parsed`` (a positive, or the reason there is none) if the kit accepts it as a positive;
+    else None, with the reason dropped into ``res``."""
+    if isinstance(parsed, str):
+        res.drop(parsed)
+        return None
+    reason = kit.validate_positive(parsed)
+    if reason:
+        res.drop(reason)
+        return None
+    return parsed
+
+
 def drop_knob(kit: object, reason: str) -> str | None:
     """What controls drop ``reason`` (:data:`COMMON_DROP_KNOBS`, then the kit's ``drop_knobs``)."""
     return {**COMMON_DROP_KNOBS, **getattr(kit, "drop_knobs", {})}.get(reason)

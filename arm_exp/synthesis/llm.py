@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from arm_exp.llm.base import LLM
 from arm_exp.rollout import derive_seed
-from arm_exp.synthesis.base import SourceResult, SynthesisKit, make_triplet
+from arm_exp.synthesis.base import SourceResult, SynthesisKit, checked_positive, make_triplet
 from arm_exp.synthesis.rule import fill_kinds
 from arm_exp.types import Trajectory
 
@@ -108,14 +108,7 @@ class LLMSynthesizer:
         if isinstance(parsed, str) and text is not None and self.rule_fallback:
             res.keep(f"intent_rule_fallback_after_{parsed}")
             parsed = self.kit.hindsight(source)
-        if isinstance(parsed, str):
-            res.drop(parsed)
-            return None
-        reason = self.kit.validate_positive(parsed)
-        if reason:
-            res.drop(reason)
-            return None
-        return parsed
+        return checked_positive(self.kit, parsed, res)
 
     def _negative_slots(
         self, positives: list[Trajectory | None], rngs: list[random.Random]

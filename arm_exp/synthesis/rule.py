@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 
 from arm_exp.rollout import derive_seed
-from arm_exp.synthesis.base import SourceResult, SynthesisKit, make_triplet
+from arm_exp.synthesis.base import SourceResult, SynthesisKit, checked_positive, make_triplet
 from arm_exp.types import Trajectory
 
 
@@ -62,13 +62,8 @@ class RuleSynthesizer:
     def _one(self, source: Trajectory) -> SourceResult:
         res = SourceResult(source.id)
         rng = random.Random(derive_seed(self.seed, "synthesis", source.id))
-        positive = self.kit.hindsight(source)
-        if isinstance(positive, str):
-            res.drop(positive)
-            return res
-        reason = self.kit.validate_positive(positive)
-        if reason:
-            res.drop(reason)
+        positive = checked_positive(self.kit, self.kit.hindsight(source), res)
+        if positive is None:
             return res
         negatives = self.kit.natural_negatives(positive, self.natural_negatives, rng)
         for kind in fill_kinds(self.kit.negative_kinds(), self.negatives_per_positive, rng):
