@@ -145,7 +145,9 @@ class ExploreConfig:
     """``explore.*``: how ``arm-exp explore`` runs the explorer."""
 
     num_per_task: int = 4  # trajectories per task (record ids <task>#<k>)
-    num_envs: int = SI("${benchmark.num_envs}")  # episodes in flight, batched policy calls
+    # Episodes in flight (one batched policy call per step). None: benchmark.num_envs, or more
+    # when the explorer's LLM is a server: as many as it admits (arm_exp/stages/explore.py).
+    num_envs: int | None = None
     invalid_action_retries: int = SI("${benchmark.invalid_action_retries}")
     max_steps: int = SI("${benchmark.max_steps}")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from arm_exp.llm.base import Prompt
 from arm_exp.types import Trajectory, shown_observations
@@ -82,6 +82,17 @@ class Policy(Protocol):
 
     def close(self) -> None:
         """Release what the policy holds (an LLM's managed server or engine)."""
+
+
+def server_width(component: Any) -> int:
+    """Requests the LLM servers behind a policy or scorer admit at once: an LLM's
+    ``in_flight_limit`` (``llm.max_concurrency`` per server x its replicas) for a component with
+    an ``llm``, summed over the ``policies`` of one that alternates several; 0 for an in-process
+    model, a random policy or the oracle."""
+    parts = getattr(component, "policies", None) or [component]
+    return sum(
+        int(getattr(getattr(p, "llm", None), "in_flight_limit", 0) or 0) for p in parts
+    )
 
 
 def reflection_prompt(intent: str, trajectory: Trajectory) -> Prompt:

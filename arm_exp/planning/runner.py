@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
-from arm_exp.agents.base import Policy
+from arm_exp.agents.base import Policy, server_width
 from arm_exp.envs.base import Env
 from arm_exp.planning.base import Planner, Scorer
 from arm_exp.types import Episode
@@ -162,12 +162,7 @@ def default_concurrency(policy: Policy, scorer: Scorer | None) -> int:
     random policy and the oracle gain nothing from threads (Python holds the GIL), and one task
     at a time is what a run without a server has always done.
     """
-    widths = [
-        int(getattr(llm, "in_flight_limit", 0) or 0)
-        for llm in (getattr(policy, "llm", None), getattr(scorer, "llm", None))
-        if llm is not None
-    ]
-    return max([1, *widths])
+    return max(1, server_width(policy), server_width(scorer))
 
 
 def live_counters(policy: Policy, scorer: Scorer | None) -> Callable[[], dict[str, Any]]:

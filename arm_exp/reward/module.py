@@ -110,6 +110,28 @@ class RewardModule(L.LightningModule):
         if not self.trainer.sanity_checking:
             self.calibration = Calibration(self._val_pos, self._val_neg)
 
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """``trainer.gradient_clip_val`` under every strategy: FSDP shards the gradients, so the
+        norm is FSDP's own over all shards (Lightning's precision plugin refuses to clip an FSDP
+        model by norm); otherwise Lightning's clipping."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        model = self.trainer.strategy.model
+        if gradient_clip_val and isinstance(model, FullyShardedDataParallel):
+            if gradient_clip_algorithm not in (None, "norm"):
+                raise ValueError(
+                    f"trainer.gradient_clip_algorithm={gradient_clip_algorithm!r}: FSDP clips "
+                    "by norm only"
+                )
+            model.clip_grad_norm_(gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params)

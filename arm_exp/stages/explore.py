@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import statistics
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from arm_exp.agents.base import server_width
 from arm_exp.artifacts import ResumableJsonl
 from arm_exp.config import choice
 from arm_exp.errors import ConfigError
@@ -59,10 +61,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         for k in range(num_per_task)
     }
     policy = instantiate(cfg.explorer)
+    num_envs = episodes_in_flight(cfg.explore.num_envs, int(cfg.benchmark.num_envs), policy)
     runner = Rollouts(
         make_env,
         policy,
-        num_envs=int(cfg.explore.num_envs),
+        num_envs=num_envs,
         invalid_action_retries=int(cfg.explore.invalid_action_retries),
         max_steps=int(cfg.explore.max_steps),
     )
@@ -84,6 +87,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         runner.close()
         policy.close()  # a managed LLM server stops here, not at interpreter exit
     metrics = _metrics(f"explore/{split}", len(tasks), records, counters)
+    metrics[f"explore/{split}/num_envs"] = float(runner.num_envs)
     llm_explorer = "llm" in cfg.explorer or "policies" in cfg.explorer  # llm, llm_pair
     explorer_llm = choice("llm@explorer_llm") if llm_explorer else None
     stage.tag(benchmark=records[0].benchmark if records else None, backbone=explorer_llm)
@@ -95,6 +99,21 @@ def run(cfg: DictConfig) -> dict[str, float]:
         benchmark=records[0].benchmark if records else str(cfg.benchmark.name),
     )
     return stage.finish(metrics)
+
+
+def episodes_in_flight(num_envs: int | None, benchmark_num_envs: int, policy: Any) -> int:
+    """``explore.num_envs``, or when it is null: ``benchmark.num_envs`` (what an in-process
+    model batches well, what the benchmark's envs cost), raised to what the LLM servers behind
+    the explorer admit at once (:func:`~arm_exp.agents.base.server_width`: vLLM schedules up to
+    ``--max-num-seqs`` sequences; 16 WebShop episodes would leave most of that idle). Envs
+    with a heavy engine still cap the pool to what fits in memory
+    (:class:`~arm_exp.rollout.Rollouts`). A server's answers do not depend on how many requests
+    share it, so the trajectories do not depend on this either."""
+    if num_envs is not None:
+        if num_envs < 1:
+            raise ConfigError(f"explore.num_envs={num_envs}: must be >= 1 (or null)")
+        return num_envs
+    return max(benchmark_num_envs, server_width(policy))
 
 
 def _metrics(

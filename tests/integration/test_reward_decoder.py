@@ -4,12 +4,15 @@
 short max length and for a few steps so the file stays cheap: the loss falls on a fixed batch,
 only the LoRA adapters and the head train, checkpoint -> scorer reproduces the in-memory model,
 left padding leaves a score alone, a resumed run ends where an uninterrupted one does, and
-``trainer=ddp_sim`` runs it on 2 CPU processes.
+``trainer=ddp_sim`` and ``trainer=fsdp_sim`` (bf16 base weights) run it on 2 CPU processes.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -271,3 +274,56 @@ def test_an_fsdp_wrapped_model_keeps_its_adapters_in_the_checkpoint(fixed_batch)
     assert any("_fsdp_wrapped_module" in n for n, _ in model.named_parameters())
     kept = set(model.trainable_state_dict())
     assert kept == expected and len(kept) > 2  # adapters + head.weight + head.bias
+
+
+def _train_cli(run_dir, triplets_dir, *over: str) -> None:
+    """``arm-exp train`` as a process: Lightning's launcher starts the second rank by running
+    the same command again, as it does in a SLURM job."""
+    cmd = [sys.executable, "-m", "arm_exp.cli", "train", f"input_dir={triplets_dir}",
+           f"paths.root_dir={ROOT}", f"hydra.run.dir={run_dir}", *over]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=run_dir.parent)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+# trainer=fsdp on 2 CPU processes with a GPU's dtypes: bf16 base weights beside float32 LoRA
+# adapters and head (ARMAP's rank-64 LoRA at rank 8 here, to keep the checkpoints small).
+FSDP = [
+    *STAGE,
+    "reward_model.dtype=bfloat16",
+    "train.data.val_fraction=0",
+    "trainer=fsdp_sim",
+]
+
+
+def test_fsdp_sim_trains_bf16_lora_in_two_processes(tmp_path, triplets_game24, fixed_batch):
+    """Every FSDP unit holds one dtype (a decoder layer's bf16 weights, each fp32 adapter and
+    the head apart: wrapping the layers alone fails with "Must flatten tensors with uniform
+    dtype"), gradients are clipped by FSDP itself, and the full checkpoint keeps every
+    adapter and the head, trained."""
+    run_dir = tmp_path / "fsdp"
+    _train_cli(run_dir, triplets_game24, *FSDP, "trainer.max_epochs=2")
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 2
+    state = last["state_dict"]
+    expected = {f"model.{k}" for k in fixed_batch["module"].model.trainable_state_dict()}
+    assert set(state) == expected and len(expected) > 2  # adapters + head.weight + head.bias
+    assert any(state[k].abs().max() > 0 for k in state if "lora_B" in k)  # zero-initialised
+    t = _triplets(triplets_game24, 1)[0]
+    scores = RewardScorer.from_checkpoint(run_dir).score([t.intent], [t.positive])
+    assert len(scores) == 1 and scores[0] == scores[0]  # a number, not NaN
+
+
+@pytest.mark.slow
+def test_an_fsdp_sim_run_resumes_like_an_uninterrupted_one(tmp_path, triplets_game24):
+    """A 2-epoch FSDP run cut after its first epoch (its last.ckpt, the optimizer's sharded
+    state gathered into it) and resumed ends with the uninterrupted run's weights."""
+    over = [*FSDP, "trainer.max_epochs=2"]
+    ref, cut, resumed = tmp_path / "ref", tmp_path / "cut", tmp_path / "resumed"
+    _train_cli(ref, triplets_game24, *over)
+    _train_cli(cut, triplets_game24, *FSDP, "trainer.max_epochs=1")
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copy(cut / "checkpoints" / "last.ckpt", resumed / "checkpoints" / "last.ckpt")
+    _train_cli(resumed, triplets_game24, *over)
+    assert_resumed_like_uninterrupted(
+        ref / "checkpoints" / "last.ckpt", resumed / "checkpoints" / "last.ckpt", 1
+    )

@@ -151,6 +151,32 @@ def test_default_concurrency_follows_the_backend(sim):
     assert default_concurrency(RandomPolicy(), PolicyJudgeScorer(served)) == 24
 
 
+def test_explore_keeps_as_many_episodes_in_flight_as_the_server_admits(sim, tmp_path):
+    """``explore.num_envs`` null: an LLM explorer behind a server runs as many episodes at once
+    as the server admits (24 here), not ``benchmark.num_envs`` (4), so each batched policy call
+    fills it; an explicit value still wins."""
+    from arm_exp.agents.policy import AlternatingPolicy
+    from arm_exp.stages import explore
+    from arm_exp.stages.explore import episodes_in_flight
+    from tests.conftest import run_stage
+
+    served = client(sim, max_concurrency=24)
+    pair = AlternatingPolicy([RandomPolicy(), LLMPolicy(served, None)])
+    assert episodes_in_flight(None, 4, RandomPolicy()) == 4
+    assert episodes_in_flight(None, 4, pair) == 24
+    assert episodes_in_flight(2, 4, pair) == 2
+    over = [
+        "explorer=llm", "llm=openai_server", "llm.model=sim", "llm.max_concurrency=24",
+        f"llm.base_url=http://127.0.0.1:{sim.server_address[1]}/v1", "benchmark.num_envs=4",
+        "split=train", "limit=8", "explore.num_per_task=4", "explore.max_steps=1",
+    ]  # fmt: skip
+    m = run_stage(explore, "explore", over, tmp_path / "run")
+    assert m["explore/train/num_envs"] == 24
+    # 32 episodes of one step: the first batched call proposes for 24 of them, not 4.
+    assert m["explore/train/proposals"] / m["explore/train/policy_calls"] > 4
+    served.close()
+
+
 def test_heartbeat_shows_live_counters_during_a_long_record():
     from tqdm import tqdm
 
