@@ -90,9 +90,7 @@ def server_width(component: Any) -> int:
     an ``llm``, summed over the ``policies`` of one that alternates several; 0 for an in-process
     model, a random policy or the oracle."""
     parts = getattr(component, "policies", None) or [component]
-    return sum(
-        int(getattr(getattr(p, "llm", None), "in_flight_limit", 0) or 0) for p in parts
-    )
+    return sum(int(getattr(getattr(p, "llm", None), "in_flight_limit", 0) or 0) for p in parts)
 
 
 def reflection_prompt(intent: str, trajectory: Trajectory) -> Prompt:

@@ -63,7 +63,7 @@ class CpuFSDPStrategy(FSDPStrategy):
     def setup(self, trainer: Any) -> None:
         plugin = self.precision_plugin
         assert isinstance(plugin, FSDPPrecision)  # Lightning gives an FSDP strategy no other
-        self.precision_plugin = CpuFSDPPrecision(plugin.precision)
+        self.precision_plugin = CpuFSDPPrecision(plugin.precision)  # type: ignore[arg-type]
         super().setup(trainer)
 
     def _setup_model(self, model: nn.Module) -> nn.Module:
