@@ -468,6 +468,6 @@ def test_rule_hindsight_names_what_the_run_changed(
 
 
 def test_pipeline_with_rule_hindsight_completes_on_the_shipped_games(tmp_path):
-    synth = run_pipeline(tmp_path, "alfworld_shipped", "limit=2", "explore.num_per_task=4")
+    synth, _ = run_pipeline(tmp_path, "alfworld_shipped", "limit=2", "explore.num_per_task=4")
     assert synth["benchmark"] == "alfworld_shipped" and synth["triplets"] > 0
     assert set(synth["kept"]) <= {"natural", "truncated"}

@@ -30,23 +30,24 @@ SMALL = [
 ]
 
 
-def run_pipeline(tmp_path: Path, benchmark: str, *overrides: str) -> dict[str, Any]:
-    """Run the pipeline on ``benchmark`` at small sizes; returns the synthesize stage's counts
-    (triplets kept, drops by reason) after checking that every stage ran and the report has
-    the row."""
-    run = tmp_path / "run"
+def run_pipeline(
+    tmp_path: Path, benchmark: str, *overrides: str, run: str = "run"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the pipeline on ``benchmark`` at small sizes (stage cache: ``tmp_path/cache``);
+    returns the synthesize stage's counts (triplets kept, drops by reason) and the stages, after
+    checking that every stage ran and the report has the row."""
     cmd = [sys.executable, "-m", "arm_exp.cli", "pipeline", f"benchmark={benchmark}", *SMALL,
            *overrides, f"paths.root_dir={ROOT}", f"pipeline.cache_dir={tmp_path / 'cache'}",
-           f"hydra.run.dir={run}"]  # fmt: skip
+           f"hydra.run.dir={tmp_path / run}"]  # fmt: skip
     env = {**os.environ, "ARM_EXP_ROOT": str(tmp_path)}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stages = load_manifest(run)["counts"]["stages"]
+    stages = load_manifest(tmp_path / run)["counts"]["stages"]
     assert [s["stage"] for s in stages] == ["explore", "synthesize", "train", "plan", "report"]
     synth = load_manifest(Path(stages[1]["dir"]))["counts"]
     assert synth["triplets"] > 0 and synth["sources"] > 0
-    assert "| rm (minilm, bradley_terry) |" in (run / "report.md").read_text()
-    return synth
+    assert "| rm (minilm, bradley_terry) |" in (tmp_path / run / "report.md").read_text()
+    return synth, stages
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,6 @@ def run_pipeline(tmp_path: Path, benchmark: str, *overrides: str) -> dict[str, A
     ],
 )
 def test_pipeline_with_rule_synthesis_completes(tmp_path, benchmark, overrides):
-    synth = run_pipeline(tmp_path, benchmark, *overrides)
+    synth, _ = run_pipeline(tmp_path, benchmark, *overrides)
     assert synth["benchmark"].startswith(benchmark) and synth["synthesis"] == "rule"
     assert sum(synth["kept"].values()) >= synth["triplets"]  # counted before de-duplication
