@@ -69,7 +69,7 @@ def goal_holds(kind: str, obj: str, target: str, facts: Facts) -> bool:
 
 class AlfWorldKit(StateHindsightKit):
     """Args: ``env`` (``benchmark.env``), ``intents``, ``min_positive_score``, ``margin``,
-    ``max_truncations``, ``truncated_negatives``: see
+    ``max_truncations``, ``pairs``, ``truncated_negatives``: see
     :class:`~arm_exp.synthesis.hindsight.StateHindsightKit`."""
 
     def __init__(
@@ -79,6 +79,7 @@ class AlfWorldKit(StateHindsightKit):
         min_positive_score: float = 1.0,
         margin: float = 0.5,
         max_truncations: int = 3,
+        pairs: bool = False,
         truncated_negatives: bool = True,
     ) -> None:
         super().__init__(
@@ -88,6 +89,7 @@ class AlfWorldKit(StateHindsightKit):
             min_positive_score,
             margin,
             max_truncations,
+            pairs,
             truncated_negatives,
         )
 

@@ -78,7 +78,7 @@ class StateHindsightKit(ScoreRankedKit):
         env: the benchmark's env (``benchmark.env``), to replay trajectories in.
         intents: ``state`` (hindsight goals from the replayed state, the rule default) or
             ``success`` (runs scoring at least ``min_positive_score`` keep their own task).
-        min_positive_score / margin: ``intents=success`` only (:class:`ScoreRankedKit`).
+        min_positive_score / margin / pairs: ``intents=success`` only (:class:`ScoreRankedKit`).
         max_truncations: truncated negatives cut 1..this many steps before the goal held.
         truncated_negatives: make truncated negatives.
     """
@@ -91,6 +91,7 @@ class StateHindsightKit(ScoreRankedKit):
         min_positive_score: float = 0.5,
         margin: float = 0.1,
         max_truncations: int = 3,
+        pairs: bool = False,
         truncated_negatives: bool = True,
     ) -> None:
         if intents not in INTENTS:
@@ -102,8 +103,8 @@ class StateHindsightKit(ScoreRankedKit):
             min_positive_score,
             margin,
             max_truncations,
-            pairs=False,
-            truncated_negatives=truncated_negatives,
+            pairs,
+            truncated_negatives,
         )
         self.env = env
         self.intents = intents

@@ -75,7 +75,7 @@ def goal_holds(goal: Goal, world: WorldState) -> bool:
 
 class ScienceWorldKit(StateHindsightKit):
     """Args: ``env`` (``benchmark.env``), ``intents``, ``min_positive_score``, ``margin``,
-    ``max_truncations``, ``truncated_negatives``: see
+    ``max_truncations``, ``pairs``, ``truncated_negatives``: see
     :class:`~arm_exp.synthesis.hindsight.StateHindsightKit`."""
 
     def __init__(
@@ -85,6 +85,7 @@ class ScienceWorldKit(StateHindsightKit):
         min_positive_score: float = 0.5,
         margin: float = 0.1,
         max_truncations: int = 3,
+        pairs: bool = False,
         truncated_negatives: bool = True,
     ) -> None:
         super().__init__(
@@ -94,6 +95,7 @@ class ScienceWorldKit(StateHindsightKit):
             min_positive_score,
             margin,
             max_truncations,
+            pairs,
             truncated_negatives,
         )
 
