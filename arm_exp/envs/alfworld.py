@@ -202,12 +202,12 @@ def build_game(trial_dir: Path, key: str) -> dict[str, Any]:
 Facts = frozenset[tuple[str, ...]]
 
 
-def _facts(state: Any) -> Facts:
+def _facts(propositions: list[Any]) -> Facts:
     def name(arg: Any) -> str:
         text = str(arg.name).strip().lower()
         return text.removesuffix("type") if arg.type in ("otype", "rtype") else text
 
-    return frozenset((str(f.name).lower(), *map(name, f.arguments)) for f in state["facts"])
+    return frozenset((str(f.name).lower(), *map(name, f.arguments)) for f in propositions)
 
 
 class _Engine:
@@ -229,7 +229,8 @@ class _Engine:
         self.game: str | None = None
         # Commands applied since the last reset; None right after a load (not reset yet).
         self.commands: list[str] | None = None
-        self.facts: Facts = frozenset()  # the state's facts after the last reset or step
+        # The state's facts after the last reset or step (textworld's propositions).
+        self.propositions: list[Any] = []
 
     def load(self, key: str, data: dict[str, Any]) -> None:
         with _guard_process_state():
@@ -241,7 +242,7 @@ class _Engine:
         with _guard_process_state():
             state = self._env.reset()
         self.commands = []
-        self.facts = _facts(state)
+        self.propositions = state["facts"]
         return str(state.feedback), tuple(state["admissible_commands"]), bool(state["won"])
 
     def step(self, command: str) -> tuple[str, tuple[str, ...], bool]:
@@ -249,7 +250,7 @@ class _Engine:
             raise RuntimeError("alfworld engine stepped before reset")
         state, _, _ = self._env.step(command)
         self.commands.append(command)
-        self.facts = _facts(state)
+        self.propositions = state["facts"]
         return str(state.feedback), tuple(state["admissible_commands"]), bool(state["won"])
 
     def close(self) -> None:
@@ -543,7 +544,7 @@ class AlfWorldEnv:
         engine = self._load(state.task_id)
         if engine.commands != list(state.commands):
             self._replay(engine, state)
-        return engine.facts
+        return _facts(engine.propositions)
 
     def counters(self) -> dict[str, float]:
         return dict(self._counters)
