@@ -113,10 +113,12 @@ def stage_settings(run_dir: Path) -> Settings:
         for k, v in flat.items()
         if _under(k, places) and isinstance(v, str) and "/" in v
     ]
+    # A node that follows from another key (``synthesis.kit: ${benchmark.synthesis_kit}``)
+    # follows it with every key under it.
+    follows = [k for k, raw in unresolved.items() if isinstance(raw, str) and "${" in raw]
     values: dict[str, str] = {}
     for key, value in flat.items():
-        raw = unresolved.get(key)
-        if _under(key, places) or (isinstance(raw, str) and "${" in raw):
+        if _under(key, places) or _under(key, follows):
             continue
         if isinstance(value, str) and any(
             value == p or value.startswith(p + "/") for p in place_values

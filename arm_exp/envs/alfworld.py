@@ -154,23 +154,30 @@ def _logic() -> tuple[str, str]:
     )
 
 
-def goal_description(traj_data: Mapping[str, Any], key: str) -> str:
-    """ALFWorld's templated goal text for a trial (``goal_library`` templates), as
-    ``alfworld-generate`` writes into a game; the template is picked by a stable hash of
-    ``key`` (ALFWorld picks it at random once, when it generates the game file)."""
+def goal_text(task_type: str, obj: str, recep: str, toggle: str, mrecep: str, key: str) -> str:
+    """ALFWorld's templated goal text for a goal of ``task_type`` (``goal_library`` templates,
+    lower-case type names); the template is picked by a stable hash of ``key`` (ALFWorld picks
+    it at random once, when it generates the game file)."""
     with _guard_process_state():
         try:
             from alfworld.gen import goal_library
         except ImportError as e:
             raise _alfworld_missing() from e
-    params = traj_data["pddl_params"]
-    templates = goal_library.gdict[traj_data["task_type"]]["templates"]
+    templates = goal_library.gdict[task_type]["templates"]
     pick = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % len(templates)
-    return templates[pick].format(
+    return str(templates[pick]).format(obj=obj, recep=recep, toggle=toggle, mrecep=mrecep)
+
+
+def goal_description(traj_data: Mapping[str, Any], key: str) -> str:
+    """The goal text of a trial, as ``alfworld-generate`` writes into a game (:func:`goal_text`)."""
+    params = traj_data["pddl_params"]
+    return goal_text(
+        traj_data["task_type"],
         obj=params["object_target"].lower(),
         recep=params["parent_target"].lower(),
         toggle=params["toggle_target"].lower(),
         mrecep=params["mrecep_target"].lower(),
+        key=key,
     )
 
 
@@ -189,6 +196,20 @@ def build_game(trial_dir: Path, key: str) -> dict[str, Any]:
     }
 
 
+# A state's facts: (predicate, argument, ...) in lower case with the demangled names the
+# commands use ("mug 1", "countertop 2"); type constants lose their "type" suffix
+# (("objecttype", "mug 1", "mug")).
+Facts = frozenset[tuple[str, ...]]
+
+
+def _facts(propositions: list[Any]) -> Facts:
+    def name(arg: Any) -> str:
+        text = str(arg.name).strip().lower()
+        return text.removesuffix("type") if arg.type in ("otype", "rtype") else text
+
+    return frozenset((str(f.name).lower(), *map(name, f.arguments)) for f in propositions)
+
+
 class _Engine:
     """One textworld ``PddlEnv`` (its own copy of the fast-downward library) with ALFWorld's
     demangler; remembers which game it has loaded and the commands applied since reset."""
@@ -201,11 +222,15 @@ class _Engine:
                 from textworld.envs import PddlEnv
             except ImportError as e:
                 raise _alfworld_missing() from e
-            self._pddl: Any = PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
+            self._pddl: Any = PddlEnv(
+                textworld.EnvInfos(won=True, admissible_commands=True, facts=True)
+            )
             self._env: Any = AlfredDemangler(self._pddl, shuffle=False)
         self.game: str | None = None
         # Commands applied since the last reset; None right after a load (not reset yet).
         self.commands: list[str] | None = None
+        # The state's facts after the last reset or step (textworld's propositions).
+        self.propositions: list[Any] = []
 
     def load(self, key: str, data: dict[str, Any]) -> None:
         with _guard_process_state():
@@ -217,6 +242,7 @@ class _Engine:
         with _guard_process_state():
             state = self._env.reset()
         self.commands = []
+        self.propositions = state["facts"]
         return str(state.feedback), tuple(state["admissible_commands"]), bool(state["won"])
 
     def step(self, command: str) -> tuple[str, tuple[str, ...], bool]:
@@ -224,6 +250,7 @@ class _Engine:
             raise RuntimeError("alfworld engine stepped before reset")
         state, _, _ = self._env.step(command)
         self.commands.append(command)
+        self.propositions = state["facts"]
         return str(state.feedback), tuple(state["admissible_commands"]), bool(state["won"])
 
     def close(self) -> None:
@@ -508,6 +535,16 @@ class AlfWorldEnv:
                 "did not reproduce the snapshot's state (the engine is expected to be "
                 "deterministic)"
             )
+
+    def facts(self) -> Facts:
+        """The current state's PDDL facts (see :data:`Facts`), what the game's goal formula is
+        checked on: ``("inreceptacle", "mug 1", "coffeemachine 1")``, ``("isclean", "mug 1")``,
+        ``("objecttype", "mug 1", "mug")``, ``("holds", "agent1", "mug 1")`` ..."""
+        state = self._require_state()
+        engine = self._load(state.task_id)
+        if engine.commands != list(state.commands):
+            self._replay(engine, state)
+        return _facts(engine.propositions)
 
     def counters(self) -> dict[str, float]:
         return dict(self._counters)

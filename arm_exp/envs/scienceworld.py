@@ -66,10 +66,13 @@ import json
 import logging
 import re
 import shutil
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from arm_exp.envs.base import StepResult, UnknownSplitError, UnknownTaskError
@@ -162,6 +165,57 @@ class Snapshot:
     recent: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class WorldState:
+    """The world as the engine's object tree has it: where every object is and the state of its
+    container and device properties. Object ids are the engine's uuids; ``names`` are the
+    referents its parser accepts for each (``"wood cup"``, ``"cup"``, ``"kitchen"``,
+    ``"inventory"``), the names its observations use."""
+
+    parent: Mapping[str, str]  # object id -> the id of the object or room that contains it
+    names: Mapping[str, frozenset[str]]
+    open: frozenset[str]  # closable containers that are open
+    closed: frozenset[str]
+    activated: frozenset[str]  # devices that are on
+    deactivated: frozenset[str]
+    agent: str | None
+
+    def named(self, name: str) -> list[str]:
+        """The ids of the objects the parser knows as ``name``."""
+        return [i for i, names in self.names.items() if name in names]
+
+
+def _world(tree: Mapping[str, Any], referents: Mapping[str, Any]) -> WorldState:
+    parent: dict[str, str] = {}
+    names: dict[str, frozenset[str]] = {}
+    sets: dict[str, set[str]] = {k: set() for k in ("open", "closed", "on", "off")}
+    agent = None
+    todo: list[tuple[Mapping[str, Any], str | None]] = [(tree, None)]
+    while todo:
+        node, up = todo.pop()
+        uid = str(node["uuid"])
+        if up is not None:
+            parent[uid] = up
+        lut = referents.get(uid) or {}
+        names[uid] = frozenset([str(node["name"]), *map(str, lut.get("referents", []))])
+        agent = uid if node["name"] == "agent" else agent
+        box, device = node.get("propContainer") or {}, node.get("propDevice") or {}
+        if box.get("isClosable"):
+            sets["open" if box.get("isOpen") else "closed"].add(uid)
+        if device.get("isActivable"):
+            sets["on" if device.get("isActivated") else "off"].add(uid)
+        todo += [(child, uid) for child in (node.get("contents") or {}).values()]
+    return WorldState(
+        parent,
+        names,
+        frozenset(sets["open"]),
+        frozenset(sets["closed"]),
+        frozenset(sets["on"]),
+        frozenset(sets["off"]),
+        agent,
+    )
+
+
 class _Engine:
     """One JVM running the simulator, reached through py4j (the package's ``PythonInterface``).
 
@@ -170,6 +224,7 @@ class _Engine:
     """
 
     def __init__(self, java_opts: list[str], call_timeout_s: float) -> None:
+        self._tree_dir: tempfile.TemporaryDirectory[str] | None = None
         try:
             from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
             from scienceworld.constants import BASEPATH, JAR_PATH
@@ -213,6 +268,17 @@ class _Engine:
             raise
         self.start_s = time.perf_counter() - started
 
+    def world(self) -> WorldState:
+        """The current state from the engine's object tree (written to a file) and its
+        object-referent table."""
+        if self._tree_dir is None:
+            self._tree_dir = tempfile.TemporaryDirectory(prefix="arm-exp-sw-tree-")
+        err = self.server.getObjectTree(self._tree_dir.name)
+        if err:
+            raise RuntimeError(f"scienceworld: object tree: {err}")
+        tree = json.loads((Path(self._tree_dir.name) / "objectTree.json").read_text("utf-8"))
+        return _world(tree, json.loads(str(self.server.getAllObjectIdsTypesReferentsLUTJSON())))
+
     def strings(self, java_list: Any) -> list[str]:
         """A Java list of strings as a Python list; the Java side may then free it."""
         try:
@@ -225,6 +291,8 @@ class _Engine:
         return int(self.proc.pid)
 
     def close(self) -> None:
+        if self._tree_dir is not None:
+            self._tree_dir.cleanup()
         try:
             self.gateway.shutdown()
         except Exception as e:  # a dead JVM cannot answer; the process is killed below anyway
@@ -629,6 +697,14 @@ class ScienceWorldEnv:
         self._done = snapshot.done
         self._observation = snapshot.observation
         self._valid = None
+
+    def facts(self) -> WorldState:
+        """The world's state now (:class:`WorldState`; ~70 ms), what hindsight goals are
+        checked on."""
+        self._require_episode()
+        if self._crashed is not None or self._engine is None:
+            raise RuntimeError(f"scienceworld: no engine state ({self._crashed or 'no JVM'})")
+        return self._engine.world()
 
     def counters(self) -> dict[str, float]:
         return dict(self._counters)

@@ -1,5 +1,6 @@
 """ALFWorld on the real engine (the alfworld extra): the shipped games are won by their expert
-plans, random play never raises, snapshot/restore by replay, the data layout rules, explore."""
+plans, random play never raises, snapshot/restore by replay, the data layout rules, explore,
+rule hindsight from the state's facts and the pipeline with it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from arm_exp.envs.alfworld import (
     shipped_games_dir,
 )
 from arm_exp.stages import explore
-from arm_exp.types import Trajectory
+from arm_exp.synthesis.alfworld import KINDS, AlfWorldKit, goal_holds
+from arm_exp.synthesis.rule import RuleSynthesizer
+from arm_exp.types import Step, Trajectory
+from tests.integration.test_benchmark_pipelines import run_pipeline
 
 pytestmark = [
     pytest.mark.alfworld,
@@ -351,3 +355,119 @@ def test_alfworlds_handcoded_expert_solves_the_shipped_games(env, tmp_path, task
             assert s["won"], (task_id, steps)
     finally:
         random.setstate(state)
+
+
+# -- rule hindsight (issue 26) --------------------------------------------------------------------
+
+
+def _game(env: AlfWorldEnv, task_type: str) -> str:
+    return next(t for t in env.task_ids("train") if env.task_type(t) == task_type)
+
+
+def _play(env: AlfWorldEnv, task_id: str, actions: list[str], run: int) -> Trajectory:
+    """A trajectory of ``actions`` recorded from the engine, as the explorer writes one."""
+    first = env.reset(task_id)
+    steps = []
+    for action in actions:
+        obs, reward, done, info = env.step(action)
+        assert not info["invalid"], action
+        steps.append(Step(action, obs, reward, done, "", info))
+    return Trajectory(f"{task_id}#{run}", env.benchmark, task_id, env.intent(), first, steps,
+                      steps[-1].info["score"], steps[-1].info["success"])  # fmt: skip
+
+
+def _states(env: AlfWorldEnv, t: Trajectory) -> list:
+    env.reset(t.task_id)
+    states = [env.facts()]
+    for s in t.steps:
+        env.step(s.action)
+        states.append(env.facts())
+    return states
+
+
+def test_goal_check_agrees_with_the_engines_won_flag(env):
+    """The kit's reading of ALFWorld's six goal formulas on the state's facts says "won" exactly
+    when the engine does, for each task type's own goal (the shipped train games), along its
+    expert plan (won at the end) and along 15 random steps (not won)."""
+    kind_of = {task_type: kind for kind, (task_type, _) in KINDS.items()}
+    rng = random.Random(0)
+    for task_id in env.task_ids("train"):
+        params = json.loads((SHIPPED / task_id / "traj_data.json").read_text())["pddl_params"]
+        kind = kind_of[env.task_type(task_id)]
+        target = params["toggle_target" if kind == "look" else "parent_target"].lower()
+        obj = params["object_target"].lower()
+        for plan in (env.walkthrough(task_id), None):
+            env.reset(task_id)
+            assert not goal_holds(kind, obj, target, env.facts())
+            for action in plan or [None] * 15:
+                _, _, done, info = env.step(action or rng.choice(env.valid_actions()))
+                assert goal_holds(kind, obj, target, env.facts()) == info["won"], task_id
+            assert info["won"] == (plan is not None)
+
+
+@pytest.mark.parametrize(
+    ("task_type", "actions", "goal", "negative"),
+    [
+        (   # the mug was on a countertop already: what changed is that it is clean there now
+            "pick_clean_then_place_in_recep",
+            ["go to countertop 2", "take mug 1 from countertop 2", "go to sinkbasin 1",
+             "clean mug 1 with sinkbasin 1", "go to countertop 1", "move mug 1 to countertop 1",
+             "go to sinkbasin 1", "inventory"],
+            ("clean", ("mug", "countertop")),
+            ["go to countertop 2", "take mug 1 from countertop 2", "go to countertop 1",
+             "move mug 1 to countertop 1"],  # there, but not clean
+        ),
+        (   # a cd was on the desk already: what changed is that two are there now
+            "pick_two_obj_and_place",
+            ["go to drawer 2", "open drawer 2", "take cd 2 from drawer 2", "go to desk 1",
+             "move cd 2 to desk 1", "go to safe 1", "open safe 1"],
+            ("two", ("cd", "desk")),
+            ["go to drawer 2", "open drawer 2", "take cd 2 from drawer 2", "go to safe 1",
+             "open safe 1", "move cd 2 to safe 1"],  # one cd on the desk only
+        ),
+    ],
+)  # fmt: skip
+def test_rule_hindsight_names_what_the_run_changed(
+    env, task_type, actions, goal, negative, monkeypatch
+):
+    monkeypatch.setenv("ALFWORLD_DATA", os.environ.get("ALFWORLD_DATA", ""))  # alfworld sets it
+    from alfworld.gen import goal_library
+
+    task_id = _game(env, task_type)
+    source = _play(env, task_id, actions, 0)
+    other = _play(env, task_id, negative, 1)
+    kit = AlfWorldKit(env)
+    synth = RuleSynthesizer(kit, negatives_per_positive=3, natural_negatives=1, seed=0)
+    synth.prepare([source, other])
+    (res,) = synth.synthesize([source])
+    assert res.triplets and not res.dropped.get("negative_satisfies_intent")
+    positive = res.triplets[0].positive
+    kind, (obj, recep) = goal
+    assert (positive.meta["goal"]["kind"], tuple(positive.meta["goal"]["args"])) == goal
+    assert obj in positive.intent and recep in positive.intent
+    assert positive.intent in {
+        f"{tpl.format(obj=obj, recep=recep)}."
+        for tpl in goal_library.gdict[KINDS[kind][0]]["templates"]
+    }
+    assert positive.intent != source.intent and positive.meta["original_intent"] == source.intent
+    assert positive.initial_observation.endswith(f"Your task is to: {positive.intent}")
+    # cut where the goal first held: the last move of the run, not its trailing steps
+    assert positive.actions == actions[: max(i for i, a in enumerate(actions) if "move" in a) + 1]
+    states = _states(env, positive)
+    assert goal_holds(kind, obj, recep, states[-1]) and not goal_holds(kind, obj, recep, states[0])
+    kinds = set()
+    for t in res.triplets:
+        assert t.intent == positive.intent and t.positive == positive
+        assert t.negative.initial_observation.endswith(f"Your task is to: {positive.intent}")
+        assert not any(goal_holds(kind, obj, recep, s) for s in _states(env, t.negative))
+        kinds.add(t.meta["negative_kind"])
+    assert kinds == {"natural", "truncated"}
+    assert [t.negative.actions for t in res.triplets if t.meta["negative_kind"] == "natural"] == [
+        negative
+    ]
+
+
+def test_pipeline_with_rule_hindsight_completes_on_the_shipped_games(tmp_path):
+    synth, _ = run_pipeline(tmp_path, "alfworld_shipped", "limit=2", "explore.num_per_task=4")
+    assert synth["benchmark"] == "alfworld_shipped" and synth["triplets"] > 0
+    assert set(synth["kept"]) <= {"natural", "truncated"}

@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import replace
 from importlib.util import find_spec
 
 import pytest
@@ -18,8 +19,12 @@ from arm_exp.envs.scienceworld import ScienceWorldEnv
 from arm_exp.llm.base import BaseLLM, Generation
 from arm_exp.rollout import EpisodeJob, Rollouts
 from arm_exp.stages import explore
-from arm_exp.types import Trajectory
+from arm_exp.synthesis.hindsight import Goal
+from arm_exp.synthesis.rule import RuleSynthesizer
+from arm_exp.synthesis.scienceworld import ScienceWorldKit, goal_holds, goal_of
+from arm_exp.types import Step, Trajectory
 from tests.conftest import have_java
+from tests.integration.test_benchmark_pipelines import run_pipeline
 
 pytestmark = [
     pytest.mark.java,
@@ -392,3 +397,89 @@ def test_gold_paths_of_100_random_seen_variations_match_the_engine_api(env):
         ref.close()
     assert {t: a for t, (a, _) in scores.items()} == {t: b for t, (_, b) in scores.items()}
     print(f"gold paths reaching 100: {sum(a == 100 for a, _ in scores.values())} of 100")
+
+
+# -- rule hindsight (issue 26) --------------------------------------------------------------------
+
+
+def _play(env: ScienceWorldEnv, task_id: str, actions: list[str], run: int) -> Trajectory:
+    """A trajectory of ``actions`` recorded from the engine, as the explorer writes one."""
+    first = env.reset(task_id)
+    steps = []
+    for action in actions:
+        obs, reward, done, info = env.step(action)
+        assert not info["invalid"], (action, obs)
+        steps.append(Step(action, obs, reward, done, "", info))
+    return Trajectory(f"{task_id}#{run}", env.benchmark, task_id, env.intent(), first, steps,
+                      steps[-1].info["score"], steps[-1].info["success"])  # fmt: skip
+
+
+def _replayed(env: ScienceWorldEnv, t: Trajectory, then: str) -> str:
+    """The engine's answer to ``then`` after replaying ``t``'s actions."""
+    env.reset(t.task_id)
+    for s in t.steps:
+        env.step(s.action)
+    return env.step(then)[0]
+
+
+def test_rule_hindsight_names_the_last_change_the_engine_reported(env):
+    # teleport (kitchen), open (fridge), move (banana -> sink), then steps that change nothing
+    actions = ["teleport to kitchen", "open fridge", "move banana to sink", "look at sink",
+               "inventory"]  # fmt: skip
+    other = ["teleport to kitchen", "open fridge", "move banana to table"]
+    source, natural = _play(env, "boil/0", actions, 0), _play(env, "boil/0", other, 1)
+    kit = ScienceWorldKit(env)
+    synth = RuleSynthesizer(kit, negatives_per_positive=2, natural_negatives=1, seed=0)
+    synth.prepare([source, natural])
+    (res,) = synth.synthesize([source])
+    positive = res.triplets[0].positive
+    assert positive.intent == "Your task is to move the banana to the sink."
+    assert positive.meta["goal"] == {"kind": "in", "args": ["banana", "sink"],
+                                     "text": positive.intent}  # fmt: skip
+    assert positive.actions == actions[:3] and positive.steps[-1].done and positive.success
+    goal = Goal.from_dict(positive.meta["goal"])
+    # the world's state: the object tree after replay, and what the engine shows of the sink
+    env.reset("boil/0")
+    assert not goal_holds(goal, env.facts())
+    in_kitchen = replace(positive, steps=positive.steps[:1])
+    assert "banana" not in _replayed(env, in_kitchen, "look at sink")
+    assert "banana" in _replayed(env, positive, "look at sink")
+    assert goal_holds(goal, env.facts())
+    kinds = {t.meta["negative_kind"] for t in res.triplets}
+    assert kinds == {"natural", "truncated"}
+    for t in res.triplets:
+        assert t.intent == positive.intent and t.positive == positive
+        assert "banana" not in _replayed(env, t.negative, "look at sink")
+        if t.meta["negative_kind"] == "natural":
+            assert t.negative.actions == other
+        else:
+            assert t.negative.actions == actions[: len(t.negative.actions)]
+            assert len(t.negative.actions) < 3
+
+
+def test_rule_hindsight_reads_device_and_door_changes(env):
+    source = _play(env, "boil/0", ["teleport to kitchen", "activate stove", "look around"], 0)
+    states = ScienceWorldKit(env).replay(source.task_id, source.steps)
+    assert not isinstance(states, str) and len(states) == 4
+    on = goal_of("The stove is now activated.")
+    there = goal_of("You teleport to the kitchen.")
+    assert on == Goal("activated", ("stove",), "Your task is to turn on the stove.")
+    assert there == Goal("agent_in", ("kitchen",), "Your task is to go to the kitchen.")
+    assert [goal_holds(on, s) for s in states] == [False, False, True, True]
+    assert [goal_holds(there, s) for s in states] == [False, True, True, True]
+    kit = ScienceWorldKit(env)
+    kit.prepare([source])
+    positive = kit.hindsight(source)
+    assert isinstance(positive, Trajectory) and positive.intent == on.text
+    assert positive.actions == source.actions[:2]
+    assert "stove, which is turned on" in _replayed(env, positive, "look around")
+
+
+def test_pipeline_with_rule_hindsight_completes(tmp_path):
+    """seen and unseen share the train split: the second pipeline reuses explore, synthesize and
+    train from the first (one stage cache) and plans on its own split."""
+    small = ["limit=2", "explore.num_per_task=3", "benchmark.num_envs=1"]
+    synth, _ = run_pipeline(tmp_path, "scienceworld_seen", *small, run="seen")
+    assert synth["benchmark"] == "scienceworld" and synth["triplets"] > 0
+    _, stages = run_pipeline(tmp_path, "scienceworld_unseen", *small, run="unseen")
+    assert [s["reused"] for s in stages] == [True, True, True, False, False]

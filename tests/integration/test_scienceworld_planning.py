@@ -68,6 +68,7 @@ def test_rule_synthesis_on_real_scienceworld_trajectories(tmp_path):
         [
             "benchmark=scienceworld",
             f"input_dir={tmp_path / 'e'}",
+            "benchmark.synthesis_kit.intents=success",
             "benchmark.synthesis_kit.min_positive_score=0.0",
             "benchmark.synthesis_kit.margin=0.01",
         ],

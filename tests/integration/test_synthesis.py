@@ -150,6 +150,10 @@ def _scienceworld_runs(path, scores):
     return path
 
 
+# The success-based option (hand-written runs cannot be replayed for the rule's state hindsight).
+SUCCESS = "benchmark.synthesis_kit.intents=success"
+
+
 def test_no_triplet_fails_naming_the_filter_and_its_knob(tmp_path):
     # A small ScienceWorld exploration: no run reaches min_positive_score, all `low_score`.
     # Training on nothing cannot work, so the stage fails here, where the cause is.
@@ -157,7 +161,7 @@ def test_no_triplet_fails_naming_the_filter_and_its_knob(tmp_path):
     out = tmp_path / "synth"
     with pytest.raises(StageFailed) as e:
         run_stage(synthesize, "synthesize",
-                  ["benchmark=scienceworld", f"input_dir={explored}"], out)  # fmt: skip
+                  ["benchmark=scienceworld", f"input_dir={explored}", SUCCESS], out)  # fmt: skip
     msg = str(e.value)
     assert "kept 0 triplets: 0 of 6 source trajectories" in msg
     assert "low_score x6" in msg and "benchmark.synthesis_kit.min_positive_score=0.5" in msg
@@ -171,7 +175,7 @@ def test_few_triplets_warn_with_the_knob(tmp_path, caplog):
     out = tmp_path / "synth"
     with caplog.at_level("WARNING", logger="arm_exp.stages.synthesize"):
         m = run_stage(synthesize, "synthesize",
-                      ["benchmark=scienceworld", f"input_dir={explored}"], out)  # fmt: skip
+                      ["benchmark=scienceworld", f"input_dir={explored}", SUCCESS], out)  # fmt: skip
     assert m["synth/n_triplets"] >= 1 and m["synth/sources_with_triplets"] == 1
     [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
                  and "source trajectories" in r.getMessage()]  # fmt: skip

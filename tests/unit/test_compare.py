@@ -52,11 +52,14 @@ def _plan_config(n: int, seed: int, ckpt: str) -> dict:
 
 
 def test_stage_settings_leave_out_places_and_interpolated_keys(tmp_path):
+    # interpolated: a key (planner.n) or a whole node (synthesis.kit, every key under it)
     config = _plan_config(8, 3, "/ckpt/best.ckpt")
     config["benchmark"] = {"name": "game24", "planning": {"best_of_n": 8}}
     config["out"] = "/runs/x/sub"  # a value under a place is a place too
+    config["synthesis"] = {"kit": {"_target_": "Game24Kit", "seed": 3}}
     unresolved = {**config, "planner": {**config["planner"], "n": "${benchmark.planning.best_of_n}",
-                                        "seed": "${seed}"}}  # fmt: skip
+                                        "seed": "${seed}"},
+                  "synthesis": {"kit": "${benchmark.synthesis_kit}"}}  # fmt: skip
     run = _run_dir(tmp_path / "p", "plan", config, unresolved,
                    choices={"planner": "best_of_n", "loss": "hinge", "hydra/launcher": "basic",
                             "logger": "csv", "llm@synthesizer_llm": "smollm2",

@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from arm_exp.llm.base import Generation
 from arm_exp.synthesis.llm import LLMSynthesizer
 from arm_exp.synthesis.ranked import ScoreRankedKit
@@ -144,3 +146,22 @@ def test_llm_synthesis_makes_no_truncated_negatives_on_scienceworld():
     triplets = [t for r in synth.synthesize(pool) for t in r.triplets]
     kinds = [t.meta["negative_kind"] for t in triplets]
     assert "truncated" not in kinds and kinds.count("llm_edited") >= 3 and "natural" in kinds
+
+
+def test_state_hindsight_kits_keep_the_success_option_without_an_engine():
+    """intents=success is the score-ranked kit: no replay, so no engine is started."""
+    from arm_exp.envs.alfworld import AlfWorldEnv
+    from arm_exp.envs.scienceworld import ScienceWorldEnv
+    from arm_exp.synthesis.alfworld import AlfWorldKit
+    from arm_exp.synthesis.scienceworld import ScienceWorldKit
+
+    pool = [_traj("a#0", "boil/1", [0.1, 0.4, 0.8]), _traj("a#1", "boil/1", [0.2, 0.3])]
+    env = ScienceWorldEnv()
+    synth = RuleSynthesizer(ScienceWorldKit(env, intents="success"), 1, 1, seed=0)
+    synth.prepare(pool)
+    results = {r.source_id: r for r in synth.synthesize(pool)}
+    assert results["a#1"].dropped == {"low_score": 1}
+    assert {t.meta["negative_kind"] for t in results["a#0"].triplets} == {"natural", "truncated"}
+    assert env.jvm_pid is None
+    with pytest.raises(ValueError, match=r"benchmark.synthesis_kit.intents='won': one of state"):
+        AlfWorldKit(AlfWorldEnv(None), intents="won")
