@@ -38,7 +38,12 @@ over the tasks both ran (:func:`arm_exp.stats.paired_test`). It writes:
   the N samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of
   k) and the mean;
 - ``planners.png``: success rate per planner, one bar per combination of the other columns
-  that vary (axes included), with the intervals over tasks.
+  that vary (axes included), with the intervals over tasks;
+- ``success_vs_proposals.png``: success rate against the policy's proposals per task (the
+  compute each planner spent), one curve per combination of the identity columns that vary
+  (e.g. scorer family x planner): a point per row (rows that differ in a budget axis join one
+  curve) and, for planners with independent candidates, the picks among k of their N
+  candidates at k / N of their proposals.
 
 Plot legends and the W&B scalars (``report/<benchmark>/<split>/.../<axis>=<value>/
 success_rate``) name each row by its identity values and axes, so no two rows share one; W&B
@@ -104,6 +109,8 @@ EXTRA = [
     "max_score",
     "final_score",
     "policy_calls",
+    "proposals",
+    "rm_trained_on",
 ]
 # After COLUMNS and EXTRA: repeats (report.pool) and the paired comparison with the baseline row;
 # then one column per axis of the runs reported.
@@ -119,12 +126,13 @@ GROUP = [
     "reward_model",
     "loss",
     "objective",
+    "rm_trained_on",
 ]
 
 
 # What names a row (plot legends, W&B keys), with its axes.
 LABEL = ["benchmark", "split", "policy", "backbone", "planner", "objective", "scorer",
-         "reward_model", "loss"]  # fmt: skip
+         "reward_model", "loss", "rm_trained_on"]  # fmt: skip
 
 PIVOT_MD = "report_pivot.md"
 PIVOT_CSV = "report_pivot.csv"
@@ -280,6 +288,7 @@ def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
         "backbone": counts.get("backbone") or "",
         "reward_model": (counts.get("reward_model") or "") if rm else "",
         "loss": (counts.get("loss") or "") if rm else "",
+        "rm_trained_on": (counts.get("rm_trained_on") or "") if rm else "",
         "objective": counts.get("objective") or "",
         "report_metric": counts.get("report_metric") or "success_rate",
         "episodes": episodes,
@@ -379,6 +388,7 @@ def aggregate(runs: list[dict[str, Any]], axes: Sequence[str] = ()) -> list[dict
             score_ci_high=score_hi,
             llm_calls=cost("llm_calls"),
             policy_calls=cost("policy_calls"),
+            proposals=cost("proposals"),
             rm_calls=cost("rm_calls") or cost("oracle_calls"),
             env_steps=cost("env_steps"),
             wall_s=mean([e.wall_s for e in eps]),
@@ -528,7 +538,7 @@ def _has_candidates(row: dict[str, Any]) -> bool:
     return any(len(e.candidates) > 1 for e in row["_episodes"])
 
 
-ROW_KEYS = ["backbone", "planner", "scorer", "reward_model", "loss", "objective"]
+ROW_KEYS = ["backbone", "planner", "scorer", "reward_model", "loss", "objective", "rm_trained_on"]
 
 
 def pivot(
@@ -538,7 +548,8 @@ def pivot(
     loss, objective where they vary, x each axis), one column per benchmark/split; each cell
     the benchmark's headline metric in % with its 95% interval over tasks: the success rate
     (Wilson) or, where the benchmark reports a mean score (WebShop, ScienceWorld:
-    ``benchmark.report_metric``), the mean score (normal interval)."""
+    ``benchmark.report_metric``), the mean score (normal interval); then the policy's proposals
+    per task, where its policy counts them (the compute a planner spent)."""
     columns = sorted({f"{r['benchmark']}/{r['split']}" for r in rows})
     keys = [k for k in ROW_KEYS if any(r[k] for r in rows)]
 
@@ -554,6 +565,8 @@ def pivot(
         else:
             value, lo, hi = r["success_rate"], r["ci_low"], r["ci_high"]
             text = f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        if r.get("proposals"):
+            text += f" @ {r['proposals']:.0f} proposals"
         cells[label(r)][f"{r['benchmark']}/{r['split']}"] = text
     head = ["backbone/policy", *(k for k in keys if k != "backbone"), *axes, *columns]
     body = [[*lab, *(cells[lab].get(c, "") for c in columns)] for lab in sorted(cells)]
@@ -679,6 +692,46 @@ def plot(rows: list[dict[str, Any]], out_dir: Path, axes: Sequence[str] = ()) ->
     return written
 
 
+def plot_proposals(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """``success_vs_proposals.png`` (module docstring) for the rows whose policy counted its
+    proposals; nothing when none did."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    costed = [r for r in rows if r.get("proposals") and r["_episodes"]]
+    if not costed:
+        return []
+    names = _legend(costed, ())
+    curves: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in costed:
+        points = curves[label(r, (), names)]
+        points.append((float(r["proposals"]), 100 * r["success_rate"]))
+        n_max = min(len(e.candidates) for e in r["_episodes"])
+        if r["_iid_candidates"] and n_max > 1:
+            per = float(r["proposals"]) / n_max
+            for k in (1, 2, 4, 8, 16, 32, 64, 128):
+                if k < n_max:
+                    points.append((k * per, 100 * success_at_k(r["_episodes"], k)[0]))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    top = 0.0
+    for name, points in sorted(curves.items()):
+        xs, ys = zip(*sorted(points), strict=True)
+        ax.plot(xs, ys, marker="o", label=name)
+        top = max(top, *ys)
+    ax.set_ylim(0.0, min(105.0, max(10.0, 1.15 * top)))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("policy proposals per task")
+    ax.set_ylabel("success %")
+    ax.set_title(f"Success vs proposals on {costed[0]['benchmark']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "success_vs_proposals.png", dpi=120)
+    plt.close(fig)
+    return ["success_vs_proposals.png"]
+
+
 def _roots(cfg: DictConfig) -> list[Path]:
     roots: list[Path] = []
     if cfg.get("input_dir") not in (None, "", "???"):
@@ -724,7 +777,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     atomic_write_text(stage.dir / "report.md", f"{to_markdown(rows, axes)}{notes}\n")
     atomic_write_text(stage.dir / PIVOT_MD, pivot_markdown(rows, axes))
     atomic_write_text(stage.dir / PIVOT_CSV, pivot_csv(rows, axes))
-    pngs = plot(rows, stage.dir, axes)
+    pngs = [*plot(rows, stage.dir, axes), *plot_proposals(rows, stage.dir)]
     stage.count(
         runs=len(runs_dirs),
         rows=len(rows),
@@ -801,6 +854,7 @@ STAGE = Stage(
         PIVOT_CSV,
         "success_vs_n.png",
         "planners.png",
+        "success_vs_proposals.png",
     ),
     show=show,
 )
