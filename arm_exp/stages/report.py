@@ -551,7 +551,12 @@ def pivot(
     ``benchmark.report_metric``), the mean score (normal interval); then the policy's proposals
     per task, where its policy counts them (the compute a planner spent)."""
     columns = sorted({f"{r['benchmark']}/{r['split']}" for r in rows})
-    keys = [k for k in ROW_KEYS if any(r[k] for r in rows)]
+    # rm_trained_on only where a reward model guided another benchmark (held-out transfer)
+    keys = [
+        k
+        for k in ROW_KEYS
+        if any(r[k] and not (k == "rm_trained_on" and r[k] == r["benchmark"]) for r in rows)
+    ]
 
     def label(r: dict[str, Any]) -> tuple[str, ...]:
         who = r["backbone"] or r["policy"]
