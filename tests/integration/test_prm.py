@@ -110,3 +110,34 @@ def test_load_values_refuses_a_value_outside_the_unit_interval(tmp_path, values_
     bad.write_text(json.dumps({**line, "value": 1.5}) + "\n" + json.dumps(line) + "\n")
     assert len(load_values(bad, skip_bad=True, stats=stats)) == 1
     assert stats["skipped_records"] == 1
+
+
+def test_mc_values_synthesis_is_deterministic_and_resumable(explored_game24, tmp_path,
+                                                            monkeypatch):  # fmt: skip
+    from arm_exp.artifacts import load_manifest
+    from arm_exp.synthesis.mc_values import MCValueSynthesizer
+
+    over = [f"input_dir={explored_game24}", "synthesis=mc_values", "synthesis.batch_size=7",
+            "synthesis.continuations=4"]  # fmt: skip
+    run_stage(synthesize, "synthesize", over, tmp_path / "a")
+    calls = {"n": 0}
+    real = MCValueSynthesizer.synthesize
+
+    def crash_after_three(self, batch):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt  # a preempted job
+        return real(self, batch)
+
+    monkeypatch.setattr(MCValueSynthesizer, "synthesize", crash_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(synthesize, "synthesize", over, tmp_path / "b")
+    monkeypatch.setattr(MCValueSynthesizer, "synthesize", real)
+    assert not load_manifest(tmp_path / "b")["complete"]
+    run_stage(synthesize, "synthesize", over, tmp_path / "b")
+    for name in ("values.jsonl", "synthesis_progress.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert load_manifest(tmp_path / "b")["counts"]["resumed_sources"] == 21
+    # a rerun with the same config is the same run: reused, not recomputed
+    again = run_stage(synthesize, "synthesize", over, tmp_path / "b")
+    assert again == json.loads((tmp_path / "b" / "metrics.json").read_text())
