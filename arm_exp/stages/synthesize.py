@@ -134,7 +134,7 @@ def _synthesize(
     records = store.finalize(sorted(store.records, key=order))
     metrics = (_value_metrics if values else _metrics)(records, progress_records, synth.counters())
     warning = _check_yield(
-        records, progress_records, getattr(synth, "kit", None), stage.dir / PROGRESS
+        records, progress_records, getattr(synth, "kit", None), stage.dir / PROGRESS, values
     )
     synthesizer_llm = choice("llm@synthesizer_llm") if "llm" in cfg.synthesis else None
     stage.tag(benchmark=trajectories[0].benchmark, backbone=synthesizer_llm)
@@ -184,8 +184,9 @@ def _check_yield(
     progress_records: list[dict[str, Any]],
     kit: object,
     progress: Any,
+    values: bool = False,
 ) -> str | None:
-    """Fail on no triplet, warn on few (module docstring); returns the warning, if any."""
+    """Fail on no record, warn on few (module docstring); returns the warning, if any."""
     sources = len(progress_records)
     yielding = sum(1 for r in progress_records if sum(r.get("kept", {}).values()))
     if records and yielding >= LOW_YIELD * sources:
@@ -196,7 +197,8 @@ def _check_yield(
         for reason, n in dropped[:4]
     )
     what = (
-        f"synthesize kept {len(records)} records: {yielding} of {sources} source trajectories "
+        f"synthesize kept {len(records)} {'value labels' if values else 'triplets'}: {yielding} "
+        f"of {sources} source trajectories "
         f"yielded one; dropped: {reasons or 'nothing'} (per source: {progress}; README: "
         "'How much exploration')"
     )
