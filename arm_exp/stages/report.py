@@ -18,8 +18,10 @@ over the tasks both ran (:func:`arm_exp.stats.paired_test`). It writes:
   are means per episode; ``llm_calls`` counts calls to an LLM, 0 for a policy without one),
   then ``report_metric, score_ci_low, score_ci_high, backbone, reward_model, loss,
   oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid, max_score,
-  final_score, policy_calls`` (``policy_calls``: the policy's proposal calls, one batched call
-  per step of the episodes in flight, whatever the policy; ``objective``: the customizable
+  final_score, policy_calls, proposals, rm_trained_on`` (``policy_calls``: the policy's
+  proposal calls, one batched call per step of the episodes in flight, whatever the policy;
+  ``proposals``: the samples asked of the policy per episode; ``rm_trained_on``: the benchmark
+  of a reward model that guided another one, ``plan.allow_rm_from``, else empty; ``objective``: the customizable
   reward target, e.g. ``fewer_actions(w=0.1)``, empty for the pure scorer; ``actions`` and
   ``price_paid``: means over the picked trajectories, the price over those that bought
   something; ``max_score, final_score``: ScienceWorld's running max of the score, which ARMAP
@@ -70,7 +72,7 @@ from arm_exp.artifacts import atomic_write_text, is_complete, load_manifest, rea
 from arm_exp.config import container
 from arm_exp.errors import ArtifactError, ConfigError
 from arm_exp.stages.base import Stage
-from arm_exp.stages.record import StageRecord
+from arm_exp.stages.record import StageRecord, same_benchmark
 from arm_exp.stats import mean, mean_ci, mean_std, paired_test, rate_over_tasks
 from arm_exp.types import Episode
 
@@ -288,13 +290,22 @@ def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
         "backbone": counts.get("backbone") or "",
         "reward_model": (counts.get("reward_model") or "") if rm else "",
         "loss": (counts.get("loss") or "") if rm else "",
-        "rm_trained_on": (counts.get("rm_trained_on") or "") if rm else "",
+        # held-out transfer only: a reward model of the row's own benchmark leaves it empty
+        "rm_trained_on": _transfer(counts) if rm else "",
         "objective": counts.get("objective") or "",
         "report_metric": counts.get("report_metric") or "success_rate",
         "episodes": episodes,
         "iid_candidates": declares(manifest, "iid_candidates"),
         "settings": settings,
     }
+
+
+def _transfer(counts: dict[str, Any]) -> str:
+    """The benchmark a plan run's reward model was trained on, if not the run's own (a held-out
+    transfer, ``plan.allow_rm_from``), else ''."""
+    trained_on = str(counts.get("rm_trained_on") or "")
+    benchmark = str(counts.get("benchmark") or "")
+    return "" if not trained_on or same_benchmark(trained_on, benchmark) else trained_on
 
 
 @dataclass
@@ -551,12 +562,7 @@ def pivot(
     ``benchmark.report_metric``), the mean score (normal interval); then the policy's proposals
     per task, where its policy counts them (the compute a planner spent)."""
     columns = sorted({f"{r['benchmark']}/{r['split']}" for r in rows})
-    # rm_trained_on only where a reward model guided another benchmark (held-out transfer)
-    keys = [
-        k
-        for k in ROW_KEYS
-        if any(r[k] and not (k == "rm_trained_on" and r[k] == r["benchmark"]) for r in rows)
-    ]
+    keys = [k for k in ROW_KEYS if any(r[k] for r in rows)]
 
     def label(r: dict[str, Any]) -> tuple[str, ...]:
         who = r["backbone"] or r["policy"]

@@ -45,8 +45,9 @@ def test_recorded_with_the_key(tiny_rm_ckpt, tmp_path):
     rep = tmp_path / "report"
     run_stage(report, "report", [f"input_dirs=[{out},{own}]"], rep)
     rows = list(csv.DictReader((rep / "report.csv").open()))
+    # the column names a reward model of another benchmark; its own leaves it empty
     assert sorted((r["benchmark"].split("_")[0], r["rm_trained_on"]) for r in rows) == [
-        ("game24", "game24"), ("webshop", "game24"),
+        ("game24", ""), ("webshop", "game24"),
     ]  # fmt: skip
     pivot = (rep / "report_pivot.md").read_text()
     assert "| rm_trained_on |" in pivot.splitlines()[0]
