@@ -206,3 +206,93 @@ def test_prefix_oracle_values():
     assert oracle.unit([0.0, 1.0]) == [0.0, 1.0] and oracle.threshold(0.9) == 1.0
     with pytest.raises(ValueError, match="prefix_oracle knows Game of 24 only"):
         oracle.score([""], [Trajectory("w", "webshop", "0", "", "")])
+
+
+class RecordingPolicy(ScriptedPolicy):
+    """The scripted tree's proposals; records each call's temperature and each context."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.temperatures: list = []
+        self.seeds: list = []
+
+    def propose(self, contexts, n=1, temperature=None):
+        self.temperatures.append(temperature)
+        self.seeds += [c.trajectory.meta.get("seed") for c in contexts]
+        return super().propose(contexts, n, temperature)
+
+
+class IntentScorer(ScriptedScorer):
+    def score(self, intents, trajectories):
+        assert list(intents) == ["find the winner"] * len(trajectories)
+        return super().score(intents, trajectories)
+
+
+def test_defaults_temperature_ids_and_seeds():
+    from arm_exp.rollout import derive_seed
+
+    p = BeamSearchPlanner()
+    assert (p.width, p.expansions, p.temperature, p.max_steps, p.seed) == (4, 4, 0.7, 100, 0)
+    assert BeamSearchPlanner(width=1, expansions=1).expansions == 1
+    policy = RecordingPolicy()
+    ep = BeamSearchPlanner(width=2, expansions=4, temperature=0.3, seed=5).plan(
+        "t", TreeEnv(), policy, IntentScorer()
+    )
+    assert policy.temperatures == [0.3, 0.3, 0.3]
+    # the answer a/a4/y: step 3 (depth 2) of beam 0 (a4, the only live one), its 2nd action
+    assert ep.trajectory.id == "t/d2b0k1" and ep.task_id == "t"
+    assert ep.trajectory.meta["seed"] == derive_seed(5, "beam_search", "t", 2, 0, 1)
+    assert policy.seeds[0] == derive_seed(5, "beam_search", "t")  # the root's own stream
+    # step 2's beams: b (child 1 of step 1) and a (child 0)
+    assert policy.seeds[1:3] == [derive_seed(5, "beam_search", "t", 0, 0, 1),
+                                 derive_seed(5, "beam_search", "t", 0, 0, 0)]  # fmt: skip
+
+
+def test_a_policy_answering_for_fewer_beams_is_an_error():
+    class Short(ScriptedPolicy):
+        def propose(self, contexts, n=1, temperature=None):
+            return []
+
+    with pytest.raises(ValueError):
+        BeamSearchPlanner().plan("t", TreeEnv(), Short(), ScriptedScorer())
+
+
+def test_raw_text_proposals_and_invalid_steps_stay_in_the_trajectory():
+    # Nothing parsed: the first line of the text is the action (as rollout.propose does); an
+    # invalid step with step feedback stays in the child's trajectory (no re-proposal).
+    class Raw:
+        def propose(self, contexts, n=1, temperature=None):
+            return [[Proposal([], text="  1 + 1 = 3 (left: 3 4 6)\nmore"), Proposal([], text="")]
+                    for _ in contexts]  # fmt: skip
+
+        def counters(self):
+            return {}
+
+    seen = []
+
+    class Zero(ScriptedScorer):
+        def score(self, intents, trajectories):
+            seen.append([t.actions for t in trajectories])
+            return [0.0] * len(trajectories)
+
+    env = Game24Env(step_feedback=True, max_steps=4)
+    ep = BeamSearchPlanner(width=2, expansions=2, max_steps=4).plan("0", env, Raw(), Zero())
+    assert seen[0] == [["1 + 1 = 3 (left: 3 4 6)"], [""]]
+    assert ep.trajectory.steps[0].info["invalid"] and "rejected" not in ep.trajectory.meta
+    assert len(ep.trajectory.steps) == 4 and not ep.success
+
+
+def test_needs_a_scorer_named():
+    with pytest.raises(Exception, match="planner=beam_search needs a scorer"):
+        BeamSearchPlanner().plan("t", TreeEnv(), ScriptedPolicy(), None)
+
+
+def test_prefix_oracle_division_memo_and_missing_left():
+    oracle = Game24PrefixOracle()
+    assert oracle.reachable((Fraction(2), Fraction(48)))  # 48 / 2
+    assert oracle.reachable(tuple(sorted(Fraction(x) for x in (1, 1, 2, 7))))  # (1+2)*(1+7)
+    assert oracle._reachable[(Fraction(2), Fraction(48))] is True  # memoized
+    oracle._reachable[(Fraction(1),) * 4] = True  # the memo is what it answers from
+    assert oracle.reachable((Fraction(1),) * 4)
+    no_left = _game24([Step("?", "")])
+    assert Game24PrefixOracle().score([""], [no_left]) == [0.0]

@@ -179,3 +179,12 @@ def test_preference_losses_learn_from_triplets():
     for cls in (BradleyTerryLoss, HingeLoss, ListwiseLoss, MarginLoss):
         assert getattr(cls, "learns_from", "triplets") == "triplets"
     assert RECORDS == {"triplets": "triplets.jsonl", "values": "values.jsonl"}
+
+
+def test_prm_losses_take_exact_integer_labels():
+    from arm_exp.reward.losses import PRMBCELoss, PRMMSELoss
+
+    scores = torch.tensor([0.0, 0.0])
+    labels = torch.tensor([1, 0])  # exact outcomes, as integers
+    assert PRMBCELoss()(scores, labels).item() == pytest.approx(math.log(2))
+    assert PRMMSELoss()(scores, labels).item() == pytest.approx(0.25)

@@ -245,3 +245,61 @@ def test_game24_labels_match_exact_values():
         assert abs(values[t].value - exact[t]) < 4 * se, (t, values[t].value, exact[t])
     assert values[3].value == 1.0 and values[3].meta["successes"] == k
     assert values[4].value == 1.0 and values[4].meta["exact"] is True
+
+
+class RecordingPolicy(ScriptedPolicy):
+    def __init__(self, wins: set[int]) -> None:
+        super().__init__(wins)
+        self.temperatures: list = []
+        self.seeds: list = []
+        self.intents: list = []
+
+    def propose(self, contexts, n=1, temperature=None):
+        self.temperatures.append(temperature)
+        self.seeds += [c.trajectory.meta["seed"] for c in contexts]
+        self.intents += [c.intent for c in contexts]
+        return super().propose(contexts, n, temperature)
+
+
+def test_defaults_messages_and_budgets():
+    s = MCValueSynthesizer(ChainEnv(), ScriptedPolicy(set()))
+    assert (s.continuations, s.prefixes_per_trajectory, s.temperature, s.max_steps, s.seed,
+            s.batch_size) == (8, None, None, 100, 0, 64)  # fmt: skip
+    assert _chain_synth(set(), continuations=1, batch_size=3).batch_size == 3
+    with pytest.raises(ValueError) as err:
+        _chain_synth(set(), prefixes_per_trajectory=0)
+    assert str(err.value) == (
+        "synthesis.prefixes_per_trajectory=0: must be >= 1 (null: every prefix)"
+    )
+
+
+def test_continuations_draw_their_own_seeds_at_the_given_temperature():
+    from arm_exp.rollout import derive_seed
+
+    source = _play(ChainEnv(), "t", ["go", "lose"])
+    policy = RecordingPolicy({0})
+    synth = MCValueSynthesizer(ChainEnv(), policy, continuations=3, temperature=0.3, seed=7)
+    [res] = synth.synthesize([source])
+    assert res.source_id == "src#0"
+    assert policy.temperatures == [0.3]
+    assert policy.seeds == [derive_seed(7, "mc_values", "src#0", 1, k) for k in range(3)]
+    assert policy.intents == ["win the chain"] * 3
+
+
+def test_counters_add_up_over_sources():
+    a = _play(ChainEnv(), "t", ["go", "lose"], "a#0")
+    b = _play(ChainEnv(), "t", ["go", "win"], "b#0")
+    synth = _chain_synth({0})
+    synth.synthesize([a, b])
+    c = synth.counters()
+    assert (c["rollouts"], c["rollout_steps"], c["exact_labels"]) == (8, 8, 2)
+
+
+def test_prefixes_drawn_from_the_sources_own_stream():
+    from arm_exp.rollout import derive_seed
+
+    source = _play(ChainEnv(), "t", ["go", "lose"])
+    for seed in range(6):
+        [res] = _chain_synth({0}, prefixes_per_trajectory=1, seed=seed).synthesize([source])
+        want = prefix_lengths(2, 1, random.Random(derive_seed(seed, "mc_values", "src#0")))
+        assert [v.meta["prefix_steps"] for v in res.values] == want

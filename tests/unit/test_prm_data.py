@@ -125,3 +125,48 @@ def test_concordance():
     assert pairs.item() == 0 and acc.item() == 0.5
     acc, _ = concordance(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]))
     assert acc.item() == 0.0  # a tie orders nothing right
+
+
+def test_load_values_counts_and_names_what_it_skips(tmp_path):
+    good = to_dict(_label("1", 1, 0.5))
+    path = tmp_path / "values.jsonl"
+    path.write_text(
+        "{not json\n" + json.dumps({**good, "value": 3}) + "\n" + json.dumps(good) + "\n"
+    )
+    stats = {"skipped_records": 2}
+    assert len(load_values(path, skip_bad=True, stats=stats)) == 1
+    assert stats["skipped_records"] == 3 and sum(stats.values()) >= 4  # + iter_jsonl's own
+    with pytest.raises(JsonlError, match=r"values.jsonl:1: "):
+        load_values(path)
+    path.write_text(json.dumps({**good, "value": 3}) + "\n")
+    with pytest.raises(JsonlError, match=r"value 3 outside \[0, 1\]"):
+        load_values(path)
+    path.write_text(json.dumps(good) + "\n" + json.dumps({"positive": {}, "negative": {}}) + "\n")
+    with pytest.raises(JsonlError, match=r"^.*values.jsonl:2: holds triplets"):
+        load_values(path)
+
+
+def test_value_data_module_split_and_fraction_follow_the_seed(tmp_path):
+    import random
+
+    from arm_exp.reward.data import split_groups
+
+    labels = [_label(str(task), 1, task / 10) for task in range(10)]
+    path = tmp_path / "values.jsonl"
+    _write(path, [to_dict(v) for v in labels])
+    data = ValueDataModule(str(path), Renderer(), _encode, _pad, val_fraction=0.2, seed=5,
+                           train_fraction=0.3)  # fmt: skip
+    data.setup()
+    train, val = split_groups([str(t) for t in range(10)], 0.2, 5)
+    want = sorted(random.Random(6).sample(train, 2))
+    assert data.stats["val_groups"] == len(val) == 2 and data.stats["train_groups"] == 2
+    assert sorted(e.value for e in data.train) == sorted(int(t) / 10 for t in want)
+    one = ValueDataModule(str(path), Renderer(), _encode, _pad, val_fraction=0.2,
+                          train_fraction=0.05)  # fmt: skip
+    one.setup()
+    assert one.stats["train_groups"] == 1
+    skip = tmp_path / "skip.jsonl"
+    skip.write_text("{bad\n" + path.read_text())
+    data = ValueDataModule(str(skip), Renderer(), _encode, _pad, skip_bad=True)
+    data.setup()
+    assert data.stats["values"] == 10 and data.stats["skipped_lines"] == 1
