@@ -170,3 +170,23 @@ def test_value_data_module_split_and_fraction_follow_the_seed(tmp_path):
     data = ValueDataModule(str(skip), Renderer(), _encode, _pad, skip_bad=True)
     data.setup()
     assert data.stats["values"] == 10 and data.stats["skipped_lines"] == 1
+
+
+def test_value_data_module_sets_up_once_and_keeps_the_split_order(tmp_path):
+    from arm_exp.reward.data import split_groups
+
+    labels = [_label(str(task), 1, task / 10) for task in range(10)]
+    path = tmp_path / "values.jsonl"
+    _write(path, [to_dict(v) for v in labels])
+    calls = []
+
+    def encode(pairs):
+        calls.append(len(pairs))
+        return _encode(pairs)
+
+    data = ValueDataModule(str(path), Renderer(), encode, _pad, val_fraction=0.0, seed=3)
+    data.setup()
+    data.setup()
+    assert calls == [10]  # no validation split, and the second call keeps the first's work
+    train, _ = split_groups([str(t) for t in range(10)], 0.0, 3)
+    assert [e.value for e in data.train] == [int(k) / 10 for k in train]  # all of it, in order
