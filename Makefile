@@ -24,7 +24,7 @@ help:
 	@echo "make alfworld   install the alfworld extra (compiles fast-downward); make test then runs its tests"
 	@echo "make test-alfworld  install the alfworld extra and run only its tests"
 	@echo "make test-ray   install the ray extra and run the Ray sweep test (launcher=ray, local Ray)"
-	@echo "make mutants    mutation testing (mutmut) of planning, losses, stats, metrics, scorer, artifacts"
+	@echo "make mutants    mutation testing (mutmut) of planning, losses, stats, metrics, scorer, artifacts, mc_values, PRM data"
 	@echo "make bench      the performance benchmarks (CPU): tables + RESULT lines, also in outputs/bench/"
 	@echo "make gpu-carry  the folder benchmarks/gpu_check.sh carries to a GPU machine (outputs/gpu_carry)"
 	@echo "make lint       ruff + mypy on arm_exp/ and hydra_plugins/"

@@ -159,6 +159,9 @@ class PlanConfig:
     # Tasks planned at once (threads, an env each). None: the policy's (or judge's) LLM
     # server's max_concurrency, else 1 (arm_exp/planning/runner.py). Results do not depend on it.
     concurrency: int | None = None
+    # Held-out transfer (beyond ARMAP): a reward model trained on this benchmark may guide
+    # planning on another one (refused by default); recorded as the run's `rm_trained_on`.
+    allow_rm_from: str | None = None
 
 
 @dataclass

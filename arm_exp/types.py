@@ -1,8 +1,8 @@
-"""Records that flow between stages: Step, Trajectory, Triplet, Episode.
+"""Records that flow between stages: Step, Trajectory, Triplet, ValueLabel, Episode.
 
 Plain dataclasses with a lossless JSON round trip (``from_dict(to_dict(x)) == x``). Every
-artifact line in ``trajectories.jsonl``, ``triplets.jsonl`` and ``episodes.jsonl`` is one of
-these, serialized with :func:`to_json`. Only JSON types go into ``info``/``meta``.
+artifact line in ``trajectories.jsonl``, ``triplets.jsonl``, ``values.jsonl`` and
+``episodes.jsonl`` is one of these, serialized with :func:`to_json`. Only JSON types go into ``info``/``meta``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,27 @@ class Triplet:
 
 
 @dataclass
+class ValueLabel:
+    """A process-reward example: a trajectory prefix and the Monte Carlo value of its last step
+    (``synthesis=mc_values``): the share of ``meta["continuations"]`` runs of the exploring
+    policy from the prefix's state that succeeded, or the prefix's own outcome (0 or 1) when the
+    episode ended there (``meta["exact"]``). ``value`` is in [0, 1]."""
+
+    id: str
+    benchmark: str
+    intent: str
+    prefix: Trajectory
+    value: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ValueLabel:
+        d = dict(d)
+        d["prefix"] = Trajectory.from_dict(d["prefix"])
+        return cls(**d)
+
+
+@dataclass
 class Candidate:
     """One trajectory a planner considered, summarised: its scorer value and the true outcome.
 
@@ -157,7 +178,7 @@ def shown_observations(trajectory: Trajectory) -> list[str]:
     ]
 
 
-Record = Step | Trajectory | Triplet | Episode
+Record = Step | Trajectory | Triplet | ValueLabel | Episode
 
 
 def to_dict(record: Record) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class RandomPolicy:
     def __init__(self, exclude: list[str] | None = None) -> None:
         self._exclude = [re.compile(p) for p in (exclude or [])]
         self._lock = threading.Lock()
-        self._counters = {"policy_calls": 0}
+        self._counters = {"policy_calls": 0, "proposals": 0}
 
     def _allowed(self, actions: list[str]) -> list[str]:
         if not self._exclude:
@@ -45,7 +45,8 @@ class RandomPolicy:
     ) -> list[list[Proposal]]:
         with self._lock:
             self._counters["policy_calls"] += 1
-        charge(policy_calls=1)
+            self._counters["proposals"] += n * len(contexts)
+        charge(policy_calls=1, proposals=n * len(contexts))
         out = []
         for ctx in contexts:
             actions = self._allowed(ctx.valid_actions())
@@ -108,7 +109,8 @@ class LLMPolicy:
         self.max_tokens = max_tokens
         self.seed = seed
         self._lock = threading.Lock()
-        self._usage: dict[str, float] = {k: 0 for k in USAGE_KEYS}
+        # `proposals`: samples asked of the policy (a listing of next steps counts as one)
+        self._usage: dict[str, float] = {k: 0 for k in (*USAGE_KEYS, "proposals")}
 
     def propose(
         self, contexts: list[AgentContext], n: int = 1, temperature: float | None = None
@@ -129,6 +131,7 @@ class LLMPolicy:
             stop=self.agent.stop,
             seed=seed,
         )
+        self._propose_count(n * len(contexts))
         keys = {json.dumps(p, sort_keys=True) for p in prompts}
         if len(contexts) > 1 and len(keys) == 1 and temp > 0:
             gen = self._generate([prompts[0]], n=n * len(contexts), **kw)[0]
@@ -157,6 +160,7 @@ class LLMPolicy:
         listed = [i for i, p in enumerate(prompts) if p is not None]
         out: list[list[Proposal]] = [[] for _ in contexts]
         if listed:
+            self._propose_count(len(listed))
             seed = (
                 None
                 if self.seed is None
@@ -178,6 +182,11 @@ class LLMPolicy:
             ):
                 out[i] = props
         return out
+
+    def _propose_count(self, proposals: int) -> None:
+        with self._lock:
+            self._usage["proposals"] += proposals
+        charge(proposals=proposals)
 
     def _generate(self, prompts: Sequence[Prompt], **kw: Any) -> list[Generation]:
         """``llm.generate``, counted as this policy's usage and charged to the caller's task."""

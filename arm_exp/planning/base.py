@@ -92,6 +92,7 @@ class Meter:
         "prompt_tokens": "policy",
         "completion_tokens": "policy",
         "policy_calls": "policy",
+        "proposals": "policy",
         "rm_calls": "scorer",
         "rm_items": "scorer",
         "rm_cache_hits": "scorer",

@@ -1,4 +1,5 @@
-"""Scorers other than the reward model: the oracle and the policy as its own judge."""
+"""Scorers other than the reward model: the oracle, Game of 24's prefix oracle and the policy
+as its own judge."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 
 from arm_exp.llm.base import LLM, USAGE_KEYS, backend_counters, usage
 from arm_exp.reward.render import Renderer
@@ -44,6 +46,66 @@ class OracleScorer:
     def counters(self) -> dict[str, float]:
         with self._lock:
             return dict(self._counters)
+
+
+class Game24PrefixOracle(OracleScorer):
+    """Game of 24's exact prefix value (beyond ARMAP): 1 if the numbers left after the
+    trajectory's last step can still make 24 (exhaustive search over every pair and
+    operation, memoized), else 0; a finished trajectory scores its outcome. The ceiling for a
+    step-level search, where the outcome oracle is 0 on every unfinished prefix. Trajectories
+    of another benchmark are refused."""
+
+    def __init__(self, success_score: float = 1.0, target: int = 24) -> None:
+        super().__init__(success_score)
+        self.target = Fraction(target)
+        self._reachable: dict[tuple[Fraction, ...], bool] = {}
+
+    def score(self, intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
+        super().score(intents, trajectories)  # counted as the oracle's calls
+        return [self._value(t) for t in trajectories]
+
+    def _value(self, t: Trajectory) -> float:
+        if not t.benchmark.startswith("game24"):
+            raise ValueError(
+                f"scorer=prefix_oracle knows Game of 24 only; trajectory {t.id} is {t.benchmark}"
+            )
+        if t.done:
+            return float(t.score)
+        if t.steps:
+            left = [str(x) for x in t.steps[-1].info.get("left", [])]
+        else:
+            left = t.initial_observation.removeprefix("Input:").split()
+        return 1.0 if self.reachable(tuple(sorted(Fraction(x) for x in left))) else 0.0
+
+    def reachable(self, numbers: tuple[Fraction, ...]) -> bool:
+        """Whether some sequence of steps on the sorted ``numbers`` leaves exactly the target."""
+        with self._lock:
+            known = self._reachable.get(numbers)
+        if known is not None:
+            return known
+        if len(numbers) <= 1:
+            found = numbers == (self.target,)
+        else:
+            found = any(
+                self.reachable(tuple(sorted((*rest, value))))
+                for i in range(len(numbers))
+                for j in range(i + 1, len(numbers))
+                for rest in [numbers[:i] + numbers[i + 1 : j] + numbers[j + 1 :]]
+                for value in _results(numbers[i], numbers[j])
+            )
+        with self._lock:
+            self._reachable[numbers] = found
+        return found
+
+
+def _results(a: Fraction, b: Fraction) -> list[Fraction]:
+    """Every value one step can make of ``a`` and ``b``."""
+    out = [a + b, a * b, a - b, b - a]
+    if b != 0:
+        out.append(a / b)
+    if a != 0:
+        out.append(b / a)
+    return out
 
 
 _YES = re.compile(r"\b(yes|no)\b", re.I)

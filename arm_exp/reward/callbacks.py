@@ -18,7 +18,8 @@ from lightning.pytorch.callbacks import Callback
 
 
 class Throughput(Callback):
-    """Training pairs per second, timed over training batches only (validation excluded)."""
+    """Training pairs (a process reward model's: prefixes) per second, timed over training
+    batches only (validation excluded)."""
 
     def __init__(self) -> None:
         self.pairs = 0
@@ -40,7 +41,7 @@ class Throughput(Callback):
         batch_idx: int,
     ) -> None:
         self.seconds += time.perf_counter() - self._t
-        self.pairs += int(batch["neg_mask"].sum())
+        self.pairs += int(batch["neg_mask"].sum()) if "neg_mask" in batch else len(batch["labels"])
         self.steps += 1
 
 

@@ -1,4 +1,6 @@
-"""The training data: ``triplets.jsonl`` -> tokenized preference examples in length-grouped batches.
+"""The training data: ``triplets.jsonl`` -> tokenized preference examples in length-grouped batches
+(and, for a process reward model, ``values.jsonl`` -> prefixes with their values:
+:class:`ValueDataModule`).
 
 - Triplets sharing (intent, positive) form a *group*; a group's negatives are split into
   examples of at most ``negatives_per_example`` negatives (1 for pairwise losses, k for listwise).
@@ -26,7 +28,27 @@ from torch.utils.data import DataLoader, Sampler
 
 from arm_exp.artifacts import JsonlError, iter_jsonl
 from arm_exp.reward.render import Renderer
-from arm_exp.types import Triplet
+from arm_exp.types import Triplet, ValueLabel
+
+# Which records a file holds, told by the keys only one kind has: a stage given the other kind
+# says so in one line instead of failing on a missing field.
+_KIND_KEYS = {"triplets": ("positive", "negative"), "values": ("prefix", "value")}
+_MAKES = {
+    "triplets": "synthesis=rule|llm, trained with a preference loss (loss=bradley_terry, ...)",
+    "values": "synthesis=mc_values, trained with a pointwise loss (loss=prm_bce|prm_mse)",
+}
+
+
+def wrong_kind(path: str | Path, lineno: int, obj: Any, expected: str) -> JsonlError | None:
+    """The error for a record of the other kind than ``expected`` (``triplets`` | ``values``),
+    or None."""
+    for kind, keys in _KIND_KEYS.items():
+        if kind != expected and isinstance(obj, dict) and all(k in obj for k in keys):
+            return JsonlError(
+                f"{path}:{lineno}: holds {kind} ({_MAKES[kind]}), but this run learns from "
+                f"{expected} ({_MAKES[expected]})"
+            )
+    return None
 
 
 @dataclass
@@ -46,6 +68,8 @@ def load_triplets(
     """Read ``triplets.jsonl``; a malformed line is an error naming file and line (or skipped)."""
     out = []
     for lineno, obj in iter_jsonl(path, skip_bad=skip_bad, stats=stats):
+        if (other := wrong_kind(path, lineno, obj, "triplets")) is not None:
+            raise other
         try:
             t = Triplet.from_dict(obj)
             if not isinstance(t.intent, str) or not t.intent.strip():
@@ -203,8 +227,9 @@ class TripletDataModule(L.LightningDataModule):
         self.skip_bad = skip_bad
         self.num_workers = num_workers
         self.stats: dict[str, int] = {}
-        self.train: list[Example] = []
-        self.val: list[Example] = []
+        # Example (triplets) or PointExample (values: ValueDataModule)
+        self.train: list[Any] = []
+        self.val: list[Any] = []
 
     def setup(self, stage: str | None = None) -> None:
         if self.train or self.val:
@@ -256,9 +281,12 @@ class TripletDataModule(L.LightningDataModule):
         return DataLoader(
             examples,  # type: ignore[arg-type]
             batch_sampler=sampler,
-            collate_fn=lambda b: collate_examples(b, self.pad),
+            collate_fn=self._collate,
             num_workers=self.num_workers,
         )
+
+    def _collate(self, batch: Sequence[Any]) -> dict[str, torch.Tensor]:
+        return collate_examples(batch, self.pad)
 
     def train_dataloader(self) -> DataLoader:
         if not self.train:
@@ -272,3 +300,91 @@ class TripletDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed}
+
+
+def load_values(
+    path: str | Path, *, skip_bad: bool = False, stats: dict[str, int] | None = None
+) -> list[ValueLabel]:
+    """Read ``values.jsonl`` (``synthesis=mc_values``); a malformed line, a value outside
+    [0, 1] or a triplet is an error naming the file and line (malformed ones may be skipped)."""
+    out = []
+    for lineno, obj in iter_jsonl(path, skip_bad=skip_bad, stats=stats):
+        if (other := wrong_kind(path, lineno, obj, "values")) is not None:
+            raise other
+        try:
+            v = ValueLabel.from_dict(obj)
+            if not 0.0 <= float(v.value) <= 1.0:
+                raise ValueError(f"value {v.value} outside [0, 1]")
+        except (TypeError, KeyError, ValueError) as e:
+            if skip_bad:
+                if stats is not None:
+                    stats["skipped_records"] = stats.get("skipped_records", 0) + 1
+                continue
+            raise JsonlError(
+                f"{path}:{lineno}: not a valid value label ({type(e).__name__}: {e})"
+            ) from None
+        out.append(v)
+    if not out:
+        raise JsonlError(f"{path}: no value labels (run `arm-exp synthesize synthesis=mc_values`)")
+    return out
+
+
+@dataclass
+class PointExample:
+    """One rendered prefix as token ids and its value."""
+
+    ids: list[int]
+    value: float
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def collate_points(
+    examples: Sequence[PointExample],
+    pad: Callable[[Sequence[Sequence[int]]], dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """A batch of prefixes in one padded tensor, with their values as ``labels``."""
+    batch = pad([e.ids for e in examples])
+    batch["labels"] = torch.tensor([e.value for e in examples], dtype=torch.float32)
+    return batch
+
+
+class ValueDataModule(TripletDataModule):
+    """Lightning data module over ``values.jsonl`` for a process reward model: each prefix,
+    rendered by the shared renderer, with its Monte Carlo value. The validation split is carved
+    by whole tasks (every prefix of every run of a puzzle on one side), the rest as for
+    triplets (``train_fraction``, length-grouped batches). ``negatives_per_example`` is unused
+    (a pointwise loss has no negatives)."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train or self.val:
+            return
+        labels = load_values(self.triplets_path, skip_bad=self.skip_bad, stats=self.stats)
+        groups: dict[str, list[ValueLabel]] = {}
+        for v in labels:
+            groups.setdefault(v.prefix.task_id, []).append(v)
+        train_keys, val_keys = split_groups(list(groups), self.val_fraction, self.seed)
+        if self.train_fraction < 1:
+            rng = random.Random(self.seed + 1)
+            n = max(1, round(len(train_keys) * self.train_fraction))
+            train_keys = sorted(rng.sample(train_keys, n))
+        self.train = self._points([v for k in train_keys for v in groups[k]])
+        self.val = self._points([v for k in val_keys for v in groups[k]])
+        self.stats.update(
+            values=len(labels),
+            groups=len(groups),
+            train_groups=len(train_keys),
+            val_groups=len(val_keys),
+            train_examples=len(self.train),
+            val_examples=len(self.val),
+            nonzero_values=sum(v.value > 0 for v in labels),
+        )
+
+    def _points(self, labels: list[ValueLabel]) -> list[PointExample]:
+        pairs = [self.renderer.render(v.intent, v.prefix) for v in labels]
+        ids = self.encode(pairs) if pairs else []
+        return [PointExample(i, float(v.value)) for i, v in zip(ids, labels, strict=True)]
+
+    def _collate(self, batch: Sequence[Any]) -> dict[str, torch.Tensor]:
+        return collate_points(batch, self.pad)

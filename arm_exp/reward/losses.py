@@ -1,9 +1,15 @@
-"""Preference losses over one positive and up to K negatives per example.
+"""Reward-model losses: preference losses on triplets (ARMAP's) and pointwise losses on values.
 
-Every loss takes ``r_pos`` of shape [B], ``r_neg`` of shape [B, K] and a boolean ``mask`` [B, K]
-(False where an example has fewer than K negatives) and returns a scalar. Pairwise losses average
-over the valid (positive, negative) pairs; ``listwise`` uses all of an example's negatives at once.
-``negatives_per_example`` tells the data module how many negatives to group with each positive.
+Every preference loss takes ``r_pos`` of shape [B], ``r_neg`` of shape [B, K] and a boolean
+``mask`` [B, K] (False where an example has fewer than K negatives) and returns a scalar.
+Pairwise losses average over the valid (positive, negative) pairs; ``listwise`` uses all of an
+example's negatives at once. ``negatives_per_example`` tells the data module how many negatives
+to group with each positive.
+
+The process-reward losses (beyond ARMAP) learn from ``values.jsonl`` (``synthesis=mc_values``:
+trajectory prefixes with the Monte Carlo value of their last step, in [0, 1]) instead: they
+declare ``learns_from = "values"`` (a preference loss learns from triplets, the default) and
+take ``scores`` [B] (the model's raw output, a logit) and ``labels`` [B].
 """
 
 from __future__ import annotations
@@ -89,3 +95,23 @@ class ListwiseLoss(nn.Module):
         logits = logits / self.temperature
         target = torch.zeros(len(r_pos), dtype=torch.long, device=r_pos.device)
         return F.cross_entropy(logits, target)
+
+
+class PRMBCELoss(nn.Module):
+    """Process reward model: binary cross-entropy of the score (a logit) against the soft label,
+    the prefix's Monte Carlo value: ``-(v log sigmoid(s) + (1 - v) log(1 - sigmoid(s)))``,
+    averaged; minimized at ``sigmoid(s) = v``."""
+
+    learns_from = "values"
+
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype))
+
+
+class PRMMSELoss(nn.Module):
+    """Process reward model: squared error of ``sigmoid(score)`` against the Monte Carlo value."""
+
+    learns_from = "values"
+
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(torch.sigmoid(scores), labels.to(scores.dtype))

@@ -6,6 +6,12 @@ the weights, a plain-data ``arm_exp`` entry (model spec, renderer, validation sc
 and the lineage ``train`` gives: what data and code made it) so that
 ``RewardScorer.from_checkpoint(path)`` needs nothing else and a copied file still says where it
 comes from, and they load with ``torch.load(weights_only=True)``. With LoRA only the adapters and the head are saved.
+
+A pointwise loss (``learns_from = "values"``: a process reward model on Monte Carlo values)
+trains on batches of single prefixes with ``labels``; its ``rm/*/pair_acc`` is the share of
+prefix pairs with different values that the scores order right (over the whole validation
+epoch), so the same checkpoint choice applies; the calibration's positives are the validation
+prefixes valued >= 0.5, its negatives the rest.
 """
 
 from __future__ import annotations
@@ -61,8 +67,11 @@ class RewardModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.renderer = renderer
         self.calibration = Calibration()
+        self.pointwise = getattr(loss, "learns_from", "triplets") == "values"
         self._val_pos: list[float] = []
         self._val_neg: list[float] = []
+        self._val_scores: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
         # LoRA checkpoints hold only the trained weights; the base comes from the backbone id.
         self.strict_loading = not spec.lora
 
@@ -73,6 +82,13 @@ class RewardModule(L.LightningModule):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         rewards = self.model(batch["input_ids"], batch["attention_mask"])
         return rewards[batch["pos_index"]], rewards[batch["neg_index"]]
+
+    def _point_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        scores = self.model(batch["input_ids"], batch["attention_mask"])
+        labels = batch["labels"]
+        acc, pairs = concordance(scores, labels)
+        return {"loss": self.loss_fn(scores, labels), "pair_acc": acc, "pairs": pairs,
+                "scores": scores, "labels": labels}  # fmt: skip
 
     def _step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         r_pos, r_neg = self(batch)
@@ -88,6 +104,12 @@ class RewardModule(L.LightningModule):
         }
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self.pointwise:
+            out = self._point_step(batch)
+            self.log("rm/train/loss", out["loss"], prog_bar=True, batch_size=len(out["labels"]))
+            if out["pairs"] > 0:  # a batch of equal values orders nothing
+                self.log("rm/train/pair_acc", out["pair_acc"], batch_size=int(out["pairs"]))
+            return out["loss"]
         out = self._step(batch)
         n = int(batch["neg_mask"].sum())
         self.log("rm/train/loss", out["loss"], prog_bar=True, batch_size=n)
@@ -96,8 +118,16 @@ class RewardModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._val_pos, self._val_neg = [], []
+        self._val_scores, self._val_labels = [], []
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        if self.pointwise:
+            out = self._point_step(batch)
+            n = len(out["labels"])
+            self.log("rm/val/loss", out["loss"], batch_size=n, sync_dist=True)
+            self._val_scores.append(out["scores"].detach().float().cpu())
+            self._val_labels.append(out["labels"].detach().float().cpu())
+            return
         out = self._step(batch)
         n = int(batch["neg_mask"].sum())
         self.log("rm/val/loss", out["loss"], batch_size=n, sync_dist=True)
@@ -107,6 +137,12 @@ class RewardModule(L.LightningModule):
         self._val_neg += out["r_neg"].detach().float().cpu().tolist()
 
     def on_validation_epoch_end(self) -> None:
+        if self.pointwise and self._val_scores:
+            scores, labels = torch.cat(self._val_scores), torch.cat(self._val_labels)
+            acc, _ = concordance(scores, labels)
+            self.log("rm/val/pair_acc", acc, prog_bar=True, sync_dist=True)
+            self._val_pos = scores[labels >= 0.5].tolist()
+            self._val_neg = scores[labels < 0.5].tolist()
         if not self.trainer.sanity_checking:
             self.calibration = Calibration(self._val_pos, self._val_neg)
 
@@ -165,3 +201,14 @@ class RewardModule(L.LightningModule):
         cal = checkpoint.get(CKPT_KEY, {}).get("calibration")
         if cal:
             self.calibration = Calibration(**cal)
+
+
+def concordance(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(share of the pairs with ``labels[i] > labels[j]`` where ``scores[i] > scores[j]``, number
+    of such pairs); the share is 0.5 (chance) when there is no such pair."""
+    higher = labels.unsqueeze(1) > labels.unsqueeze(0)
+    pairs = higher.sum()
+    if pairs == 0:
+        return torch.tensor(0.5), pairs.float()
+    right = (scores.unsqueeze(1) > scores.unsqueeze(0)) & higher
+    return right.sum().float() / pairs.float(), pairs.float()

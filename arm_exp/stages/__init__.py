@@ -20,7 +20,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "explore": ("explore", "run an explorer on a benchmark split -> trajectories.jsonl"),
     "synthesize": (
         "synthesize",
-        "label trajectories with intents, synthesize negatives -> triplets.jsonl",
+        "intents and negatives -> triplets.jsonl (mc_values: step values -> values.jsonl)",
     ),
     "train": ("train", "train the reward model on triplets -> checkpoints/best.ckpt"),
     "plan": ("plan", "plan with a policy, a planner and a scorer -> episodes.jsonl, metrics.json"),

@@ -10,6 +10,10 @@ customizable reward target (``objective=fewer_actions|lower_price``, which fills
 ``planner.objective``) also ``objective_value`` and ``planning_value``, while ``score`` and the
 success rate stay the benchmark's and ``scorer_score`` the scorer's own.
 ``rm_ckpt`` is required when ``scorer=rm``; a planner that needs a scorer refuses ``scorer=none``.
+A reward model trained on another benchmark is refused unless ``plan.allow_rm_from`` names that
+benchmark (held-out transfer, beyond ARMAP: AgentRM's held-out evaluation); the benchmark it
+was trained on is recorded either way (``rm_trained_on``: the manifest's counts, the trackers'
+tags, the report's column).
 
 Up to ``plan.concurrency`` tasks run at once (:func:`~arm_exp.planning.runner.plan_tasks`;
 default: the LLM server's ``llm.max_concurrency``, else 1); the episodes do not depend on it.
@@ -43,8 +47,10 @@ from arm_exp.stages.record import (
     benchmark_inputs,
     check_benchmark_inputs,
     collect,
+    same_benchmark,
     select_tasks,
     upstream_benchmark,
+    upstream_label,
 )
 from arm_exp.stats import by_type_metrics, mean, mean_ci, wilson
 from arm_exp.types import Episode, to_json
@@ -99,8 +105,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     scorer_label = scorer_name(cfg)
     spec = STAGE.key_spec(cfg)
     found = spec.inputs
-    if "rm_ckpt" in found:
-        upstream_benchmark(cfg, found["rm_ckpt"], "rm_ckpt")
+    rm_trained_on = rm_benchmark(cfg, found["rm_ckpt"]) if "rm_ckpt" in found else None
     stage = StageRecord(cfg, STAGE, spec)
     if stage.done:
         return stage.previous_metrics()
@@ -155,6 +160,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         backbone=choice("llm") if uses_llm else None,
         reward_model=train_run.get("reward_model"),
         loss=train_run.get("loss"),
+        rm_trained_on=rm_trained_on,
     )
     stage.count(
         episodes=len(episodes),
@@ -168,6 +174,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         rm_ckpt=str(Path(found["rm_ckpt"]).resolve()) if "rm_ckpt" in found else None,
         reward_model=train_run.get("reward_model"),
         loss=train_run.get("loss"),
+        rm_trained_on=rm_trained_on,
         report_metric=report_metric,
         policy_counters=policy.counters(),
         scorer_counters=scorer.counters() if scorer is not None else {},
@@ -187,6 +194,25 @@ def episodes_table(episodes: list[Episode]) -> tuple[list[str], list[list]]:
         for e in episodes
     ]  # fmt: skip
     return EPISODE_COLUMNS, rows
+
+
+def rm_benchmark(cfg: DictConfig, ckpt: Path) -> str | None:
+    """The benchmark the reward model ``ckpt`` was trained on (None: a hand-made checkpoint).
+    Another benchmark than this run's is refused unless ``plan.allow_rm_from`` names it."""
+    label = upstream_label(ckpt)
+    allowed = cfg.plan.get("allow_rm_from")
+    if label and allowed and same_benchmark(str(allowed), label):
+        if not same_benchmark(str(cfg.benchmark.name), label):
+            log.info("plan: held-out transfer: a reward model of %s on %s (plan.allow_rm_from)",
+                     label, cfg.benchmark.name)  # fmt: skip
+        return label
+    try:
+        upstream_benchmark(cfg, ckpt, "rm_ckpt")
+    except ConfigError as e:
+        raise ConfigError(
+            f"{e}, or plan.allow_rm_from={label} to plan with it on purpose (held-out transfer)"
+        ) from None
+    return label
 
 
 def _train_run(ckpt: Path) -> dict[str, str]:
@@ -271,6 +297,7 @@ STAGE = Stage(
         "scorer.path": "the checkpoint: keyed by its train run's key (rm_ckpt)",
         "scorer.merge_calls": "how concurrent tasks share forward passes, not what they score",
         "plan.concurrency": "how many tasks run at once; the episodes do not depend on it",
+        "plan.allow_rm_from": "permits another benchmark's reward model, keyed as rm_ckpt",
     },
     artifacts=(EPISODES,),
     reads_checkpoint=needs_checkpoint,

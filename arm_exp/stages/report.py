@@ -18,8 +18,10 @@ over the tasks both ran (:func:`arm_exp.stats.paired_test`). It writes:
   are means per episode; ``llm_calls`` counts calls to an LLM, 0 for a policy without one),
   then ``report_metric, score_ci_low, score_ci_high, backbone, reward_model, loss,
   oracle_success, mean_success, rm_cache_hits, runs, objective, actions, price_paid, max_score,
-  final_score, policy_calls`` (``policy_calls``: the policy's proposal calls, one batched call
-  per step of the episodes in flight, whatever the policy; ``objective``: the customizable
+  final_score, policy_calls, proposals, rm_trained_on`` (``policy_calls``: the policy's
+  proposal calls, one batched call per step of the episodes in flight, whatever the policy;
+  ``proposals``: the samples asked of the policy per episode; ``rm_trained_on``: the benchmark
+  of a reward model that guided another one, ``plan.allow_rm_from``, else empty; ``objective``: the customizable
   reward target, e.g. ``fewer_actions(w=0.1)``, empty for the pure scorer; ``actions`` and
   ``price_paid``: means over the picked trajectories, the price over those that bought
   something; ``max_score, final_score``: ScienceWorld's running max of the score, which ARMAP
@@ -38,7 +40,12 @@ over the tasks both ran (:func:`arm_exp.stats.paired_test`). It writes:
   the N samples (k = 1, 2, 4, ..., N; expectation over random subsets), with the oracle (any of
   k) and the mean;
 - ``planners.png``: success rate per planner, one bar per combination of the other columns
-  that vary (axes included), with the intervals over tasks.
+  that vary (axes included), with the intervals over tasks;
+- ``success_vs_proposals.png``: success rate against the policy's proposals per task (the
+  compute each planner spent), one curve per combination of the identity columns that vary
+  (e.g. scorer family x planner): a point per row (rows that differ in a budget axis join one
+  curve) and, for planners with independent candidates, the picks among k of their N
+  candidates at k / N of their proposals.
 
 Plot legends and the W&B scalars (``report/<benchmark>/<split>/.../<axis>=<value>/
 success_rate``) name each row by its identity values and axes, so no two rows share one; W&B
@@ -65,7 +72,7 @@ from arm_exp.artifacts import atomic_write_text, is_complete, load_manifest, rea
 from arm_exp.config import container
 from arm_exp.errors import ArtifactError, ConfigError
 from arm_exp.stages.base import Stage
-from arm_exp.stages.record import StageRecord
+from arm_exp.stages.record import StageRecord, same_benchmark
 from arm_exp.stats import mean, mean_ci, mean_std, paired_test, rate_over_tasks
 from arm_exp.types import Episode
 
@@ -104,6 +111,8 @@ EXTRA = [
     "max_score",
     "final_score",
     "policy_calls",
+    "proposals",
+    "rm_trained_on",
 ]
 # After COLUMNS and EXTRA: repeats (report.pool) and the paired comparison with the baseline row;
 # then one column per axis of the runs reported.
@@ -119,12 +128,13 @@ GROUP = [
     "reward_model",
     "loss",
     "objective",
+    "rm_trained_on",
 ]
 
 
 # What names a row (plot legends, W&B keys), with its axes.
 LABEL = ["benchmark", "split", "policy", "backbone", "planner", "objective", "scorer",
-         "reward_model", "loss"]  # fmt: skip
+         "reward_model", "loss", "rm_trained_on"]  # fmt: skip
 
 PIVOT_MD = "report_pivot.md"
 PIVOT_CSV = "report_pivot.csv"
@@ -280,12 +290,22 @@ def load_run(run_dir: Path, roots: Sequence[Path] = ()) -> dict[str, Any]:
         "backbone": counts.get("backbone") or "",
         "reward_model": (counts.get("reward_model") or "") if rm else "",
         "loss": (counts.get("loss") or "") if rm else "",
+        # held-out transfer only: a reward model of the row's own benchmark leaves it empty
+        "rm_trained_on": _transfer(counts) if rm else "",
         "objective": counts.get("objective") or "",
         "report_metric": counts.get("report_metric") or "success_rate",
         "episodes": episodes,
         "iid_candidates": declares(manifest, "iid_candidates"),
         "settings": settings,
     }
+
+
+def _transfer(counts: dict[str, Any]) -> str:
+    """The benchmark a plan run's reward model was trained on, if not the run's own (a held-out
+    transfer, ``plan.allow_rm_from``), else ''."""
+    trained_on = str(counts.get("rm_trained_on") or "")
+    benchmark = str(counts.get("benchmark") or "")
+    return "" if not trained_on or same_benchmark(trained_on, benchmark) else trained_on
 
 
 @dataclass
@@ -379,6 +399,7 @@ def aggregate(runs: list[dict[str, Any]], axes: Sequence[str] = ()) -> list[dict
             score_ci_high=score_hi,
             llm_calls=cost("llm_calls"),
             policy_calls=cost("policy_calls"),
+            proposals=cost("proposals"),
             rm_calls=cost("rm_calls") or cost("oracle_calls"),
             env_steps=cost("env_steps"),
             wall_s=mean([e.wall_s for e in eps]),
@@ -528,7 +549,7 @@ def _has_candidates(row: dict[str, Any]) -> bool:
     return any(len(e.candidates) > 1 for e in row["_episodes"])
 
 
-ROW_KEYS = ["backbone", "planner", "scorer", "reward_model", "loss", "objective"]
+ROW_KEYS = ["backbone", "planner", "scorer", "reward_model", "loss", "objective", "rm_trained_on"]
 
 
 def pivot(
@@ -538,7 +559,8 @@ def pivot(
     loss, objective where they vary, x each axis), one column per benchmark/split; each cell
     the benchmark's headline metric in % with its 95% interval over tasks: the success rate
     (Wilson) or, where the benchmark reports a mean score (WebShop, ScienceWorld:
-    ``benchmark.report_metric``), the mean score (normal interval)."""
+    ``benchmark.report_metric``), the mean score (normal interval); then the policy's proposals
+    per task, where its policy counts them (the compute a planner spent)."""
     columns = sorted({f"{r['benchmark']}/{r['split']}" for r in rows})
     keys = [k for k in ROW_KEYS if any(r[k] for r in rows)]
 
@@ -554,6 +576,8 @@ def pivot(
         else:
             value, lo, hi = r["success_rate"], r["ci_low"], r["ci_high"]
             text = f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        if r.get("proposals"):
+            text += f" @ {r['proposals']:.0f} proposals"
         cells[label(r)][f"{r['benchmark']}/{r['split']}"] = text
     head = ["backbone/policy", *(k for k in keys if k != "backbone"), *axes, *columns]
     body = [[*lab, *(cells[lab].get(c, "") for c in columns)] for lab in sorted(cells)]
@@ -679,6 +703,46 @@ def plot(rows: list[dict[str, Any]], out_dir: Path, axes: Sequence[str] = ()) ->
     return written
 
 
+def plot_proposals(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """``success_vs_proposals.png`` (module docstring) for the rows whose policy counted its
+    proposals; nothing when none did."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    costed = [r for r in rows if r.get("proposals") and r["_episodes"]]
+    if not costed:
+        return []
+    names = _legend(costed, ())
+    curves: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in costed:
+        points = curves[label(r, (), names)]
+        points.append((float(r["proposals"]), 100 * r["success_rate"]))
+        n_max = min(len(e.candidates) for e in r["_episodes"])
+        if r["_iid_candidates"] and n_max > 1:
+            per = float(r["proposals"]) / n_max
+            for k in (1, 2, 4, 8, 16, 32, 64, 128):
+                if k < n_max:
+                    points.append((k * per, 100 * success_at_k(r["_episodes"], k)[0]))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    top = 0.0
+    for name, points in sorted(curves.items()):
+        xs, ys = zip(*sorted(points), strict=True)
+        ax.plot(xs, ys, marker="o", label=name)
+        top = max(top, *ys)
+    ax.set_ylim(0.0, min(105.0, max(10.0, 1.15 * top)))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("policy proposals per task")
+    ax.set_ylabel("success %")
+    ax.set_title(f"Success vs proposals on {costed[0]['benchmark']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "success_vs_proposals.png", dpi=120)
+    plt.close(fig)
+    return ["success_vs_proposals.png"]
+
+
 def _roots(cfg: DictConfig) -> list[Path]:
     roots: list[Path] = []
     if cfg.get("input_dir") not in (None, "", "???"):
@@ -724,7 +788,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     atomic_write_text(stage.dir / "report.md", f"{to_markdown(rows, axes)}{notes}\n")
     atomic_write_text(stage.dir / PIVOT_MD, pivot_markdown(rows, axes))
     atomic_write_text(stage.dir / PIVOT_CSV, pivot_csv(rows, axes))
-    pngs = plot(rows, stage.dir, axes)
+    pngs = [*plot(rows, stage.dir, axes), *plot_proposals(rows, stage.dir)]
     stage.count(
         runs=len(runs_dirs),
         rows=len(rows),
@@ -801,6 +865,7 @@ STAGE = Stage(
         PIVOT_CSV,
         "success_vs_n.png",
         "planners.png",
+        "success_vs_proposals.png",
     ),
     show=show,
 )

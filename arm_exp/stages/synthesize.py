@@ -1,10 +1,14 @@
-"""``arm-exp synthesize``: explored trajectories -> ``triplets.jsonl`` (intent, positive, negative).
+"""``arm-exp synthesize``: explored trajectories -> ``triplets.jsonl`` (intent, positive, negative)
+or, with ``synthesis=mc_values``, ``values.jsonl`` (prefixes with Monte Carlo values).
 
 Reads ``<input_dir>/trajectories.jsonl`` (the run dir of ``arm-exp explore``); the strategy is
 ``synthesis=rule|llm`` and the benchmark's ``synthesis_kit`` supplies its prompts, parsers,
-perturbations and validators. Writes ``triplets.jsonl`` and ``synthesis_progress.jsonl`` (one
-line per source trajectory: what it yielded and what was dropped, and why), both resumable.
-Identical triplets (same intent, positive and negative text) are kept once.
+perturbations and validators; ``synthesis=mc_values`` (beyond ARMAP) labels prefixes by running
+the exploring policy from them instead (:mod:`arm_exp.synthesis.mc_values`; its share of
+non-zero labels is ``synth/nonzero_share``). Writes the records and ``synthesis_progress.jsonl``
+(one line per source trajectory: what it yielded and what was dropped, and why), both
+resumable. Identical records (same intent, positive and negative text; same intent and prefix)
+are kept once.
 
 A run that keeps no triplet fails (:class:`~arm_exp.errors.StageFailed`: no reward model can
 be trained on nothing, and the cause is here, not in ``train``); one where fewer than
@@ -31,22 +35,24 @@ from arm_exp.errors import ConfigError, StageFailed
 from arm_exp.stages.base import Stage
 from arm_exp.stages.record import StageRecord, collect
 from arm_exp.synthesis.base import drop_knob
-from arm_exp.types import Trajectory, Triplet, to_json
+from arm_exp.types import Trajectory, Triplet, ValueLabel, to_json
 
 log = logging.getLogger(__name__)
 
 TRIPLETS = "triplets.jsonl"
+VALUES = "values.jsonl"
 PROGRESS = "synthesis_progress.jsonl"
 # Below this share of sources yielding a triplet, a run warns: a reward model trained on what
 # is left sees a few tasks only.
 LOW_YIELD = 0.1
 
 
-def _content_hash(t: Triplet) -> str:
-    text = json.dumps(
-        [t.intent, [s.action for s in t.positive.steps], [s.action for s in t.negative.steps]]
-    )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def _content_hash(r: Triplet | ValueLabel) -> str:
+    if isinstance(r, ValueLabel):
+        parts = [r.intent, r.prefix.actions]
+    else:
+        parts = [r.intent, r.positive.actions, r.negative.actions]
+    return hashlib.blake2b(json.dumps(parts).encode(), digest_size=16).hexdigest()
 
 
 def inputs(cfg: DictConfig) -> dict[str, Path]:
@@ -65,22 +71,41 @@ def run(cfg: DictConfig) -> dict[str, float]:
     read_stats: dict[str, int] = {}
     trajectories = _sources(cfg, traj_path, read_stats)
     synth = instantiate(cfg.synthesis)
+    try:
+        return _synthesize(cfg, stage, synth, trajectories, read_stats)
+    finally:
+        close = getattr(synth, "close", None)  # mc_values: its policy's LLM, its env
+        if callable(close):
+            close()
+
+
+def _synthesize(
+    cfg: DictConfig,
+    stage: StageRecord,
+    synth: Any,
+    trajectories: list[Trajectory],
+    read_stats: dict[str, int],
+) -> dict[str, float]:
     synth.prepare(trajectories)
     stage.record_code()  # the code this run's records come from, all loaded by now
-    triplets = ResumableJsonl(stage.dir / TRIPLETS, Triplet.from_dict, to_json, key=lambda t: t.id)
+    values = getattr(synth, "records", "triplets") == "values"
+    kind: type[Triplet] | type[ValueLabel] = ValueLabel if values else Triplet
+    store: ResumableJsonl = ResumableJsonl(
+        stage.dir / (VALUES if values else TRIPLETS), kind.from_dict, to_json, key=lambda t: t.id
+    )
     done = ResumableJsonl(stage.dir / PROGRESS, dict, json.dumps, key=lambda r: r["source"])
-    seen = {_content_hash(t) for t in triplets.records.values()}
+    seen = {_content_hash(t) for t in store.records.values()}
     by_id = {t.id: t for t in trajectories}
 
     def produce(todo: list[str]) -> Iterator[dict[str, Any]]:
-        """One progress line per source; its triplets are appended first (so a source whose
-        line is written has all of its triplets on disk)."""
+        """One progress line per source; its records are appended first (so a source whose
+        line is written has all of its records on disk)."""
         for start in range(0, len(todo), synth.batch_size):
             batch = [by_id[i] for i in todo[start : start + synth.batch_size]]
             for res in synth.synthesize(batch):
                 dropped = dict(res.dropped)
-                for t in res.triplets:
-                    if t.id in triplets:
+                for t in res.values if values else res.triplets:
+                    if t.id in store:
                         # Written before an interruption that came before this source's
                         # progress line: it was kept then (its hash is in `seen`), so it
                         # is not a duplicate now.
@@ -90,7 +115,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                         dropped["duplicate"] = dropped.get("duplicate", 0) + 1
                         continue
                     seen.add(h)
-                    triplets.append(t)
+                    store.append(t)
                 yield {"source": res.source_id, "kept": res.kept, "dropped": dropped}
 
     try:
@@ -98,20 +123,25 @@ def run(cfg: DictConfig) -> dict[str, float]:
             done, list(by_id), produce, f"synthesize {choice('synthesis', 'synthesis')}"
         )
     finally:
-        triplets.close()
+        store.close()
     by_source = {r["source"]: i for i, r in enumerate(progress_records)}
-    records = triplets.finalize(
-        sorted(triplets.records, key=lambda k: (by_source.get(k.split("|")[0], 0), _index(k)))
-    )
-    metrics = _metrics(records, progress_records, synth.counters())
+
+    def order(record_id: str) -> tuple[int, int]:
+        r = store.records[record_id]
+        at = r.meta.get("prefix_steps") if values else _index(record_id)
+        return by_source.get(r.meta.get("source"), 0), int(at or 0)
+
+    records = store.finalize(sorted(store.records, key=order))
+    metrics = (_value_metrics if values else _metrics)(records, progress_records, synth.counters())
     warning = _check_yield(
-        records, progress_records, getattr(synth, "kit", None), stage.dir / PROGRESS
+        records, progress_records, getattr(synth, "kit", None), stage.dir / PROGRESS, values
     )
     synthesizer_llm = choice("llm@synthesizer_llm") if "llm" in cfg.synthesis else None
     stage.tag(benchmark=trajectories[0].benchmark, backbone=synthesizer_llm)
     stage.count(
         benchmark=trajectories[0].benchmark,
-        triplets=len(records),
+        records="values" if values else "triplets",
+        **{"values" if values else "triplets": len(records)},
         sources=len(progress_records),
         resumed_sources=resumed,
         kept=dict(_sum(progress_records, "kept")),
@@ -150,9 +180,13 @@ def _sources(cfg: DictConfig, path: Path, read_stats: dict[str, int]) -> list[Tr
 
 
 def _check_yield(
-    records: list[Triplet], progress_records: list[dict[str, Any]], kit: object, progress: Any
+    records: list[Triplet] | list[ValueLabel],
+    progress_records: list[dict[str, Any]],
+    kit: object,
+    progress: Any,
+    values: bool = False,
 ) -> str | None:
-    """Fail on no triplet, warn on few (module docstring); returns the warning, if any."""
+    """Fail on no record, warn on few (module docstring); returns the warning, if any."""
     sources = len(progress_records)
     yielding = sum(1 for r in progress_records if sum(r.get("kept", {}).values()))
     if records and yielding >= LOW_YIELD * sources:
@@ -163,7 +197,8 @@ def _check_yield(
         for reason, n in dropped[:4]
     )
     what = (
-        f"synthesize kept {len(records)} triplets: {yielding} of {sources} source trajectories "
+        f"synthesize kept {len(records)} {'value labels' if values else 'triplets'}: {yielding} "
+        f"of {sources} source trajectories "
         f"yielded one; dropped: {reasons or 'nothing'} (per source: {progress}; README: "
         "'How much exploration')"
     )
@@ -212,19 +247,56 @@ def _metrics(
     return metrics
 
 
+def _value_metrics(
+    records: list[ValueLabel], progress_records: list[dict[str, Any]], counters: dict[str, float]
+) -> dict[str, float]:
+    """How many prefixes were labelled and how informative the labels are: the share of
+    non-zero values (with a weak exploring policy most are 0), the mean value, the share
+    labelled by the episode's own end (no rollout)."""
+    n = len(records)
+    metrics: dict[str, float] = {
+        "synth/n_values": n,
+        "synth/n_sources": len(progress_records),
+        "synth/sources_with_values": sum(
+            1 for r in progress_records if sum(r.get("kept", {}).values())
+        ),
+        "synth/nonzero_share": sum(r.value > 0 for r in records) / n if n else 0.0,
+        "synth/mean_value": sum(r.value for r in records) / n if n else 0.0,
+        "synth/exact_share": sum(bool(r.meta.get("exact")) for r in records) / n if n else 0.0,
+    }
+    for reason, n_dropped in _sum(progress_records, "dropped").items():
+        metrics[f"synth/dropped/{reason}"] = n_dropped
+    metrics.update({f"synth/{k}": v for k, v in counters.items()})
+    return metrics
+
+
 STAGE = Stage(
     name="synthesize",
     run=run,
-    reads=("benchmark", "synthesis", "synthesizer_llm", "llm", "synthesize", "input_dir", "limit"),
+    reads=(
+        "benchmark",
+        "synthesis",
+        "synthesizer_llm",
+        "llm",
+        "explorer",
+        "explorer_llm",
+        "explorer2_llm",
+        "synthesize",
+        "input_dir",
+        "limit",
+    ),
     key=("benchmark.name", "benchmark.synthesis_kit", "synthesis", "limit", "seed"),
     inputs=inputs,
     unkeyed={
         "input_dir": "an input: keyed by its run's key",
         "synthesizer_llm": "the synthesis node holds the LLM it uses",
         "llm": "the synthesis node holds the LLM it uses",
+        "explorer": "synthesis=mc_values holds the exploring policy it uses (${explorer})",
+        "explorer_llm": "the synthesis node holds the LLM it uses",
+        "explorer2_llm": "the synthesis node holds the LLM it uses",
         "synthesize.skip_bad": "skip malformed input lines or fail: no two results differ",
     },
-    artifacts=(TRIPLETS, PROGRESS),
+    artifacts=(TRIPLETS, VALUES, PROGRESS),
 )
 
 if __name__ == "__main__":

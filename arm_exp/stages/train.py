@@ -1,6 +1,9 @@
 """``arm-exp train``: train the reward model on ``triplets.jsonl`` with Lightning.
 
-Reads ``<input_dir>/triplets.jsonl`` (the run dir of ``arm-exp synthesize``). Writes
+Reads ``<input_dir>/triplets.jsonl`` (the run dir of ``arm-exp synthesize``), or, for a loss
+that learns from values (``loss=prm_bce|prm_mse``: a process reward model, beyond ARMAP),
+``<input_dir>/values.jsonl`` (``synthesis=mc_values``); given the other kind, it says so in one
+line. Writes
 ``checkpoints/best.ckpt`` (best ``rm/val/pair_acc``) and ``checkpoints/last.ckpt``; the best one
 is what ``rm_ckpt=`` takes, and ``RewardScorer.from_checkpoint`` needs nothing else. The
 validation pair accuracy of the untrained model is measured first (``rm/val/pair_acc_init``), so
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
 
@@ -23,7 +26,7 @@ from arm_exp.artifacts import code_version, input_file, input_key
 from arm_exp.config import choice
 from arm_exp.errors import ConfigError
 from arm_exp.reward.callbacks import EpochCheckpoint, Throughput, quiet_lightning
-from arm_exp.reward.data import TripletDataModule
+from arm_exp.reward.data import TripletDataModule, ValueDataModule
 from arm_exp.reward.module import RewardModule
 from arm_exp.reward.render import Renderer
 from arm_exp.stages.base import Stage
@@ -34,11 +37,35 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 
 
+# What each kind of loss learns from (its class's ``learns_from``), and the file holding it.
+RECORDS = {"triplets": "triplets.jsonl", "values": "values.jsonl"}
+
+
+def learns_from(cfg: DictConfig) -> str:
+    """``triplets`` (a preference loss, ARMAP's) or ``values`` (a pointwise loss)."""
+    return str(getattr(get_class(str(cfg.loss._target_)), "learns_from", "triplets"))
+
+
 def inputs(cfg: DictConfig) -> dict[str, Path]:
-    """The synthesize run's triplets (``input_dir``)."""
-    path = input_file(
-        cfg.get("input_dir"), "triplets.jsonl", config_key="input_dir", producer="synthesize"
-    )
+    """The synthesize run's triplets or values (``input_dir``), whichever the loss learns from."""
+    wanted = learns_from(cfg)
+    given = cfg.get("input_dir")
+    other = next(k for k in RECORDS if k != wanted)
+    if (
+        given
+        and not (Path(given) / RECORDS[wanted]).exists()
+        and (Path(given) / RECORDS[other]).exists()
+    ):
+        fix = (
+            "pass loss=prm_bce or loss=prm_mse"
+            if other == "values"
+            else "synthesize with synthesis=mc_values, or pass a preference loss"
+        )
+        raise ConfigError(
+            f"input_dir={given} holds {RECORDS[other]} but loss={choice('loss', 'loss')} "
+            f"learns from {wanted} ({RECORDS[wanted]}): {fix}"
+        )
+    path = input_file(given, RECORDS[wanted], config_key="input_dir", producer="synthesize")
     return {"triplets": path}
 
 
@@ -70,8 +97,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "rm/train/pairs_per_s": meter.pairs / meter.seconds if meter.seconds else 0.0,
         "rm/train/steps": float(meter.steps),
         "rm/train/fit_s": fit_s,
-        "rm/data/train_pairs": float(data.stats["train_pairs"]),
-        "rm/data/val_pairs": float(data.stats["val_pairs"]),
+        **{
+            f"rm/data/{k}": float(data.stats[k])
+            for k in ("train_pairs", "val_pairs", "train_examples", "val_examples")
+            if k in data.stats
+        },
     }
     if trainer.global_rank != 0:
         return metrics
@@ -114,11 +144,13 @@ def build_module(
 
 
 def build_data(cfg: DictConfig, trip_path: Path, module: RewardModule) -> TripletDataModule:
-    """The triplets rendered and encoded for ``module``, split into train and validation."""
+    """The triplets (or values) rendered and encoded for ``module``, split into train and
+    validation."""
     data_cfg = dict(cfg.train.data)
     if data_cfg.get("negatives_per_example") is None:
         data_cfg["negatives_per_example"] = getattr(module.loss_fn, "negatives_per_example", 1)
-    data = TripletDataModule(
+    kind = ValueDataModule if module.pointwise else TripletDataModule
+    data = kind(
         str(trip_path),
         module.renderer,
         module.model.encode,

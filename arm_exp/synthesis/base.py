@@ -21,15 +21,17 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from arm_exp.llm.base import Prompt
-from arm_exp.types import Trajectory, Triplet
+from arm_exp.types import Trajectory, Triplet, ValueLabel
 
 
 @dataclass
 class SourceResult:
-    """What one explored trajectory yielded: triplets, and counts of what was kept or dropped."""
+    """What one explored trajectory yielded: triplets (or, for ``mc_values``, labelled
+    prefixes), and counts of what was kept or dropped."""
 
     source_id: str
     triplets: list[Triplet] = field(default_factory=list)
+    values: list[ValueLabel] = field(default_factory=list)
     kept: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
 

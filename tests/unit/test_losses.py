@@ -126,3 +126,65 @@ def test_listwise_target_lives_on_the_inputs_device():
     mask = torch.ones(2, 3, dtype=torch.bool, device="meta")
     out = ListwiseLoss()(r_pos, r_neg, mask)
     assert out.device.type == "meta" and out.shape == ()
+
+
+def test_prm_bce_against_soft_labels_by_hand():
+    from arm_exp.reward.losses import PRMBCELoss
+
+    scores = torch.tensor([0.0, 2.0, -1.0], requires_grad=True)
+    labels = torch.tensor([0.25, 1.0, 0.0])
+    expected = (
+        -(
+            (0.25 * math.log(0.5) + 0.75 * math.log(0.5))
+            + math.log(_sig(2.0))
+            + math.log(1 - _sig(-1.0))
+        )
+        / 3
+    )
+    loss = PRMBCELoss()(scores, labels)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    # d/ds = (sigmoid(s) - v) / B: up where the score is below its label, down where above.
+    want = [(_sig(s) - v) / 3 for s, v in zip([0.0, 2.0, -1.0], [0.25, 1.0, 0.0], strict=True)]
+    assert scores.grad.tolist() == pytest.approx(want, rel=1e-5)
+    assert scores.grad[0] > 0 and scores.grad[1] < 0 and scores.grad[2] > 0
+    assert PRMBCELoss.learns_from == "values"
+
+
+def test_prm_bce_is_least_at_the_label():
+    from arm_exp.reward.losses import PRMBCELoss
+
+    label = torch.tensor([0.3])
+    at = PRMBCELoss()(torch.logit(label), label)
+    for s in (-2.0, 0.0, 1.0):
+        assert PRMBCELoss()(torch.tensor([s]), label) > at
+
+
+def test_prm_mse_by_hand():
+    from arm_exp.reward.losses import PRMMSELoss
+
+    scores = torch.tensor([0.0, 1.0], requires_grad=True)
+    labels = torch.tensor([1.0, 0.5])
+    expected = ((0.5 - 1.0) ** 2 + (_sig(1.0) - 0.5) ** 2) / 2
+    loss = PRMMSELoss()(scores, labels)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    assert scores.grad[0] < 0 and scores.grad[1] > 0
+    assert PRMMSELoss.learns_from == "values"
+
+
+def test_preference_losses_learn_from_triplets():
+    from arm_exp.stages.train import RECORDS
+
+    for cls in (BradleyTerryLoss, HingeLoss, ListwiseLoss, MarginLoss):
+        assert getattr(cls, "learns_from", "triplets") == "triplets"
+    assert RECORDS == {"triplets": "triplets.jsonl", "values": "values.jsonl"}
+
+
+def test_prm_losses_take_exact_integer_labels():
+    from arm_exp.reward.losses import PRMBCELoss, PRMMSELoss
+
+    scores = torch.tensor([0.0, 0.0])
+    labels = torch.tensor([1, 0])  # exact outcomes, as integers
+    assert PRMBCELoss()(scores, labels).item() == pytest.approx(math.log(2))
+    assert PRMMSELoss()(scores, labels).item() == pytest.approx(0.25)

@@ -140,6 +140,7 @@ def _run(eps: list[Episode], **labels: str) -> dict:
         reward_model="minilm",
         loss="bradley_terry",
         objective="",
+        rm_trained_on="",
         report_metric="success_rate",
     )
     return {**base, **labels, "dir": "x", "episodes": eps}
@@ -540,3 +541,43 @@ def test_plots_and_wandb_keys_tell_apart_rows_that_differ_only_in_loss_or_an_axi
     keys = {label(r, ["f"]) for r in rows}
     assert len(keys) == 4
     assert "game24/test/random/best_of_n/rm/minilm/hinge/f=0.5" in keys
+
+
+def test_success_vs_proposals_one_curve_per_family_and_planner(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from arm_exp.stages.report import pivot, plot_proposals
+
+    lines: dict[str, list] = {}
+    save = Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        lines.update({ln.get_label(): list(zip(*ln.get_data(), strict=True)) for ln in ax.lines})
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    cands = [Candidate(scorer_score=0.1 * k, score=1.0, success=k == 3, num_steps=4)
+             for k in range(4)]  # fmt: skip
+    bon = [_episode(i, i == 0, float(i == 0), {"proposals": 16.0}, candidates=cands)
+           for i in range(2)]  # fmt: skip
+    beam = [_episode(i, True, 1.0, {"proposals": 13.0}) for i in range(2)]
+    runs = [
+        {**_run(bon, loss="prm_bce"), "iid_candidates": True, "axes": {}},
+        {**_run(beam, planner="beam_search", loss="prm_bce"), "axes": {}},
+        {**_run(beam, planner="beam_search", loss="bradley_terry"), "axes": {}},
+    ]
+    rows = aggregate(runs)
+    assert [r["proposals"] for r in rows] == [13.0, 13.0, 16.0]
+    assert plot_proposals(rows, tmp_path) == ["success_vs_proposals.png"]
+    assert (tmp_path / "success_vs_proposals.png").exists()
+    # Best-of-N: the pick among k = 1, 2 of its 4 candidates at k / 4 of its proposals (the
+    # best-scored candidate is the winner: picked whenever drawn), then the row itself.
+    assert lines["best_of_n/prm_bce"][-1] == (16.0, 50.0)
+    assert [x for x, _ in lines["best_of_n/prm_bce"]] == [4.0, 8.0, 16.0]
+    assert lines["beam_search/prm_bce"] == [(13.0, 100.0)]
+    assert lines["beam_search/bradley_terry"] == [(13.0, 100.0)]
+    _, body = pivot(rows)
+    assert all(row[-1].endswith(" proposals") for row in body)
+    assert body[-1][-1].endswith("@ 16 proposals")
+    assert plot_proposals([{**r, "proposals": 0.0} for r in rows], tmp_path) == []
