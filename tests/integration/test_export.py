@@ -213,3 +213,49 @@ def test_an_exported_folder_plans_serves_and_tags_like_its_checkpoint(
     reference = RewardScorer.from_checkpoint(tiny_rm_ckpt).score(intents[:2], trajs[:2])
     assert scores == pytest.approx(reference, abs=TOL)
     assert info["lineage"] == lineage and info["spec"]["path"] == str(folder.resolve())
+
+
+def test_trl_takes_a_training_step_on_the_exported_decoder(tmp_path, decoder_ckpt, triplets_game24):
+    """TRL's RewardTrainer continues training the exported folder (the backbone frozen to keep
+    the step cheap: the score head moves, everything loads and runs as TRL expects)."""
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    folder, _ = _export(tmp_path, decoder_ckpt)
+    side = json.loads((folder / SIDECAR).read_text())
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith("score.")
+    before = model.score.weight.detach().clone()
+    lines = (triplets_game24 / "triplets.jsonl").read_text().splitlines()[:4]
+    trips = [Triplet.from_dict(json.loads(x)) for x in lines]
+    renderer = Renderer(**side["renderer"])
+
+    def ids(trajs):
+        rendered = [renderer.render(t.intent, t) for t in trajs]
+        return encode_pairs(tok, "decoder", side["max_length"], side["head_fraction"], rendered)
+
+    data = Dataset.from_dict(
+        {
+            "chosen_ids": ids([t.positive for t in trips]),
+            "rejected_ids": ids([t.negative for t in trips]),
+        }
+    )
+    config = RewardConfig(
+        output_dir=str(tmp_path / "trl"),
+        per_device_train_batch_size=2,
+        max_steps=1,
+        learning_rate=1e-2,
+        use_cpu=True,
+        max_length=side["max_length"],
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        logging_steps=1,
+    )
+    trainer = RewardTrainer(model=model, args=config, train_dataset=data, processing_class=tok)
+    out = trainer.train()
+    assert trainer.state.global_step == 1 and out.training_loss > 0
+    assert not torch.equal(model.score.weight.detach(), before)
