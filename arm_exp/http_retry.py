@@ -22,11 +22,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class Server(Protocol):
+    """A server process a client starts on first use and stops when done
+    (:class:`arm_exp.llm.managed.ManagedServer`)."""
+
+    base_url: str  # http://host:port
+    log_path: object  # where its output goes (named in errors)
+
+    def start(self) -> str: ...
+
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def log_tail(self, n: int = 30) -> str: ...
 
 
 class Retryable(Exception):

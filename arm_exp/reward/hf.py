@@ -121,33 +121,26 @@ class HFRewardModel(nn.Module):
         path: the folder.
         device: where it runs (``auto``: this process's GPU, else cpu); bf16 on a GPU that has
             it, else float32.
+        weights: load the classifier (False: the tokenizer and template only, for a scorer
+            whose forward passes run elsewhere, a vLLM server).
     """
 
     meta: dict[str, Any]
     spec: FolderSpec
 
-    def __init__(self, path: str | Path, device: str = "cpu") -> None:
+    def __init__(self, path: str | Path, device: str = "cpu", weights: bool = True) -> None:
         super().__init__()
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         folder = Path(path)
         config = single_logit_config(folder)
         side = read_sidecar(folder)
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        dtype = resolve_dtype("auto", resolve_device(device, "scorer.device"), "scorer.device")
-        if getattr(config, POOLING_KEY, None) is not None:
-            from arm_exp.reward.hf_modeling import MeanPoolBertForSequenceClassification
-
-            self.classifier = MeanPoolBertForSequenceClassification.from_pretrained(
-                str(folder), dtype=dtype
+        if weights:
+            device = resolve_device(device, "scorer.device")
+            self.classifier = _load_classifier(
+                folder, config, resolve_dtype("auto", device, "scorer.device")
             )
-        else:
-            try:
-                self.classifier = AutoModelForSequenceClassification.from_pretrained(
-                    str(folder), dtype=dtype
-                )
-            except Exception as e:  # noqa: BLE001 - e.g. a folder that needs remote code
-                raise ArtifactError(f"{folder}: cannot load the classifier ({e})") from None
         tok = self.tokenizer
         encoder = tok.cls_token_id is not None and tok.sep_token_id is not None
         positions = int(getattr(config, "max_position_embeddings", DEFAULT_MAX_LENGTH))
@@ -184,3 +177,18 @@ class HFRewardModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         logits = self.classifier(input_ids=input_ids, attention_mask=attention_mask).logits
         return logits[:, 0].float() + self.spec.score_bias
+
+
+def _load_classifier(folder: Path, config: Any, dtype: torch.dtype) -> nn.Module:
+    """The folder's classifier: our encoder class (imported, not the folder's copy) or the
+    stock class its config names."""
+    from transformers import AutoModelForSequenceClassification
+
+    if getattr(config, POOLING_KEY, None) is not None:
+        from arm_exp.reward.hf_modeling import MeanPoolBertForSequenceClassification
+
+        return MeanPoolBertForSequenceClassification.from_pretrained(str(folder), dtype=dtype)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=dtype)
+    except Exception as e:  # noqa: BLE001 - e.g. a folder that needs remote code
+        raise ArtifactError(f"{folder}: cannot load the classifier ({e})") from None

@@ -222,12 +222,7 @@ class RewardScorer:
                 else:
                     todo[k] = rendered[i]
         if todo:
-            pairs = list(todo.values())
-            if self.merge_calls:
-                values = self._merger().submit(pairs)
-            else:
-                with self._forward_lock:
-                    values = self._forward(pairs)
+            values = self._score_misses(list(todo.values()))
             computed = dict(zip(todo, values, strict=True))
             with self._lock:
                 for k, s in computed.items():
@@ -243,6 +238,14 @@ class RewardScorer:
             self._counters["rm_time_s"] += time.perf_counter() - started
         self._charge(keys)
         return [float(x) for x in out]  # type: ignore[arg-type]
+
+    def _score_misses(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """Rewards of the rendered pairs not in the cache: this call's own forward passes, one
+        call at a time, or with ``merge_calls`` passes shared with concurrent calls."""
+        if self.merge_calls:
+            return self._merger().submit(pairs)
+        with self._forward_lock:
+            return self._forward(pairs)
 
     def _charge(self, keys: list[bytes]) -> None:
         """Charge the calling task: its calls, items and the items it had already asked for."""

@@ -1,9 +1,8 @@
 """``arm-exp export`` for real: both backbones, loaded as the model card says, score as the
 checkpoint does; an exported (or any single-logit) folder is a reward model everywhere.
 
-The MiniLM checkpoint is the session's ``tiny_rm_ckpt``; the decoder one is the embedded
-SmolLM2-135M with LoRA (rank 8, 48 tokens) after two training steps, so that the adapters and
-the head's bias are not at their initial values. Scores are compared on the triplets' own
+The checkpoints are the session's ``tiny_rm_ckpt`` (MiniLM) and ``tiny_decoder_rm_ckpt``
+(SmolLM2-135M with LoRA, its head's bias moved away from 0). Scores are compared on the triplets' own
 trajectories, several lengths in one batch (so the folder's right padding is exercised).
 """
 
@@ -23,35 +22,11 @@ from arm_exp.reward.hf import SIDECAR
 from arm_exp.reward.model import encode_pairs
 from arm_exp.reward.render import Renderer
 from arm_exp.reward.scorer import RewardScorer
-from arm_exp.stages import export, train
+from arm_exp.stages import export
 from arm_exp.types import Triplet, to_dict
 from tests.conftest import run_stage
 
-DECODER_TRAIN = [
-    "reward_model=smollm2_135m",
-    "reward_model.max_length=48",
-    "reward_model.lora.r=8",
-    "train.optimizer.lr=1e-3",
-    "train.data.batch_size=2",
-    "+trainer.limit_train_batches=2",
-    "+trainer.limit_val_batches=1",
-    "trainer.max_steps=2",
-    "trainer.enable_progress_bar=false",
-]
 TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def decoder_ckpt(tmp_path_factory, triplets_game24):
-    """The trained checkpoint with its head's bias moved to 0.75: two steps leave it near 0,
-    within the tolerance, and an export that lost it must fail these tests."""
-    out = tmp_path_factory.mktemp("decoder_rm") / "run"
-    run_stage(train, "train", [f"input_dir={triplets_game24}", *DECODER_TRAIN], out)
-    path = out / "checkpoints" / "best.ckpt"
-    ckpt = torch.load(path, weights_only=True)
-    ckpt["state_dict"]["model.head.bias"] = torch.tensor([0.75])
-    torch.save(ckpt, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +44,16 @@ def pairs(triplets_game24):
 def _export(tmp_path, ckpt, *extra):
     m = run_stage(export, "export", [f"rm_ckpt={ckpt}", *extra], tmp_path / "export")
     return tmp_path / "export" / export.FOLDER, m
+
+
+@pytest.fixture(scope="module")
+def minilm_export(tmp_path_factory, tiny_rm_ckpt):
+    return _export(tmp_path_factory.mktemp("minilm_export"), tiny_rm_ckpt)
+
+
+@pytest.fixture(scope="module")
+def decoder_export(tmp_path_factory, tiny_decoder_rm_ckpt):
+    return _export(tmp_path_factory.mktemp("decoder_export"), tiny_decoder_rm_ckpt)
 
 
 def _documented_scores(folder, intents, trajs, **load_kw):
@@ -91,8 +76,8 @@ def _documented_scores(folder, intents, trajs, **load_kw):
     return (logits[:, 0] + bias).tolist(), model, tok
 
 
-def test_minilm_exports_with_its_mean_pool_head_as_custom_code(tmp_path, tiny_rm_ckpt, pairs):
-    folder, m = _export(tmp_path, tiny_rm_ckpt)
+def test_minilm_exports_with_its_mean_pool_head_as_custom_code(minilm_export, tiny_rm_ckpt, pairs):
+    folder, m = minilm_export
     intents, trajs = pairs
     reference = RewardScorer.from_checkpoint(tiny_rm_ckpt).score(intents, trajs)
     ours, model, tok = _documented_scores(folder, intents, trajs, trust_remote_code=True)
@@ -108,11 +93,11 @@ def test_minilm_exports_with_its_mean_pool_head_as_custom_code(tmp_path, tiny_rm
 
 
 def test_decoder_exports_as_a_stock_classifier_with_its_bias_in_the_config(
-    tmp_path, decoder_ckpt, pairs
+    decoder_export, tiny_decoder_rm_ckpt, pairs
 ):
-    folder, m = _export(tmp_path, decoder_ckpt)
+    folder, m = decoder_export
     intents, trajs = pairs
-    ckpt_scorer = RewardScorer.from_checkpoint(decoder_ckpt)
+    ckpt_scorer = RewardScorer.from_checkpoint(tiny_decoder_rm_ckpt)
     reference = ckpt_scorer.score(intents, trajs)
     ours, model, tok = _documented_scores(folder, intents, trajs)
     assert type(model).__name__ == "LlamaForSequenceClassification"
@@ -134,12 +119,12 @@ def test_decoder_exports_as_a_stock_classifier_with_its_bias_in_the_config(
 
 
 def test_decoder_exports_as_a_peft_adapter_with_the_head_in_modules_to_save(
-    tmp_path, decoder_ckpt, pairs
+    tmp_path, tiny_decoder_rm_ckpt, pairs
 ):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    folder, m = _export(tmp_path, decoder_ckpt, "export.adapter=true")
+    folder, m = _export(tmp_path, tiny_decoder_rm_ckpt, "export.adapter=true")
     adapter = json.loads((folder / "adapter_config.json").read_text())
     assert adapter["task_type"] == "SEQ_CLS" and "score" in adapter["modules_to_save"]
     tok = AutoTokenizer.from_pretrained(folder)
@@ -155,12 +140,12 @@ def test_decoder_exports_as_a_peft_adapter_with_the_head_in_modules_to_save(
     ids = encode_pairs(tok, "decoder", side["max_length"], side["head_fraction"], rendered)
     with torch.inference_mode():
         logits = model(**tok.pad({"input_ids": ids}, return_tensors="pt")).logits[:, 0]
-    reference = RewardScorer.from_checkpoint(decoder_ckpt).score(intents, trajs)
+    reference = RewardScorer.from_checkpoint(tiny_decoder_rm_ckpt).score(intents, trajs)
     assert (logits + side["score_bias"]).tolist() == pytest.approx(reference, abs=TOL)
 
 
-def test_a_folder_that_is_not_a_single_logit_classifier_is_refused(tmp_path, tiny_rm_ckpt):
-    folder, _ = _export(tmp_path, tiny_rm_ckpt)
+def test_a_folder_that_is_not_a_single_logit_classifier_is_refused(tmp_path, minilm_export):
+    folder, _ = minilm_export
     two = tmp_path / "two_labels"
     shutil.copytree(folder, two)
     config = json.loads((two / "config.json").read_text())
@@ -179,12 +164,12 @@ def test_a_folder_that_is_not_a_single_logit_classifier_is_refused(tmp_path, tin
 
 
 def test_an_exported_folder_plans_serves_and_tags_like_its_checkpoint(
-    tmp_path, tiny_rm_ckpt, pairs
+    tmp_path, minilm_export, tiny_rm_ckpt, pairs
 ):
     from arm_exp.stages import plan
     from arm_exp.stages.serve_rm import serve as serve_rm
 
-    folder, _ = _export(tmp_path, tiny_rm_ckpt)
+    folder, _ = minilm_export
     m = run_stage(
         plan,
         "plan",
@@ -215,14 +200,16 @@ def test_an_exported_folder_plans_serves_and_tags_like_its_checkpoint(
     assert info["lineage"] == lineage and info["spec"]["path"] == str(folder.resolve())
 
 
-def test_trl_takes_a_training_step_on_the_exported_decoder(tmp_path, decoder_ckpt, triplets_game24):
+def test_trl_takes_a_training_step_on_the_exported_decoder(
+    tmp_path, decoder_export, triplets_game24
+):
     """TRL's RewardTrainer continues training the exported folder (the backbone frozen to keep
     the step cheap: the score head moves, everything loads and runs as TRL expects)."""
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    folder, _ = _export(tmp_path, decoder_ckpt)
+    folder, _ = decoder_export
     side = json.loads((folder / SIDECAR).read_text())
     tok = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
