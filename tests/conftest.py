@@ -114,6 +114,16 @@ def tiny_rm_ckpt(tmp_path_factory, triplets_game24) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_rm_folder(tmp_path_factory, tiny_rm_ckpt) -> Path:
+    """``tiny_rm_ckpt`` exported as a Hugging Face folder (``arm-exp export``)."""
+    from arm_exp.stages import export
+
+    out = tmp_path_factory.mktemp("tiny_rm_folder") / "run"
+    run_stage(export, "export", [f"rm_ckpt={tiny_rm_ckpt}"], out)
+    return out / export.FOLDER
+
+
+@pytest.fixture(scope="session")
 def tiny_decoder_rm_ckpt(tmp_path_factory, triplets_game24) -> Path:
     """A real decoder reward-model checkpoint: the embedded SmolLM2-135M with LoRA (rank 8, 48
     tokens) after two training steps, its head's bias then moved to 0.75 (two steps leave it

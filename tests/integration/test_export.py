@@ -47,11 +47,6 @@ def _export(tmp_path, ckpt, *extra):
 
 
 @pytest.fixture(scope="module")
-def minilm_export(tmp_path_factory, tiny_rm_ckpt):
-    return _export(tmp_path_factory.mktemp("minilm_export"), tiny_rm_ckpt)
-
-
-@pytest.fixture(scope="module")
 def decoder_export(tmp_path_factory, tiny_decoder_rm_ckpt):
     return _export(tmp_path_factory.mktemp("decoder_export"), tiny_decoder_rm_ckpt)
 
@@ -76,8 +71,9 @@ def _documented_scores(folder, intents, trajs, **load_kw):
     return (logits[:, 0] + bias).tolist(), model, tok
 
 
-def test_minilm_exports_with_its_mean_pool_head_as_custom_code(minilm_export, tiny_rm_ckpt, pairs):
-    folder, m = minilm_export
+def test_minilm_exports_with_its_mean_pool_head_as_custom_code(tiny_rm_folder, tiny_rm_ckpt, pairs):
+    folder = tiny_rm_folder
+    m = json.loads((folder.parent / "metrics.json").read_text())
     intents, trajs = pairs
     reference = RewardScorer.from_checkpoint(tiny_rm_ckpt).score(intents, trajs)
     ours, model, tok = _documented_scores(folder, intents, trajs, trust_remote_code=True)
@@ -144,8 +140,8 @@ def test_decoder_exports_as_a_peft_adapter_with_the_head_in_modules_to_save(
     assert (logits + side["score_bias"]).tolist() == pytest.approx(reference, abs=TOL)
 
 
-def test_a_folder_that_is_not_a_single_logit_classifier_is_refused(tmp_path, minilm_export):
-    folder, _ = minilm_export
+def test_a_folder_that_is_not_a_single_logit_classifier_is_refused(tmp_path, tiny_rm_folder):
+    folder = tiny_rm_folder
     two = tmp_path / "two_labels"
     shutil.copytree(folder, two)
     config = json.loads((two / "config.json").read_text())
@@ -164,12 +160,12 @@ def test_a_folder_that_is_not_a_single_logit_classifier_is_refused(tmp_path, min
 
 
 def test_an_exported_folder_plans_serves_and_tags_like_its_checkpoint(
-    tmp_path, minilm_export, tiny_rm_ckpt, pairs
+    tmp_path, tiny_rm_folder, tiny_rm_ckpt, pairs
 ):
     from arm_exp.stages import plan
     from arm_exp.stages.serve_rm import serve as serve_rm
 
-    folder, _ = minilm_export
+    folder = tiny_rm_folder
     m = run_stage(
         plan,
         "plan",
