@@ -27,7 +27,14 @@ import torch
 
 from arm_exp.artifacts import atomic_write_json, atomic_write_text, read_json
 from arm_exp.errors import ArtifactError
-from arm_exp.reward.hf import BIAS_KEY, CUSTOM_CODE, POOLING_KEY, SIDECAR, HFRewardModel
+from arm_exp.reward.hf import (
+    BIAS_KEY,
+    CUSTOM_CODE,
+    POOLING_KEY,
+    SIDECAR,
+    HFRewardModel,
+    is_hf_folder,
+)
 from arm_exp.reward.model import RewardModel
 from arm_exp.reward.scorer import load_checkpoint, resolve_checkpoint
 
@@ -46,6 +53,8 @@ def export(ckpt: str | Path, out: str | Path, adapter: bool = False) -> dict[str
     """Write ``ckpt`` (an ``arm-exp train`` checkpoint or run dir) as a folder at ``out``
     (:func:`write_folder`)."""
     ckpt_path = resolve_checkpoint(ckpt)
+    if is_hf_folder(ckpt_path):
+        raise ArtifactError(f"rm_ckpt={ckpt}: already a Hugging Face folder, nothing to export")
     model, meta = load_checkpoint(ckpt_path, "cpu", dtype="float32")
     if adapter and not model.spec.lora:
         raise ArtifactError(f"export.adapter=true: {ckpt_path} has no LoRA adapters to keep apart")
