@@ -33,7 +33,6 @@ requests, the most in flight and the ratio.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -117,10 +116,9 @@ def compare_pooling(args: argparse.Namespace, scorer: RewardScorer, workloads: d
     folder = out / "model"
     if args.rm_ckpt:
         exported = export(args.rm_ckpt, folder)
-    else:
-        model = dataclasses.replace(scorer.model.spec, dtype="float32").build("cpu")
+    else:  # the scorer's own model (float32 on CPU): its head is randomly initialised
         meta = {"renderer": scorer.renderer.config(), "calibration": {}, "lineage": {}}
-        exported = write_folder(model, meta, folder)
+        exported = write_folder(scorer.model, meta, folder)
     local = RewardScorer.from_checkpoint(folder, device=args.device)
     contenders = {"in_process": scorer, "transformers": local}
     if scorer.model.spec.kind == "decoder":
