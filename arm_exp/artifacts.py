@@ -405,9 +405,14 @@ def input_file(input_dir: str | Path | None, name: str, *, config_key: str, prod
 def checkpoint_lineage(path: str | Path) -> dict[str, Any]:
     """The lineage a reward-model checkpoint carries (``train`` writes it: benchmark, split,
     triplets' key, train run's key, reward model, loss, git SHA, code version), so a copied or
-    renamed ``.ckpt`` still says what it is; empty for any other file or an older checkpoint.
+    renamed ``.ckpt`` still says what it is (an exported folder keeps it in ``arm_exp.json``);
+    empty for any other file or an older checkpoint.
     Memory-mapped: only the small entry is read, not the weights."""
     path = Path(path)
+    if (path / "arm_exp.json").is_file():  # a folder written by `arm-exp export`
+        data = read_json(path / "arm_exp.json")
+        lineage = data.get("lineage") if isinstance(data, dict) else None
+        return dict(lineage) if isinstance(lineage, dict) else {}
     if path.suffix != ".ckpt" or not path.is_file():
         return {}
     import torch

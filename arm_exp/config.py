@@ -238,6 +238,14 @@ class ServeConfig:
 
 
 @dataclass
+class ExportConfig:
+    """``export.*``: ``arm-exp export``."""
+
+    # Keep LoRA as a PEFT adapter (the head in `modules_to_save`) instead of merging it.
+    adapter: bool = False
+
+
+@dataclass
 class StageTasks:
     """Which tasks a benchmark stage of the pipeline runs (None: the stage's own default)."""
 
@@ -295,6 +303,7 @@ class ArmExpConfig:
     goals: GoalsConfig = field(default_factory=GoalsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     launcher: PluginGroup | None = None

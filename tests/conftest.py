@@ -114,6 +114,50 @@ def tiny_rm_ckpt(tmp_path_factory, triplets_game24) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_rm_folder(tmp_path_factory, tiny_rm_ckpt) -> Path:
+    """``tiny_rm_ckpt`` exported as a Hugging Face folder (``arm-exp export``)."""
+    from arm_exp.stages import export
+
+    out = tmp_path_factory.mktemp("tiny_rm_folder") / "run"
+    run_stage(export, "export", [f"rm_ckpt={tiny_rm_ckpt}"], out)
+    return out / export.FOLDER
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder_rm_ckpt(tmp_path_factory, triplets_game24) -> Path:
+    """A real decoder reward-model checkpoint: the embedded SmolLM2-135M with LoRA (rank 8, 48
+    tokens) after two training steps, its head's bias then moved to 0.75 (two steps leave it
+    near 0, where an export that lost it would go unnoticed)."""
+    import torch
+
+    from arm_exp.stages import train
+
+    out = tmp_path_factory.mktemp("tiny_decoder_rm") / "run"
+    run_stage(
+        train,
+        "train",
+        [
+            f"input_dir={triplets_game24}",
+            "reward_model=smollm2_135m",
+            "reward_model.max_length=48",
+            "reward_model.lora.r=8",
+            "train.optimizer.lr=1e-3",
+            "train.data.batch_size=2",
+            "+trainer.limit_train_batches=2",
+            "+trainer.limit_val_batches=1",
+            "trainer.max_steps=2",
+            "trainer.enable_progress_bar=false",
+        ],
+        out,
+    )
+    path = out / "checkpoints" / "best.ckpt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["model.head.bias"] = torch.tensor([0.75])
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """The real embedded LLM (SmolLM2-135M-Instruct), loaded once for the session."""
     from arm_exp.llm.hf_local import HFLocalLLM

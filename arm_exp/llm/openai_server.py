@@ -3,8 +3,8 @@
 One request per prompt (``n`` samples each), sent concurrently through a bounded thread pool so
 many episodes share the server's continuous batching. Failures that can pass (connection
 refused, timeouts, HTTP 429/5xx, truncated or invalid JSON, empty ``choices``) are retried with
-exponential backoff and jitter within a bounded total wait; then a clear :class:`LLMError`
-names the endpoint. Several ``base_url`` values are used round-robin (data-parallel replicas).
+exponential backoff and jitter within a bounded total wait (:mod:`arm_exp.http_retry`, shared
+with the vLLM pooling scorer); then a clear :class:`LLMError` names the endpoint. Several ``base_url`` values are used round-robin (data-parallel replicas).
 
 Managed mode: the client starts its own server(s) (``vllm serve`` through
 :class:`~arm_exp.llm.managed.ManagedServer`, or several :func:`~arm_exp.llm.managed.replicas`)
@@ -38,8 +38,6 @@ import itertools
 import json
 import logging
 import os
-import random
-import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -47,14 +45,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arm_exp.errors import LLMError
+from arm_exp.http_retry import InFlight, Retryable, RetryPolicy
 from arm_exp.llm.base import BaseLLM, Generation, Prompt, Sampling, truncate_at_stop
 from arm_exp.llm.managed import ManagedServer, start_all
 
 log = logging.getLogger(__name__)
-
-
-class _Retryable(Exception):
-    pass
 
 
 class _ServerDown(Exception):
@@ -102,17 +97,11 @@ class OpenAIServerLLM(BaseLLM):
         super().__init__()
         if base_url is None and not managed:
             raise LLMError("openai_server needs `base_url` or a `managed` server")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency={max_concurrency}: must be >= 1")
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         self.base_urls = [u.rstrip("/") for u in urls]
         self.model = model
         self.api_key_env = api_key_env
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.max_total_wait_s = max_total_wait_s
+        self.retry = RetryPolicy(timeout_s, max_retries, backoff_s, max_backoff_s, max_total_wait_s)
         self.max_concurrency = max_concurrency
         self.logprobs = logprobs
         self.extra_body = dict(extra_body or {})
@@ -131,13 +120,7 @@ class OpenAIServerLLM(BaseLLM):
         self._client_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.in_flight_limit = max_concurrency * max(1, len(self.servers) or len(self.base_urls))
-        self._slots: dict[str, threading.BoundedSemaphore] = {}  # per server URL
-        self._stats_lock = threading.Lock()
-        self._latencies: list[float] = []
-        self._requests = 0
-        self._retries = 0
-        self._in_flight = 0
-        self._peak_in_flight = 0
+        self._gate = InFlight(max_concurrency)  # per server URL
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -185,13 +168,7 @@ class OpenAIServerLLM(BaseLLM):
         out = super().counters()
         if self.servers:
             out["llm_server_restarts"] = self._restarts
-        with self._stats_lock:
-            latencies = list(self._latencies)
-            out["llm_requests"] = self._requests
-            out["llm_retries"] = self._retries
-            out["llm_peak_in_flight"] = self._peak_in_flight
-        out["llm_request_p50_s"] = percentile(latencies, 50)
-        out["llm_request_p95_s"] = percentile(latencies, 95)
+        out.update(self._gate.counters("llm"))
         return out
 
     def _client(self, url: str):
@@ -204,7 +181,7 @@ class OpenAIServerLLM(BaseLLM):
                 self._clients[url] = openai.OpenAI(
                     base_url=url,
                     api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                    timeout=self.timeout_s,
+                    timeout=self.retry.timeout_s,
                     max_retries=0,  # we retry ourselves, with a bounded total wait
                 )
             return self._clients[url]
@@ -251,29 +228,22 @@ class OpenAIServerLLM(BaseLLM):
         return list(self._executor().map(one, jobs))
 
     def _request(self, url: str, prompt: Prompt, kw: dict[str, Any]) -> Generation:
-        deadline = time.monotonic() + self.max_total_wait_s
-        last: BaseException | None = None
-        for attempt in range(self.max_retries + 1):
-            # An attempt may not outlast the budget: its timeout is clipped to what is left.
-            budget = max(deadline - time.monotonic(), 0.05)
-            if attempt:
-                with self._stats_lock:
-                    self._retries += 1
-            try:
-                return self._timed_request(url, prompt, kw, min(self.timeout_s, budget), attempt)
-            except _Retryable as e:
-                last = e.__cause__ or e
-                if self._server_down(url) is not None:
-                    raise _ServerDown(url) from e
-            remaining = deadline - time.monotonic()
-            if attempt == self.max_retries or remaining <= 0:
-                break
-            delay = random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2**attempt))
-            log.warning("LLM request to %s failed (%s); retry in %.2fs", url, last, delay)
-            time.sleep(min(delay, max(remaining, 0)))
-        raise LLMError(
-            f"LLM server at {url} (model {self.model!r}) failed after {attempt + 1} attempts "
-            f"within {self.max_total_wait_s:.0f}s: {type(last).__name__}: {last}"
+        def down(e: Retryable) -> None:
+            if self._server_down(url) is not None:
+                raise _ServerDown(url) from e
+
+        def give_up(attempts: int, last: BaseException | None) -> LLMError:
+            return LLMError(
+                f"LLM server at {url} (model {self.model!r}) failed after {attempts} attempts "
+                f"within {self.retry.max_total_wait_s:.0f}s: {type(last).__name__}: {last}"
+            )
+
+        return self.retry.run(
+            lambda timeout_s, attempt: self._timed_request(url, prompt, kw, timeout_s, attempt),
+            f"LLM request to {url}",
+            give_up,
+            on_retryable=down,
+            on_retry=self._gate.retried,
         )
 
     def _timed_request(
@@ -281,31 +251,19 @@ class OpenAIServerLLM(BaseLLM):
     ) -> Generation:
         """One attempt, within the in-flight bound, counted and timed."""
         self._client(url)  # created (and `openai` imported) before the clock starts
-        with self._client_lock:
-            slots = self._slots.setdefault(url, threading.BoundedSemaphore(self.max_concurrency))
-        with slots:
-            with self._stats_lock:
-                self._requests += 1
-                self._in_flight += 1
-                self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
-            started = time.perf_counter()
-            try:
+        started = time.perf_counter()
+        try:
+            with self._gate.slot(url):
                 gen = self._request_once(url, prompt, kw, timeout_s)
-            except BaseException as e:
-                log.debug("LLM request to %s failed after %.3fs: %s", url, _since(started), e)
-                raise
-            finally:
-                with self._stats_lock:
-                    self._in_flight -= 1
-        elapsed = _since(started)
-        with self._stats_lock:
-            self._latencies.append(elapsed)
+        except BaseException as e:
+            log.debug("LLM request to %s failed after %.3fs: %s", url, _since(started), e)
+            raise
         log.debug(
             "LLM request to %s: n=%d, %d completion tokens in %.3fs (attempt %d)",
             url,
             kw["n"],
             sum(gen.completion_tokens),
-            elapsed,
+            _since(started),
             attempt + 1,
         )
         return gen
@@ -337,28 +295,28 @@ class OpenAIServerLLM(BaseLLM):
                     **kw,
                 )
         except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e:
-            raise _Retryable(str(e)) from e
+            raise Retryable(str(e)) from e
         except openai.APIStatusError as e:
             if e.status_code >= 500:
-                raise _Retryable(str(e)) from e
+                raise Retryable(str(e)) from e
             raise LLMError(
                 f"LLM server at {url} rejected the request (HTTP {e.status_code}): {e.message}"
             ) from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as e:
-            raise _Retryable(f"invalid response: {e}") from e
+            raise Retryable(f"invalid response: {e}") from e
         return self._parse(resp, prompt, kw)
 
     def _parse(self, resp: Any, prompt: Prompt, kw: dict[str, Any]) -> Generation:
         choices = getattr(resp, "choices", None)
         if not choices:
-            raise _Retryable("response has no choices")
+            raise Retryable("response has no choices")
         choices = sorted(choices, key=lambda c: c.index)
         texts, reasons, lps = [], [], []
         counts: list[int | None] = []
         for c in choices:
             text = c.text if isinstance(prompt, str) else (c.message.content or "")
             if not isinstance(text, str):
-                raise _Retryable("a choice has no text")
+                raise Retryable("a choice has no text")
             # Servers apply `stop` themselves; cutting again is a no-op that guards the contract.
             text, _ = truncate_at_stop(text, kw.get("stop"))
             texts.append(text)
@@ -404,15 +362,6 @@ def _sum_logprobs(choice: Any, completion: bool) -> float:
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (linear interpolation between ranks); 0 for no values."""
-    if not values:
-        return 0.0
-    if len(values) == 1:
-        return float(values[0])
-    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
 
 
 def quiet_httpx() -> None:

@@ -141,6 +141,34 @@ def unwrapped(name: str) -> str:
     return _WRAPPERS.sub("", name)
 
 
+def encode_pairs(
+    tok: Any, kind: str, max_length: int, head_fraction: float, pairs: Sequence[tuple[str, str]]
+) -> list[list[int]]:
+    """Token ids for rendered (head, tail) pairs: an encoder reads ``[CLS] head [SEP] tail
+    [SEP]``, a decoder ``[bos] head "\\n" tail eos`` (bos only where the tokenizer adds one).
+    The head is capped at ``head_fraction`` of ``max_length`` and the tail keeps its end, so
+    the final state, which decides success, is never cut. The one layout training, the scorer
+    and an exported folder's loader (:mod:`arm_exp.reward.hf`) share."""
+    heads = tok([h for h, _ in pairs], add_special_tokens=False)["input_ids"]
+    tails = tok([t for _, t in pairs], add_special_tokens=False)["input_ids"]
+    if kind == "encoder":
+        pre, mid, post = [tok.cls_token_id], [tok.sep_token_id], [tok.sep_token_id]
+    else:
+        bos = tok.bos_token_id
+        pre = [bos] if bos is not None and getattr(tok, "add_bos_token", True) else []
+        mid = tok("\n", add_special_tokens=False)["input_ids"]
+        post = [tok.eos_token_id] if tok.eos_token_id is not None else []
+    budget = max_length - len(pre) - len(mid) - len(post)
+    head_cap = max(1, int(max_length * head_fraction))
+    out = []
+    for h, t in zip(heads, tails, strict=True):
+        h = h[:head_cap]
+        keep = max(budget - len(h), 0)
+        t = t[len(t) - keep :] if keep else []
+        out.append(pre + h + mid + t + post)
+    return out
+
+
 class RewardModel(nn.Module):
     """Backbone + ``Linear(hidden, 1)`` head (bias initialised to 0, as in ARMAP)."""
 
@@ -183,25 +211,8 @@ class RewardModel(nn.Module):
     # -- tokenization ----------------------------------------------------------------------
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Token ids for (head, tail) pairs, truncated to ``max_length`` keeping the tail's end."""
-        tok = self.tokenizer
-        heads = tok([h for h, _ in pairs], add_special_tokens=False)["input_ids"]
-        tails = tok([t for _, t in pairs], add_special_tokens=False)["input_ids"]
-        if self.spec.kind == "encoder":
-            pre, mid, post = [tok.cls_token_id], [tok.sep_token_id], [tok.sep_token_id]
-        else:
-            bos = tok.bos_token_id
-            pre = [bos] if bos is not None and getattr(tok, "add_bos_token", True) else []
-            mid = tok("\n", add_special_tokens=False)["input_ids"]
-            post = [tok.eos_token_id] if tok.eos_token_id is not None else []
-        budget = self.spec.max_length - len(pre) - len(mid) - len(post)
-        head_cap = max(1, int(self.spec.max_length * self.spec.head_fraction))
-        out = []
-        for h, t in zip(heads, tails, strict=True):
-            h = h[:head_cap]
-            keep = max(budget - len(h), 0)
-            t = t[len(t) - keep :] if keep else []
-            out.append(pre + h + mid + t + post)
-        return out
+        spec = self.spec
+        return encode_pairs(self.tokenizer, spec.kind, spec.max_length, spec.head_fraction, pairs)
 
     def collate(self, seqs: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         """Pad to the longest sequence (left for decoders, so the last token is at -1)."""

@@ -2,6 +2,10 @@
 
 ``RewardScorer.from_checkpoint(path).score(intents, trajectories) -> list[float]``
 
+``path`` is an ``arm-exp train`` checkpoint (or its run dir) or a Hugging Face
+sequence-classification folder with one logit (``arm-exp export``'s, or one trained elsewhere:
+:class:`~arm_exp.reward.hf.HFRewardModel`).
+
 - one renderer (stored in the checkpoint) turns each pair into model input, as in training;
 - an LRU cache keyed by a hash of the rendered text: Best-of-N duplicates and MCTS re-visits are
   never scored twice (``rm_cache_hits`` counts them);
@@ -37,6 +41,7 @@ import torch
 from arm_exp.artifacts import CKPT_KEY
 from arm_exp.devices import resolve_device
 from arm_exp.errors import ArtifactError
+from arm_exp.reward.hf import HFRewardModel, is_hf_folder
 from arm_exp.reward.model import Calibration, RewardModel, RewardModelSpec
 from arm_exp.reward.render import Renderer
 from arm_exp.serving import MicroBatcher
@@ -45,16 +50,61 @@ from arm_exp.types import Trajectory
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a train run dir (its ``checkpoints/best.ckpt``)."""
+    """A checkpoint file, a train run dir (its ``checkpoints/best.ckpt``), or a Hugging Face
+    sequence-classification folder (``arm-exp export``'s, or any with one logit)."""
     p = Path(path)
+    if is_hf_folder(p):
+        return p
     if p.is_dir():
         for candidate in (p / "checkpoints" / "best.ckpt", p / "best.ckpt"):
             if candidate.exists():
                 return candidate
-        raise ArtifactError(f"rm_ckpt={path}: a directory without checkpoints/best.ckpt")
+        raise ArtifactError(
+            f"rm_ckpt={path}: a directory with neither checkpoints/best.ckpt nor config.json "
+            "(a Hugging Face model folder)"
+        )
     if not p.exists():
         raise ArtifactError(f"rm_ckpt={path}: no such file (pass the .ckpt of `arm-exp train`)")
     return p
+
+
+def load_checkpoint(
+    path: str | Path, device: str = "cpu", dtype: str | None = None
+) -> tuple[RewardModel, dict[str, Any]]:
+    """The reward model of an ``arm-exp train`` checkpoint (LoRA adapters not merged yet) and
+    its ``arm_exp`` entry (spec, renderer, calibration, lineage). ``dtype`` overrides the
+    spec's (the export builds float32 whatever the model trained in)."""
+    ckpt_path = resolve_checkpoint(path)
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ArtifactError(
+            f"{ckpt_path}: not a readable checkpoint ({type(e).__name__}: {e})"
+        ) from None
+    meta = ckpt.get(CKPT_KEY) if isinstance(ckpt, dict) else None
+    if not meta:
+        raise ArtifactError(
+            f"{ckpt_path}: not an arm-exp reward-model checkpoint (no '{CKPT_KEY}' entry)"
+        )
+    spec = RewardModelSpec(**{**meta["spec"], **({"dtype": dtype} if dtype else {})})
+    model = spec.build(resolve_device(device, "scorer.device"))
+    state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise ArtifactError(
+            f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package} ({e})"
+        ) from None
+    # A LoRA checkpoint holds only the adapters and the head: the base weights come from the
+    # backbone, but every trained weight must be there.
+    trained = model.trainable_names() if spec.lora else set(missing)
+    lost = [k for k in missing if k in trained]
+    if unexpected or lost:
+        raise ArtifactError(
+            f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package}: "
+            f"{len(lost)} missing, {len(unexpected)} unexpected keys"
+        )
+    return model, meta
 
 
 class RewardScorer:
@@ -75,7 +125,7 @@ class RewardScorer:
 
     def __init__(
         self,
-        model: RewardModel,
+        model: RewardModel | HFRewardModel,
         renderer: Renderer,
         calibration: Calibration | None = None,
         batch_size: int = 32,
@@ -123,40 +173,14 @@ class RewardScorer:
         merge_wait_s: float = 0.0,
         max_batch_tokens: int | None = None,
     ) -> RewardScorer:
-        ckpt_path = resolve_checkpoint(path)
-        try:
-            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-            raise ArtifactError(
-                f"{ckpt_path}: not a readable checkpoint ({type(e).__name__}: {e})"
-            ) from None
-        meta = ckpt.get(CKPT_KEY) if isinstance(ckpt, dict) else None
-        if not meta:
-            raise ArtifactError(
-                f"{ckpt_path}: not an arm-exp reward-model checkpoint (no '{CKPT_KEY}' entry)"
-            )
-        spec = RewardModelSpec(**meta["spec"])
-        device = resolve_device(device, "scorer.device")
-        model = spec.build(device)
-        state = {
-            k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
-        }
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as e:
-            raise ArtifactError(
-                f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package} ({e})"
-            ) from None
-        # A LoRA checkpoint holds only the adapters and the head: the base weights come from the
-        # backbone, but every trained weight must be there.
-        trained = model.trainable_names() if spec.lora else set(missing)
-        lost = [k for k in missing if k in trained]
-        if unexpected or lost:
-            raise ArtifactError(
-                f"{ckpt_path}: weights do not fit backbone {spec.backbone or spec.package}: "
-                f"{len(lost)} missing, {len(unexpected)} unexpected keys"
-            )
-        model.prepare_inference()  # LoRA merged (float32) or in the base dtype (bf16)
+        model: RewardModel | HFRewardModel
+        meta: dict[str, Any]
+        if is_hf_folder(path):
+            folder_model = HFRewardModel(path, device)
+            model, meta = folder_model, folder_model.meta
+        else:
+            model, meta = load_checkpoint(path, device)
+            model.prepare_inference()  # LoRA merged (float32) or in the base dtype (bf16)
         scorer = cls(
             model,
             Renderer(**meta["renderer"]),
@@ -198,12 +222,7 @@ class RewardScorer:
                 else:
                     todo[k] = rendered[i]
         if todo:
-            pairs = list(todo.values())
-            if self.merge_calls:
-                values = self._merger().submit(pairs)
-            else:
-                with self._forward_lock:
-                    values = self._forward(pairs)
+            values = self._score_misses(list(todo.values()))
             computed = dict(zip(todo, values, strict=True))
             with self._lock:
                 for k, s in computed.items():
@@ -219,6 +238,14 @@ class RewardScorer:
             self._counters["rm_time_s"] += time.perf_counter() - started
         self._charge(keys)
         return [float(x) for x in out]  # type: ignore[arg-type]
+
+    def _score_misses(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """Rewards of the rendered pairs not in the cache: this call's own forward passes, one
+        call at a time, or with ``merge_calls`` passes shared with concurrent calls."""
+        if self.merge_calls:
+            return self._merger().submit(pairs)
+        with self._forward_lock:
+            return self._forward(pairs)
 
     def _charge(self, keys: list[bytes]) -> None:
         """Charge the calling task: its calls, items and the items it had already asked for."""

@@ -24,6 +24,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     ),
     "train": ("train", "train the reward model on triplets -> checkpoints/best.ckpt"),
     "plan": ("plan", "plan with a policy, a planner and a scorer -> episodes.jsonl, metrics.json"),
+    "export": ("export", "a reward-model checkpoint as a Hugging Face folder -> model/"),
     "report": ("report", "tables and plots from plan runs -> report.csv, report.md, *.png"),
     "pipeline": ("pipeline", "explore -> synthesize -> train -> plan -> report, each stage cached"),
     "serve-rm": ("serve_rm", "serve the reward model over HTTP (POST /score), batching requests"),

@@ -148,6 +148,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         )
     finally:
         llms.close()
+        close = getattr(scorer, "close", None)
+        if close is not None:
+            close()  # the scorer's workers and managed server (scorer=vllm_pooling)
     metrics = episode_metrics(episodes, f"plan/{split}")
     metrics[f"plan/{split}/concurrency"] = float(concurrency)
     metrics.update({f"plan/{split}/{k}": v for k, v in llms.backend_counters().items()})

@@ -72,6 +72,9 @@ def test_every_group_is_read_by_some_stage():
     assert on_disk - read == set()
 
 
+FOLDER_OPTIONS = {("scorer", "vllm_pooling")}
+
+
 @pytest.mark.parametrize(("group", "option"), CASES, ids=lambda x: str(x))
 def test_option_composes_and_instantiates(group, option, tmp_path, request):
     from arm_exp.sweeps import PLUGIN_GROUPS, PluginMissing, check_plugins
@@ -87,7 +90,9 @@ def test_option_composes_and_instantiates(group, option, tmp_path, request):
     primary = _reader(group)
     extra = []
     if primary in ("plan", "pipeline", "serve_rm"):
-        extra.append(f"rm_ckpt={request.getfixturevalue('tiny_rm_ckpt')}")
+        # scorer=vllm_pooling reads an exported folder (what vLLM serves), the others a .ckpt
+        rm = "tiny_rm_folder" if (group, option) in FOLDER_OPTIONS else "tiny_rm_ckpt"
+        extra.append(f"rm_ckpt={request.getfixturevalue(rm)}")
     cfg = compose(primary, [f"{group}={option}", *extra], tmp_path)
     _resolve_all(cfg)
     # every value of the option (and of what it interpolates) is what its targets take

@@ -119,7 +119,7 @@ def test_fault_is_retried_then_the_request_succeeds(server, fault):
 
 @pytest.mark.parametrize("fault", ["503", "hang", "truncated", "empty"])
 def test_persistent_fault_is_a_clear_error_within_the_bounded_wait(server, fault, monkeypatch):
-    import arm_exp.llm.openai_server as mod
+    import arm_exp.http_retry as mod
 
     handler = server.RequestHandlerClass
     handler.faults[:] = [fault] * 50
@@ -160,7 +160,7 @@ def test_client_error_is_not_retried(server):
 
 
 def test_backoff_is_exponential_with_full_jitter(server, monkeypatch):
-    import arm_exp.llm.openai_server as mod
+    import arm_exp.http_retry as mod
 
     bounds: list[tuple[float, float]] = []
     real = mod.random.uniform

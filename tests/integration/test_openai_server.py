@@ -67,7 +67,7 @@ def test_concurrent_requests_are_answered_in_order(served):
 
 
 def test_connection_refused_is_a_clear_bounded_error(monkeypatch):
-    import arm_exp.llm.openai_server as mod
+    import arm_exp.http_retry as mod
 
     port = free_port()
     llm = OpenAIServerLLM(

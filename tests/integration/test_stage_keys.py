@@ -87,7 +87,7 @@ def run_restricted(stage: Stage, overrides: list[str], run_dir: Path) -> dict[st
 def game24_chain(tmp_path_factory) -> dict[str, Path]:
     """explore -> synthesize -> train -> plan -> report, each run on its restricted config."""
     root = tmp_path_factory.mktemp("keys")
-    dirs = {s: root / s for s in ("explore", "synthesize", "train", "plan", "report")}
+    dirs = {s: root / s for s in ("explore", "synthesize", "train", "plan", "report", "export")}
     run_restricted(get("explore"), ["split=train", "limit=3", "explore.num_per_task=4"],
                    dirs["explore"])  # fmt: skip
     run_restricted(get("synthesize"), [f"input_dir={dirs['explore']}"], dirs["synthesize"])
@@ -95,10 +95,11 @@ def game24_chain(tmp_path_factory) -> dict[str, Path]:
     run_restricted(get("plan"), [f"rm_ckpt={dirs['train']}", "policy=random", "limit=2",
                                  "planner.n=2"], dirs["plan"])  # fmt: skip
     run_restricted(get("report"), [f"input_dir={dirs['plan']}"], dirs["report"])
+    run_restricted(get("export"), [f"rm_ckpt={dirs['train']}"], dirs["export"])
     return dirs
 
 
-@pytest.mark.parametrize("stage", ["explore", "synthesize", "train", "plan", "report"])
+@pytest.mark.parametrize("stage", ["explore", "synthesize", "train", "plan", "report", "export"])
 def test_a_stage_reads_only_what_its_declaration_covers(stage, game24_chain):
     manifest = game24_chain[stage] / "manifest.json"
     assert manifest.exists() and '"complete": true' in manifest.read_text()
@@ -126,7 +127,7 @@ def test_a_key_left_out_of_a_stages_key_fails_the_check(tmp_path, game24_chain):
 
 def test_every_cached_stage_declares_what_it_reads():
     """Each top-level key a cached stage reads is in its key or has a reason not to be."""
-    for command in ("goals", "explore", "synthesize", "train", "plan", "report"):
+    for command in ("goals", "explore", "synthesize", "train", "plan", "report", "export"):
         stage = get(command)
         for key in stage.reads or ():
             assert _under(key, [*stage.key, *stage.unkeyed]) or _above(

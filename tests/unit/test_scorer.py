@@ -248,8 +248,12 @@ def test_resolve_checkpoint_takes_a_file_or_a_train_run_dir(tmp_path, ckpt):
     assert resolve_checkpoint(ckpt) == ckpt
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    with pytest.raises(ArtifactError, match="without checkpoints/best.ckpt"):
+    with pytest.raises(ArtifactError, match="neither checkpoints/best.ckpt nor config.json"):
         resolve_checkpoint(run)
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert resolve_checkpoint(folder) == folder  # a Hugging Face folder (arm-exp export)
     (run / "best.ckpt").write_bytes(b"x")
     assert resolve_checkpoint(run) == run / "best.ckpt"
     (run / "checkpoints" / "best.ckpt").write_bytes(b"x")
