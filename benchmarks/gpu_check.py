@@ -386,6 +386,7 @@ def score_section(args: argparse.Namespace) -> None:
         rollouts=args.rollouts,
         task="900",
         device=args.device,
+        rm_ckpt=None,
     )
     scorer, workloads = rm_scoring.build(ns)
     rows = []

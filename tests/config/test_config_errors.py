@@ -20,7 +20,7 @@ from tests.conftest import ROOT
     ("stage", "overrides", "expect"),
     [
         ("plan", ["planner=mcst"], ["'mcst' is not an option of `planner`",
-                                    "valid options: best_of_n", "did you mean planner=mcts?"]),
+                                    "valid options: beam_search, best_of_n", "did you mean planner=mcts?"]),
         ("plan", ["-m", "planner=mcts,bon"], ["'bon' is not an option of `planner`"]),
         ("synthesize", ["llm@synthesizer_llm=gpt9"], ["not an option of `llm`", "smollm2_cpu"]),
         ("explore", ["limt=2"], ["Key 'limt' not in 'ArmExpConfig'", "did you mean limit"]),

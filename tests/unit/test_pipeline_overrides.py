@@ -32,7 +32,7 @@ def _stages(overrides: list[str]) -> dict[str, list[list[str]]]:
         ("scorer=oracle", {"plan"}),
         ("policy=random", {"plan"}),
         ("objective=fewer_actions", {"plan"}),
-        ("explorer=llm", {"explore"}),
+        ("explorer=llm", {"explore", "synthesize"}),  # synthesis=mc_values runs the explorer
         ("explore.num_per_task=2", {"explore"}),
         ("synthesis=llm", {"synthesize"}),
         ("llm=openai_server", {"explore", "synthesize", "plan"}),
