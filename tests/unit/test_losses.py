@@ -188,3 +188,14 @@ def test_prm_losses_take_exact_integer_labels():
     labels = torch.tensor([1, 0])  # exact outcomes, as integers
     assert PRMBCELoss()(scores, labels).item() == pytest.approx(math.log(2))
     assert PRMMSELoss()(scores, labels).item() == pytest.approx(0.25)
+
+
+def test_prm_losses_are_in_the_scores_dtype_whatever_the_labels():
+    """Labels are cast to the scores' dtype: float64 labels (values read back from JSON by
+    another loader) do not turn the loss, and its gradients, into float64."""
+    from arm_exp.reward.losses import PRMBCELoss, PRMMSELoss
+
+    scores = torch.tensor([0.3, -0.2])
+    labels = torch.tensor([0.25, 1.0], dtype=torch.float64)
+    assert PRMMSELoss()(scores, labels).dtype == torch.float32
+    assert PRMBCELoss()(scores, labels).dtype == torch.float32

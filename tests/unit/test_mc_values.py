@@ -303,3 +303,52 @@ def test_prefixes_drawn_from_the_sources_own_stream():
         [res] = _chain_synth({0}, prefixes_per_trajectory=1, seed=seed).synthesize([source])
         want = prefix_lengths(2, 1, random.Random(derive_seed(seed, "mc_values", "src#0")))
         assert [v.meta["prefix_steps"] for v in res.values] == want
+
+
+class InvalidChainEnv(ChainEnv):
+    """ChainEnv where "bad" is an invalid action: recorded or retried, the state stays."""
+
+    def step(self, action: str):
+        if action == "bad":
+            self.steps += 1
+            return "invalid action", 0.0, False, {"score": 0.0, "success": False, "invalid": True}
+        return super().step(action)
+
+
+class BadOncePolicy:
+    """Proposes "bad" until a "bad" was played or rejected in the episode, then "win"."""
+
+    def propose(self, contexts: list[AgentContext], n: int = 1, temperature=None):
+        out = []
+        for ctx in contexts:
+            t = ctx.trajectory
+            tried = "bad" in [s.action for s in t.steps] or bool(t.meta.get("rejected"))
+            out.append([Proposal(["win" if tried else "bad"])] * n)
+        return out
+
+    def counters(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_continuations_record_invalid_steps_as_explore_does():
+    """No invalid-action retries in the continuations (explore's default): "bad" costs the step,
+    so with max_steps=2 the continuation after "go" ends lost; a retry would have won."""
+    source = _play(InvalidChainEnv(), "t", ["go", "lose"])
+    synth = MCValueSynthesizer(InvalidChainEnv(), BadOncePolicy(), continuations=2, max_steps=2)
+    [res] = synth.synthesize([source])
+    assert [v.value for v in res.values] == [0.0, 0.0]
+    assert res.values[0].meta["successes"] == 0 and res.values[0].meta["exact"] is False
+
+
+def test_a_recorded_invalid_step_replays():
+    """A source run with an invalid step in it replays step for step (no retry on replay)."""
+    source = _play(InvalidChainEnv(), "t", ["go", "bad", "win"])
+    assert source.steps[1].observation == "invalid action" and source.success
+    synth = MCValueSynthesizer(InvalidChainEnv(), BadOncePolicy(), continuations=1, max_steps=10)
+    [res] = synth.synthesize([source])
+    assert not res.dropped
+    assert [v.meta["prefix_steps"] for v in res.values] == [1, 2, 3]
+    assert res.values[-1].value == 1.0
